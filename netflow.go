@@ -1,0 +1,102 @@
+// Package netflow decodes NetFlow v1, v5, v6, v7, v9 (RFC 3954) and IPFIX
+// (RFC 7011) export datagrams into typed packets and normalised flows.
+//
+// A Decoder turns (exporter address, datagram) pairs into one packet value
+// per version (*V1Packet, *V5Packet, *V6Packet, *V7Packet, *V9Packet,
+// *IPFIXPacket), all of which implement Packet. Packet.AppendFlows gives the
+// flows of any version as the same normalised Flow struct.
+//
+// Two paths: Decode allocates a fresh packet per call and its result holds no
+// reference to the datagram of a fixed-format version. DecodeInto decodes
+// into a caller-owned Buffer whose capacity is reused, so that a warm decode
+// allocates nothing; the packet it returns lives in the Buffer and is
+// overwritten by the next DecodeInto with the same Buffer. v9 and IPFIX
+// records alias the datagram (their raw field bytes are sub-slices of it), on
+// both paths: keep the datagram unchanged while you use them, or copy what
+// you keep. Flow values never alias anything.
+package netflow
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Packet is one decoded export datagram.
+type Packet interface {
+	// Version returns the export version: 1, 5, 6, 7, 9 or 10 (IPFIX).
+	Version() uint16
+	// FlowCount returns how many flows AppendFlows appends.
+	FlowCount() int
+	// AppendFlows appends the packet's flows, normalised, to dst and
+	// returns the extended slice. With enough capacity in dst it does not
+	// allocate.
+	AppendFlows(dst []Flow) []Flow
+}
+
+var (
+	_ Packet = (*V1Packet)(nil)
+	_ Packet = (*V5Packet)(nil)
+	_ Packet = (*V6Packet)(nil)
+	_ Packet = (*V7Packet)(nil)
+)
+
+// Buffer holds one reusable packet value of every version for
+// Decoder.DecodeInto. The zero value is ready to use. A Buffer must not be
+// used by two goroutines at once.
+type Buffer struct {
+	v1 V1Packet
+	v5 V5Packet
+	v6 V6Packet
+	v7 V7Packet
+}
+
+// Decode decodes one datagram from exporter with a Decoder that uses store
+// (nil: a fresh in-memory store) and default settings. It is a convenience
+// for one-off decodes: a collector keeps one Decoder, whose pending data and
+// exporter state live across datagrams.
+func Decode(exporter netip.AddrPort, data []byte, store TemplateStore) (Packet, error) {
+	return NewDecoder(Config{Store: store}).Decode(exporter, data)
+}
+
+// Decode decodes one datagram into a newly allocated packet.
+func (d *Decoder) Decode(exporter netip.AddrPort, data []byte) (Packet, error) {
+	return d.DecodeInto(nil, exporter, data)
+}
+
+// DecodeInto decodes one datagram into buf, reusing its capacity, and returns
+// the packet, which lives in buf until the next call with buf. A nil buf
+// allocates a new packet, as Decode does.
+//
+// On error the returned packet is nil for the fixed-format versions. For v9
+// and IPFIX, a bad or unknown set does not spoil the rest of the datagram:
+// the packet holds every set that decoded and the error joins the problems
+// of the others.
+func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
+	if len(data) < 2 {
+		return nil, decodeErr(0, len(data), "version", ErrTruncated)
+	}
+	if buf == nil {
+		buf = new(Buffer)
+	}
+	version := binary.BigEndian.Uint16(data)
+	var (
+		p   Packet
+		err error
+	)
+	switch version {
+	case 1:
+		p, err = &buf.v1, decodeV1(&buf.v1, exporter, data)
+	case 5:
+		p, err = &buf.v5, decodeV5(&buf.v5, exporter, data)
+	case 6:
+		p, err = &buf.v6, decodeV6(&buf.v6, exporter, data)
+	case 7:
+		p, err = &buf.v7, decodeV7(&buf.v7, exporter, data)
+	default:
+		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
