@@ -38,16 +38,20 @@ var (
 	_ Packet = (*V5Packet)(nil)
 	_ Packet = (*V6Packet)(nil)
 	_ Packet = (*V7Packet)(nil)
+	_ Packet = (*V9Packet)(nil)
+	_ Packet = (*IPFIXPacket)(nil)
 )
 
 // Buffer holds one reusable packet value of every version for
 // Decoder.DecodeInto. The zero value is ready to use. A Buffer must not be
 // used by two goroutines at once.
 type Buffer struct {
-	v1 V1Packet
-	v5 V5Packet
-	v6 V6Packet
-	v7 V7Packet
+	v1  V1Packet
+	v5  V5Packet
+	v6  V6Packet
+	v7  V7Packet
+	v9  V9Packet
+	v10 IPFIXPacket
 }
 
 // Decode decodes one datagram from exporter with a Decoder that uses store
@@ -92,6 +96,10 @@ func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) 
 		p, err = &buf.v6, decodeV6(&buf.v6, exporter, data)
 	case 7:
 		p, err = &buf.v7, decodeV7(&buf.v7, exporter, data)
+	case 9:
+		return &buf.v9, d.decodeV9(&buf.v9, exporter, data)
+	case 10:
+		return &buf.v10, d.decodeIPFIX(&buf.v10, exporter, data)
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
 	}

@@ -1,0 +1,315 @@
+package netflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// MemoryStoreConfig bounds a MemoryStore. A zero field takes its default.
+type MemoryStoreConfig struct {
+	// MaxTemplatesPerDomain is the most templates kept per (exporter,
+	// version, domain) (default 1024). A new template beyond it is refused
+	// with ErrLimit unless EvictOldest is set.
+	MaxTemplatesPerDomain int
+	// MaxDomainsPerExporter is the most (version, domain) pairs kept per
+	// exporter address and port (default 64).
+	MaxDomainsPerExporter int
+	// MaxExporters is the most exporters kept (default 4096). A new
+	// exporter beyond it is refused with ErrLimit, so that a flood of
+	// spoofed senders cannot push out the templates of exporters already
+	// known.
+	MaxExporters int
+	// EvictOldest makes a full domain drop its least recently refreshed
+	// template for a new one, instead of refusing it. Only templates of
+	// the same exporter domain are ever evicted.
+	EvictOldest bool
+	// TTL expires a template not refreshed for this long (0: never).
+	TTL time.Duration
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// StoreStats counts what a MemoryStore did.
+type StoreStats struct {
+	Templates int    // templates held now
+	Exporters int    // exporters held now
+	Learned   uint64 // new template IDs
+	Refreshed uint64 // the same layout sent again
+	Replaced  uint64 // an ID redefined with another layout
+	Withdrawn uint64 // removed by a withdrawal
+	Expired   uint64 // removed after TTL
+	Evicted   uint64 // removed to make room (EvictOldest)
+	Rejected  uint64 // refused at a limit
+}
+
+// MemoryStore is the default TemplateStore: bounded, safe for concurrent
+// use, with optional expiry, and able to save and restore its templates.
+type MemoryStore struct {
+	cfg       MemoryStoreConfig
+	mu        sync.RWMutex
+	domains   map[TemplateKey]*storeDomain // ID 0
+	exporters map[netip.AddrPort]int       // domains per exporter
+	stats     StoreStats
+}
+
+type storeDomain struct {
+	templates map[uint16]*storeEntry
+}
+
+type storeEntry struct {
+	t    *Template
+	seen time.Time
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+	if cfg.MaxTemplatesPerDomain <= 0 {
+		cfg.MaxTemplatesPerDomain = 1024
+	}
+	if cfg.MaxDomainsPerExporter <= 0 {
+		cfg.MaxDomainsPerExporter = 64
+	}
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = 4096
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MemoryStore{
+		cfg:       cfg,
+		domains:   make(map[TemplateKey]*storeDomain),
+		exporters: make(map[netip.AddrPort]int),
+	}
+}
+
+func domainKey(k TemplateKey) TemplateKey {
+	k.ID = 0
+	return k
+}
+
+// Template implements TemplateStore.
+func (s *MemoryStore) Template(key TemplateKey) (*Template, error) {
+	s.mu.RLock()
+	var e *storeEntry
+	if d := s.domains[domainKey(key)]; d != nil {
+		e = d.templates[key.ID]
+	}
+	s.mu.RUnlock()
+	if e == nil {
+		return nil, ErrTemplateNotFound
+	}
+	if s.cfg.TTL > 0 && s.cfg.Now().Sub(e.seen) > s.cfg.TTL {
+		s.mu.Lock()
+		if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] == e {
+			s.remove(key, d)
+			s.stats.Expired++
+		}
+		s.mu.Unlock()
+		return nil, ErrTemplateNotFound
+	}
+	return e.t, nil
+}
+
+// AddTemplate implements TemplateStore.
+func (s *MemoryStore) AddTemplate(key TemplateKey, t *Template) error {
+	if t == nil {
+		return s.WithdrawTemplate(key)
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dk := domainKey(key)
+	d := s.domains[dk]
+	if d == nil {
+		n, known := s.exporters[key.Exporter]
+		switch {
+		case !known && len(s.exporters) >= s.cfg.MaxExporters:
+			s.stats.Rejected++
+			return fmt.Errorf("%w: template store holds %d exporters", ErrLimit, len(s.exporters))
+		case n >= s.cfg.MaxDomainsPerExporter:
+			s.stats.Rejected++
+			return fmt.Errorf("%w: template store holds %d domains of exporter %v", ErrLimit, n, key.Exporter)
+		}
+		d = &storeDomain{templates: make(map[uint16]*storeEntry)}
+		s.domains[dk] = d
+		s.exporters[key.Exporter] = n + 1
+	}
+	if old := d.templates[key.ID]; old != nil {
+		if old.t.sameLayout(t) {
+			s.stats.Refreshed++
+		} else {
+			s.stats.Replaced++
+		}
+		d.templates[key.ID] = &storeEntry{t: t, seen: now}
+		return nil
+	}
+	s.expireDomain(dk, d, now)
+	if len(d.templates) >= s.cfg.MaxTemplatesPerDomain {
+		if !s.cfg.EvictOldest {
+			s.stats.Rejected++
+			return fmt.Errorf("%w: template store holds %d templates of domain %d of %v", ErrLimit, len(d.templates), key.Domain, key.Exporter)
+		}
+		var oldest uint16
+		var at time.Time
+		for id, e := range d.templates {
+			if at.IsZero() || e.seen.Before(at) {
+				oldest, at = id, e.seen
+			}
+		}
+		delete(d.templates, oldest)
+		s.stats.Evicted++
+	}
+	d.templates[key.ID] = &storeEntry{t: t, seen: now}
+	s.stats.Learned++
+	return nil
+}
+
+// expireDomain drops the expired templates of one domain. s.mu is held.
+func (s *MemoryStore) expireDomain(dk TemplateKey, d *storeDomain, now time.Time) {
+	if s.cfg.TTL <= 0 {
+		return
+	}
+	for id, e := range d.templates {
+		if now.Sub(e.seen) > s.cfg.TTL {
+			delete(d.templates, id)
+			s.stats.Expired++
+		}
+	}
+	_ = dk
+}
+
+// remove deletes key's template and an emptied domain. s.mu is held.
+func (s *MemoryStore) remove(key TemplateKey, d *storeDomain) {
+	delete(d.templates, key.ID)
+	if len(d.templates) == 0 {
+		s.dropDomain(domainKey(key))
+	}
+}
+
+func (s *MemoryStore) dropDomain(dk TemplateKey) {
+	delete(s.domains, dk)
+	if n := s.exporters[dk.Exporter] - 1; n > 0 {
+		s.exporters[dk.Exporter] = n
+	} else {
+		delete(s.exporters, dk.Exporter)
+	}
+}
+
+// WithdrawTemplate implements TemplateStore.
+func (s *MemoryStore) WithdrawTemplate(key TemplateKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] != nil {
+		s.remove(key, d)
+		s.stats.Withdrawn++
+	}
+	return nil
+}
+
+// WithdrawAll implements TemplateStore.
+func (s *MemoryStore) WithdrawAll(key TemplateKey, options bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dk := domainKey(key)
+	d := s.domains[dk]
+	if d == nil {
+		return nil
+	}
+	for id, e := range d.templates {
+		if e.t.Options == options {
+			delete(d.templates, id)
+			s.stats.Withdrawn++
+		}
+	}
+	if len(d.templates) == 0 {
+		s.dropDomain(dk)
+	}
+	return nil
+}
+
+// Expire drops every template not refreshed within the TTL.
+func (s *MemoryStore) Expire() {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for dk, d := range s.domains {
+		s.expireDomain(dk, d, now)
+		if len(d.templates) == 0 {
+			s.dropDomain(dk)
+		}
+	}
+}
+
+// Stats returns the store's counters.
+func (s *MemoryStore) Stats() StoreStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.stats
+	st.Exporters = len(s.exporters)
+	for _, d := range s.domains {
+		st.Templates += len(d.templates)
+	}
+	return st
+}
+
+// savedTemplate is the JSON form of one stored template.
+type savedTemplate struct {
+	Exporter   string          `json:"exporter"`
+	Version    uint16          `json:"version"`
+	Domain     uint32          `json:"domain"`
+	ID         uint16          `json:"id"`
+	Options    bool            `json:"options,omitempty"`
+	ScopeCount int             `json:"scope_count,omitempty"`
+	Fields     []TemplateField `json:"fields"`
+	Seen       time.Time       `json:"seen"`
+}
+
+// Save writes every template as JSON, for Load after a restart.
+func (s *MemoryStore) Save(w io.Writer) error {
+	s.mu.RLock()
+	var out []savedTemplate
+	for dk, d := range s.domains {
+		for id, e := range d.templates {
+			out = append(out, savedTemplate{
+				Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, ID: id,
+				Options: e.t.Options, ScopeCount: e.t.ScopeCount, Fields: e.t.Fields, Seen: e.seen,
+			})
+		}
+	}
+	s.mu.RUnlock()
+	return json.NewEncoder(w).Encode(out)
+}
+
+// Load adds the templates that Save wrote, subject to the store's limits.
+// Each template is validated as if it came off the wire; the first one that
+// fails stops the load with an error matching ErrMalformed.
+func (s *MemoryStore) Load(r io.Reader) error {
+	var in []savedTemplate
+	if err := json.NewDecoder(r).Decode(&in); err != nil {
+		return fmt.Errorf("%w: template store load: %v", ErrMalformed, err)
+	}
+	for _, st := range in {
+		exp, err := netip.ParseAddrPort(st.Exporter)
+		if err != nil {
+			return fmt.Errorf("%w: template store load: %v", ErrMalformed, err)
+		}
+		t, err := NewTemplate(st.Version, st.ID, st.Options, st.ScopeCount, st.Fields)
+		if err != nil {
+			return err
+		}
+		key := TemplateKey{Exporter: exp, Version: st.Version, Domain: st.Domain, ID: st.ID}
+		if err := s.AddTemplate(key, t); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] != nil && !st.Seen.IsZero() {
+			d.templates[key.ID].seen = st.Seen
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
