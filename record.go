@@ -17,6 +17,7 @@ type Record struct {
 	Template *Template
 	Data     []byte // the record's bytes
 	set      *DataSet
+	depth    uint8 // list nesting level: 0 for a record of a data set
 }
 
 // Value is one field of a record: its specifier, what the registry knows of

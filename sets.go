@@ -41,9 +41,12 @@ type DataSet struct {
 	Sequence   uint32
 	ExportTime time.Time
 
-	ctx    flowContext
-	reg    *Registry
-	lo, hi int
+	ctx      flowContext
+	reg      *Registry
+	store    TemplateStore
+	key      TemplateKey // the store key of the set's domain
+	maxDepth int
+	lo, hi   int
 }
 
 // Options reports whether the set holds options data (exporter state such as
@@ -326,7 +329,8 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 	w.s.DataSets = append(w.s.DataSets, DataSet{
 		TemplateID: t.ID, Template: t, Late: late,
 		Sequence: ctx.sequence, ExportTime: ctx.exportTime,
-		ctx: ctx, reg: w.d.registry, lo: lo, hi: len(w.s.records),
+		ctx: ctx, reg: w.d.registry, store: w.d.store, key: w.key,
+		maxDepth: w.d.limits.MaxListDepth, lo: lo, hi: len(w.s.records),
 	})
 	if t.Options {
 		w.d.state.learn(w.key, t, w.s.records[lo:])
