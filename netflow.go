@@ -67,6 +67,41 @@ func (d *Decoder) Decode(exporter netip.AddrPort, data []byte) (Packet, error) {
 	return d.DecodeInto(nil, exporter, data)
 }
 
+// DecodeFlows decodes one datagram and appends its flows to dst: the fast
+// path for collectors that want only Flow values. It gives the same flows as
+// DecodeInto followed by AppendFlows, skipping the typed v1-v7 records. buf
+// serves v9 and IPFIX decoding as in DecodeInto (nil allocates). On error,
+// dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the flows of
+// the sets that decoded.
+func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, data []byte) ([]Flow, error) {
+	if len(data) < 2 {
+		return dst, decodeErr(0, len(data), "version", ErrTruncated)
+	}
+	switch version := binary.BigEndian.Uint16(data); version {
+	case 1:
+		h, err := parseFixed(data, 1, v1HeaderLen, v1RecordLen)
+		if err != nil {
+			return dst, err
+		}
+		return appendV1Flows(dst, data, exporter, h), nil
+	case 5, 6, 7:
+		recordLen := v5RecordLen
+		if version != 5 {
+			recordLen = v6RecordLen
+		}
+		h, err := parseFixed(data, version, v5HeaderLen, recordLen)
+		if err != nil {
+			return dst, err
+		}
+		return appendFixedFlows(dst, data, exporter, h, version, v5HeaderLen, recordLen), nil
+	}
+	p, err := d.DecodeInto(buf, exporter, data)
+	if p != nil {
+		dst = p.AppendFlows(dst)
+	}
+	return dst, err
+}
+
 // DecodeInto decodes one datagram into buf, reusing its capacity, and returns
 // the packet, which lives in buf until the next call with buf. A nil buf
 // allocates a new packet, as Decode does.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -11,17 +12,41 @@ import (
 // is compiled once when the template is made, so that filling a Flow is a
 // short loop over the chosen fields, not a lookup per field.
 type flowPlan struct {
-	ops     []planOp
-	known   FlowFields // fields the plan always fills
-	sampler int        // index of the sampler ID field, -1 if none
+	ops        []planOp   // fields that fill Flow fields, in field order
+	start, end timeOp     // where Start and End come from
+	sysInit    int        // index of systemInitTimeMilliseconds, -1 if none
+	sampler    int        // index of the sampler ID field, -1 if none
+	known      FlowFields // fields the plan always fills
 }
 
 type planOp struct {
+	off   int // offset in a fixed-length record
+	len   int
 	field int // index in Template.Fields
 	dest  flowDest
 }
 
-// flowDest is a destination in Flow, or a time input resolved afterwards.
+// timeOp is the field a time comes from and how to read it.
+type timeOp struct {
+	field int
+	off   int // offset in a fixed-length record
+	len   int
+	kind  timeKind
+}
+
+type timeKind uint8
+
+const (
+	timeNone timeKind = iota
+	timeSeconds
+	timeMillis
+	timeMicros // NTP format
+	timeNanos  // NTP format
+	timeDeltaMicros
+	timeUptime
+)
+
+// flowDest is a Flow field a plan op fills.
 type flowDest uint8
 
 const (
@@ -42,20 +67,7 @@ const (
 	destOutIf
 	destSrcAS
 	destDstAS
-	destStartUptime // ms of sys uptime
-	destEndUptime
-	destStartSeconds
-	destEndSeconds
-	destStartMillis
-	destEndMillis
-	destStartMicros // NTP format
-	destEndMicros
-	destStartNanos // NTP format
-	destEndNanos
-	destStartDeltaMicros // µs before export time
-	destEndDeltaMicros
 	destSamplingInterval
-	destSystemInit // systemInitTimeMilliseconds in the record itself
 	destCount
 )
 
@@ -80,20 +92,7 @@ var destCandidates = [destCount][]uint16{
 	destOutIf:            {14, 253},
 	destSrcAS:            {16},
 	destDstAS:            {17},
-	destStartUptime:      {22},
-	destEndUptime:        {21},
-	destStartSeconds:     {150},
-	destEndSeconds:       {151},
-	destStartMillis:      {152},
-	destEndMillis:        {153},
-	destStartMicros:      {154},
-	destEndMicros:        {155},
-	destStartNanos:       {156},
-	destEndNanos:         {157},
-	destStartDeltaMicros: {158},
-	destEndDeltaMicros:   {159},
 	destSamplingInterval: {34, 50},
-	destSystemInit:       {160},
 }
 
 var destKnown = [destCount]FlowFields{
@@ -104,6 +103,21 @@ var destKnown = [destCount]FlowFields{
 	destSrcAS: FieldSrcAS, destDstAS: FieldDstAS, destSamplingInterval: FieldSamplingInterval,
 }
 
+// startSources and endSources list the elements a flow's start and end may
+// come from, best first: absolute times, then deltas before the export
+// time, then uptimes (v9: against the header's uptime; IPFIX: against the
+// system init time from the record or the exporter's options data).
+var (
+	startSources = []struct {
+		id   uint16
+		kind timeKind
+	}{{152, timeMillis}, {154, timeMicros}, {156, timeNanos}, {150, timeSeconds}, {158, timeDeltaMicros}, {22, timeUptime}}
+	endSources = []struct {
+		id   uint16
+		kind timeKind
+	}{{153, timeMillis}, {155, timeMicros}, {157, timeNanos}, {151, timeSeconds}, {159, timeDeltaMicros}, {21, timeUptime}}
+)
+
 // fieldLengthOK reports whether a field of length n can fill dest.
 func fieldLengthOK(d flowDest, n uint16, id uint16) bool {
 	switch d {
@@ -112,14 +126,19 @@ func fieldLengthOK(d flowDest, n uint16, id uint16) bool {
 			return n == 16
 		}
 		return n == 4
-	case destStartMicros, destEndMicros, destStartNanos, destEndNanos:
+	}
+	return n >= 1 && n <= 8
+}
+
+func timeLengthOK(k timeKind, n uint16) bool {
+	if k == timeMicros || k == timeNanos {
 		return n == 8
 	}
 	return n >= 1 && n <= 8
 }
 
 func compilePlan(t *Template) flowPlan {
-	p := flowPlan{sampler: -1}
+	p := flowPlan{sampler: -1, sysInit: -1}
 	if t.Options {
 		return p
 	}
@@ -135,20 +154,40 @@ func compilePlan(t *Template) flowPlan {
 		if (f.ID == 48 || f.ID == 302) && p.sampler < 0 && f.Length <= 8 {
 			p.sampler = i
 		}
+		if f.ID == 160 && p.sysInit < 0 && f.Length <= 8 {
+			p.sysInit = i
+		}
 	}
-	// The address family of the source address decides which of a pair of
-	// v4/v6 elements wins when a template carries both.
+	off := func(i int) int {
+		if t.fixedLen > 0 {
+			return t.offsets[i]
+		}
+		return 0
+	}
 	for d := flowDest(1); d < destCount; d++ {
 		for _, id := range destCandidates[d] {
 			i, ok := first[id]
 			if !ok || !fieldLengthOK(d, t.Fields[i].Length, id) {
 				continue
 			}
-			p.ops = append(p.ops, planOp{field: i, dest: d})
+			p.ops = append(p.ops, planOp{off: off(i), len: int(t.Fields[i].Length), field: i, dest: d})
 			p.known |= destKnown[d]
 			break
 		}
 	}
+	slices.SortFunc(p.ops, func(a, b planOp) int { return a.field - b.field })
+	pick := func(sources []struct {
+		id   uint16
+		kind timeKind
+	}) timeOp {
+		for _, s := range sources {
+			if i, ok := first[s.id]; ok && timeLengthOK(s.kind, t.Fields[i].Length) {
+				return timeOp{field: i, off: off(i), len: int(t.Fields[i].Length), kind: s.kind}
+			}
+		}
+		return timeOp{}
+	}
+	p.start, p.end = pick(startSources), pick(endSources)
 	return p
 }
 
@@ -163,18 +202,23 @@ type flowContext struct {
 	state      *flowState
 }
 
-// timeInputs collects the time fields of a record before they are turned
-// into Start and End.
-type timeInputs struct {
-	have                 [destCount]bool
-	startUp, endUp       uint32
-	start, end           time.Time
-	startDelta, endDelta uint64
-	systemInit           uint64
-}
-
 // fillFlow fills f from one record of template t.
 func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
+	if t.fixedLen > 0 {
+		fillFlowAt(f, t, rec, ctx, nil)
+		return
+	}
+	var offs [maxPlanFields]int
+	if !fieldOffsets(t, rec, offs[:]) {
+		*f = Flow{Exporter: ctx.exporter, Version: ctx.version, Domain: ctx.domain, Sequence: ctx.sequence, Known: FieldDomain | FieldSequence}
+		return
+	}
+	fillFlowAt(f, t, rec, ctx, offs[:])
+}
+
+// fillFlowAt fills f from a record whose field offsets are offs, or the
+// template's fixed offsets when offs is nil.
+func fillFlowAt(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
 	*f = Flow{
 		Exporter: ctx.exporter,
 		Version:  ctx.version,
@@ -182,39 +226,111 @@ func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
 		Sequence: ctx.sequence,
 		Known:    FieldDomain | FieldSequence | t.plan.known,
 	}
-	var ti timeInputs
-	anyTime := false
-	if t.fixedLen > 0 {
-		for _, op := range t.plan.ops {
-			off := t.offsets[op.field]
-			b := rec[off : off+int(t.Fields[op.field].Length)]
-			anyTime = applyOp(f, op.dest, b, &ti) || anyTime
+	plan := &t.plan
+	for i := range plan.ops {
+		op := &plan.ops[i]
+		off := op.off
+		if offs != nil {
+			off = offs[op.field]
 		}
-	} else {
-		var offs [maxPlanFields]int
-		if !fieldOffsets(t, rec, offs[:]) {
-			return
-		}
-		for _, op := range t.plan.ops {
-			off := offs[op.field]
-			b := rec[off : off+int(t.Fields[op.field].Length)]
-			anyTime = applyOp(f, op.dest, b, &ti) || anyTime
+		b := rec[off : off+op.len]
+		switch op.dest {
+		case destBytes:
+			f.Bytes = beUint(b)
+		case destPackets:
+			f.Packets = beUint(b)
+		case destProto:
+			f.Proto = uint8(beUint(b))
+		case destToS:
+			f.ToS = uint8(beUint(b))
+		case destTCPFlags:
+			f.TCPFlags = uint8(beUint(b))
+		case destSrcPort:
+			f.SrcPort = uint16(beUint(b))
+		case destDstPort:
+			f.DstPort = uint16(beUint(b))
+		case destSrcAddr:
+			f.SrcAddr = addrOf(b)
+		case destDstAddr:
+			f.DstAddr = addrOf(b)
+		case destNextHop:
+			f.NextHop = addrOf(b)
+		case destSrcMask:
+			f.SrcMask = uint8(beUint(b))
+		case destDstMask:
+			f.DstMask = uint8(beUint(b))
+		case destInIf:
+			f.InIf = uint32(beUint(b))
+		case destOutIf:
+			f.OutIf = uint32(beUint(b))
+		case destSrcAS:
+			f.SrcAS = uint32(beUint(b))
+		case destDstAS:
+			f.DstAS = uint32(beUint(b))
+		case destSamplingInterval:
+			if f.SamplingInterval = uint32(beUint(b)); f.SamplingInterval == 0 {
+				f.Known &^= FieldSamplingInterval
+			}
 		}
 	}
-	if anyTime {
-		resolveTimes(f, &ti, ctx)
+	if plan.start.kind != timeNone {
+		if ts, ok := readTime(&plan.start, t, rec, offs, ctx); ok {
+			f.Start, f.Known = ts, f.Known|FieldStart
+		}
+	}
+	if plan.end.kind != timeNone {
+		if ts, ok := readTime(&plan.end, t, rec, offs, ctx); ok {
+			f.End, f.Known = ts, f.Known|FieldEnd
+		}
 	}
 	if f.Known&FieldSamplingInterval == 0 && ctx.state != nil {
 		var id uint64
 		hasID := false
-		if t.plan.sampler >= 0 {
-			id, hasID = fieldUint(t, rec, t.plan.sampler)
+		if plan.sampler >= 0 {
+			id, hasID = fieldUint(t, rec, plan.sampler)
 		}
 		if iv := ctx.state.samplingInterval(id, hasID); iv != 0 {
 			f.SamplingInterval = iv
 			f.Known |= FieldSamplingInterval
 		}
 	}
+}
+
+// readTime reads a time field of a record.
+func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext) (time.Time, bool) {
+	off := op.off
+	if offs != nil {
+		off = offs[op.field]
+	}
+	b := rec[off : off+op.len]
+	switch op.kind {
+	case timeSeconds:
+		return time.Unix(int64(beUint(b)), 0).UTC(), true
+	case timeMillis:
+		return time.UnixMilli(int64(beUint(b))).UTC(), true
+	case timeMicros:
+		return ntpTime(b, true), true
+	case timeNanos:
+		return ntpTime(b, false), true
+	case timeDeltaMicros:
+		return ctx.exportTime.Add(-time.Duration(beUint(b)) * time.Microsecond), true
+	case timeUptime:
+		ms := uint32(beUint(b))
+		if ctx.version == 9 {
+			return time.Unix(0, ctx.exportTime.UnixNano()-int64(int32(ctx.sysUptime-ms))*1e6).UTC(), true
+		}
+		var init uint64
+		if t.plan.sysInit >= 0 {
+			init, _ = fieldUint(t, rec, t.plan.sysInit)
+		} else if ctx.state != nil {
+			init = ctx.state.systemInit
+		}
+		if init == 0 || init > math.MaxInt64/2 {
+			return time.Time{}, false
+		}
+		return time.UnixMilli(int64(init) + int64(ms)).UTC(), true
+	}
+	return time.Time{}, false
 }
 
 // maxPlanFields bounds the offsets a variable-length template's plan looks
@@ -297,80 +413,6 @@ func beUint(b []byte) uint64 {
 	return v
 }
 
-func applyOp(f *Flow, d flowDest, b []byte, ti *timeInputs) (isTime bool) {
-	switch d {
-	case destBytes:
-		f.Bytes = beUint(b)
-	case destPackets:
-		f.Packets = beUint(b)
-	case destProto:
-		f.Proto = uint8(beUint(b))
-	case destToS:
-		f.ToS = uint8(beUint(b))
-	case destTCPFlags:
-		f.TCPFlags = uint8(beUint(b))
-	case destSrcPort:
-		f.SrcPort = uint16(beUint(b))
-	case destDstPort:
-		f.DstPort = uint16(beUint(b))
-	case destSrcAddr:
-		f.SrcAddr = addrOf(b)
-	case destDstAddr:
-		f.DstAddr = addrOf(b)
-	case destNextHop:
-		f.NextHop = addrOf(b)
-	case destSrcMask:
-		f.SrcMask = uint8(beUint(b))
-	case destDstMask:
-		f.DstMask = uint8(beUint(b))
-	case destInIf:
-		f.InIf = uint32(beUint(b))
-	case destOutIf:
-		f.OutIf = uint32(beUint(b))
-	case destSrcAS:
-		f.SrcAS = uint32(beUint(b))
-	case destDstAS:
-		f.DstAS = uint32(beUint(b))
-	case destSamplingInterval:
-		f.SamplingInterval = uint32(beUint(b))
-		if f.SamplingInterval == 0 {
-			f.Known &^= FieldSamplingInterval
-		}
-	default:
-		ti.have[d] = true
-		switch d {
-		case destStartUptime:
-			ti.startUp = uint32(beUint(b))
-		case destEndUptime:
-			ti.endUp = uint32(beUint(b))
-		case destStartSeconds:
-			ti.start = time.Unix(int64(beUint(b)), 0).UTC()
-		case destEndSeconds:
-			ti.end = time.Unix(int64(beUint(b)), 0).UTC()
-		case destStartMillis:
-			ti.start = time.UnixMilli(int64(beUint(b))).UTC()
-		case destEndMillis:
-			ti.end = time.UnixMilli(int64(beUint(b))).UTC()
-		case destStartMicros:
-			ti.start = ntpTime(b, true)
-		case destEndMicros:
-			ti.end = ntpTime(b, true)
-		case destStartNanos:
-			ti.start = ntpTime(b, false)
-		case destEndNanos:
-			ti.end = ntpTime(b, false)
-		case destStartDeltaMicros:
-			ti.startDelta = beUint(b)
-		case destEndDeltaMicros:
-			ti.endDelta = beUint(b)
-		case destSystemInit:
-			ti.systemInit = beUint(b)
-		}
-		return true
-	}
-	return false
-}
-
 // addrOf reads a 4- or 16-byte address.
 func addrOf(b []byte) netip.Addr {
 	if len(b) == 16 {
@@ -393,45 +435,4 @@ func ntpTime(b []byte, micro bool) time.Time {
 	}
 	ns := int64((frac * 1e9) >> 32)
 	return time.Unix(secs, ns).UTC()
-}
-
-// resolveTimes turns the collected time inputs into Start and End, best
-// source first: absolute times, then deltas before the export time, then
-// uptimes (v9: against the header's uptime; IPFIX: against the system init
-// time from the record or the exporter's options data).
-func resolveTimes(f *Flow, ti *timeInputs, ctx *flowContext) {
-	switch {
-	case ti.have[destStartSeconds] || ti.have[destStartMillis] || ti.have[destStartMicros] || ti.have[destStartNanos]:
-		f.Start, f.Known = ti.start, f.Known|FieldStart
-	case ti.have[destStartDeltaMicros]:
-		f.Start, f.Known = ctx.exportTime.Add(-time.Duration(ti.startDelta)*time.Microsecond), f.Known|FieldStart
-	case ti.have[destStartUptime]:
-		if t, ok := uptimeTime(ti.startUp, ti, ctx); ok {
-			f.Start, f.Known = t, f.Known|FieldStart
-		}
-	}
-	switch {
-	case ti.have[destEndSeconds] || ti.have[destEndMillis] || ti.have[destEndMicros] || ti.have[destEndNanos]:
-		f.End, f.Known = ti.end, f.Known|FieldEnd
-	case ti.have[destEndDeltaMicros]:
-		f.End, f.Known = ctx.exportTime.Add(-time.Duration(ti.endDelta)*time.Microsecond), f.Known|FieldEnd
-	case ti.have[destEndUptime]:
-		if t, ok := uptimeTime(ti.endUp, ti, ctx); ok {
-			f.End, f.Known = t, f.Known|FieldEnd
-		}
-	}
-}
-
-func uptimeTime(ms uint32, ti *timeInputs, ctx *flowContext) (time.Time, bool) {
-	if ctx.version == 9 {
-		return uptimeClock{export: ctx.exportTime, uptime: ctx.sysUptime}.at(ms), true
-	}
-	init := ti.systemInit
-	if !ti.have[destSystemInit] && ctx.state != nil {
-		init = ctx.state.systemInit
-	}
-	if init == 0 || init > math.MaxInt64/2 {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(int64(init) + int64(ms)).UTC(), true
 }

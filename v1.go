@@ -82,6 +82,37 @@ func (p *V1Packet) AppendFlows(dst []Flow) []Flow {
 	return dst
 }
 
+// appendV1Flows decodes the records of a v1 datagram, whose framing
+// parseFixed checked, straight into Flow values.
+func appendV1Flows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedHeader) []Flow {
+	c := h.clock()
+	n := len(dst)
+	dst = grow(dst, n+int(h.count))
+	for i := range int(h.count) {
+		b := data[v1HeaderLen+i*v1RecordLen:][:v1RecordLen]
+		dst[n+i] = Flow{
+			Exporter: exporter,
+			Version:  1,
+			SrcAddr:  addr4(b[0:]),
+			DstAddr:  addr4(b[4:]),
+			NextHop:  addr4(b[8:]),
+			InIf:     uint32(binary.BigEndian.Uint16(b[12:])),
+			OutIf:    uint32(binary.BigEndian.Uint16(b[14:])),
+			Packets:  uint64(binary.BigEndian.Uint32(b[16:])),
+			Bytes:    uint64(binary.BigEndian.Uint32(b[20:])),
+			Start:    c.at(binary.BigEndian.Uint32(b[24:])),
+			End:      c.at(binary.BigEndian.Uint32(b[28:])),
+			SrcPort:  binary.BigEndian.Uint16(b[32:]),
+			DstPort:  binary.BigEndian.Uint16(b[34:]),
+			Proto:    b[38],
+			ToS:      b[39],
+			TCPFlags: b[40],
+			Known:    v1Fields,
+		}
+	}
+	return dst
+}
+
 func decodeV1(p *V1Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
 	fh, err := parseFixed(data, 1, v1HeaderLen, v1RecordLen)

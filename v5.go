@@ -107,7 +107,7 @@ func decodeV5(p *V5Packet, exporter netip.AddrPort, data []byte) error {
 		p.Records = p.Records[:0]
 		return err
 	}
-	c := uptimeClock{export: p.Header.ExportTime(), uptime: p.Header.SysUptime}
+	c := newUptimeClock(p.Header.UnixSecs, p.Header.UnixNsecs, p.Header.SysUptime)
 	p.Records = grow(p.Records, int(p.Header.Count))
 	b := data[v5HeaderLen:]
 	for i := range p.Records {

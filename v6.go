@@ -50,7 +50,7 @@ func decodeV6(p *V6Packet, exporter netip.AddrPort, data []byte) error {
 		p.Records = p.Records[:0]
 		return err
 	}
-	c := uptimeClock{export: p.Header.ExportTime(), uptime: p.Header.SysUptime}
+	c := newUptimeClock(p.Header.UnixSecs, p.Header.UnixNsecs, p.Header.SysUptime)
 	p.Records = grow(p.Records, int(p.Header.Count))
 	for i := range p.Records {
 		b := data[v5HeaderLen+i*v6RecordLen:][:v6RecordLen]

@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""Independent expected values for the NetFlow/IPFIX fixtures, from tshark.
+
+Wireshark's cflow dissector (tshark) decodes each capture; this script reduces
+its JSON (-T json -x) to one small JSON document per capture that Go tests can
+compare flow by flow. Python 3 standard library only.
+
+Usage (from the repository root):
+  python3 scripts/tshark_expected.py all        # regenerate testdata/expected/*.json
+  python3 scripts/tshark_expected.py logstash   # testdata/expected/logstash/*.json
+  python3 scripts/tshark_expected.py decode OUT.json INPUT...   # one capture
+  python3 scripts/tshark_expected.py wrap OUT.pcap INPUT...     # raw payloads -> pcap
+
+INPUT is a .pcap (decoded as is; every UDP destination port in it is handed to
+cflow with -d udp.port==P,cflow) or a raw UDP payload file (.dat/.bin), which is
+split into NetFlow/IPFIX messages when it holds several back to back (v1/v5/v7
+by header count, IPFIX by its length field; only when the pieces tile the file
+exactly) and wrapped one message per UDP datagram into a pcap
+(Ethernet/IPv4/UDP, 192.0.2.1:2055 -> 192.0.2.2:2055). All raw files of one
+call go into the same pcap in order, so templates carry over like in a
+collector fed those files in that order.
+
+Output: {"source": ..., "inputs": [...], "datagrams": [...]} where each
+datagram has the header keys of its version and "flows" (see testdata/README.md).
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TD = os.path.join(ROOT, "testdata")
+RAW_PORT = 2055
+
+# ---------------------------------------------------------------- raw -> pcap
+
+
+def split_messages(buf):
+    """Split a raw payload into messages if it is several messages back to back."""
+    pieces, off = [], 0
+    while off < len(buf):
+        if len(buf) - off < 4:
+            return [buf]
+        ver, n = struct.unpack(">HH", buf[off:off + 4])
+        if ver == 1:
+            ln = 16 + 48 * n
+        elif ver == 5:
+            ln = 24 + 48 * n
+        elif ver == 7:
+            ln = 24 + 52 * n
+        elif ver == 10:
+            ln = n
+        else:
+            return [buf]
+        if ln < 4 or off + ln > len(buf):
+            return [buf]
+        pieces.append((off, buf[off:off + ln]))
+        off += ln
+    if len(pieces) <= 1:
+        return [buf]
+    return [p for _, p in pieces]
+
+
+def _csum(hdr):
+    s = sum(struct.unpack(">%dH" % (len(hdr) // 2), hdr))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def write_pcap(path, payloads, sport=RAW_PORT, dport=RAW_PORT,
+               src=(192, 0, 2, 1), dst=(192, 0, 2, 2)):
+    """payloads: list of (ts_seconds, bytes). Linktype 1 (Ethernet)."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, (ts, pl) in enumerate(payloads):
+            udp = struct.pack(">HHHH", sport, dport, 8 + len(pl), 0) + pl
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), (i + 1) & 0xFFFF,
+                             0, 64, 17, 0, bytes(src), bytes(dst))
+            ip = ip[:10] + struct.pack(">H", _csum(ip)) + ip[12:]
+            frame = (b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" +
+                     b"\x08\x00" + ip + udp)
+            f.write(struct.pack("<IIII", ts, i % 1000000, len(frame), len(frame)) + frame)
+
+
+def export_secs(msg):
+    """Header export time (seconds) of a message, for the pcap frame time only."""
+    if len(msg) >= 12:
+        ver = struct.unpack(">H", msg[:2])[0]
+        if ver in (1, 5, 7, 9):
+            return struct.unpack(">I", msg[8:12])[0]
+        if ver == 10 and len(msg) >= 8:
+            return struct.unpack(">I", msg[4:8])[0]
+    return 0
+
+
+def raw_inputs_to_pcap(files, pcap_path):
+    """Returns the list of datagram origins [{file, offset, length}]."""
+    payloads, origins = [], []
+    for fn in files:
+        buf = open(fn, "rb").read()
+        off = 0
+        for msg in split_messages(buf):
+            payloads.append((export_secs(msg), msg))
+            origins.append({"file": os.path.relpath(fn, TD), "offset": off, "length": len(msg)})
+            off += len(msg)
+    write_pcap(pcap_path, payloads)
+    return origins
+
+# ---------------------------------------------------------------- tshark
+
+
+def tshark_version():
+    out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"TShark \(Wireshark\) (\S+)", out)
+    return m.group(1) if m else "unknown"
+
+
+def udp_ports(pcap):
+    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "udp.dstport"],
+                         capture_output=True, text=True, env=_env()).stdout
+    return sorted({int(x) for x in out.split() if x.strip().isdigit()})
+
+
+def _env():
+    e = dict(os.environ)
+    e["TZ"] = "UTC"
+    e["LC_ALL"] = "C"
+    return e
+
+
+def run_tshark(pcap, ports):
+    cmd = ["tshark", "-r", pcap]
+    for p in ports:
+        cmd += ["-d", "udp.port==%d,cflow" % p]
+    cmd += ["-T", "json", "-x"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=True).stdout
+    # tshark's JSON repeats keys (e.g. two cflow.padding in one record): keep pairs.
+    return json.loads(out, object_pairs_hook=lambda pairs: pairs)
+
+
+def is_tree(v):
+    return isinstance(v, list) and (not v or isinstance(v[0], tuple))
+
+
+def get(pairs, key, default=None):
+    for k, v in pairs:
+        if k == key:
+            return v
+    return default
+
+# ---------------------------------------------------------------- reduction
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
+
+
+def rfc3339(disp):
+    """'Oct  8, 2015 19:06:29.000000000 UTC' -> '2015-10-08T19:06:29Z' (Go RFC3339Nano)."""
+    m = re.match(r"(\w{3})\s+(\d+), (\d+) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (UTC)$", disp.strip())
+    if not m:
+        return None
+    mon, day, year, hh, mm, ss, frac, _ = m.groups()
+    s = "%04d-%02d-%02dT%s:%s:%s" % (int(year), MONTHS[mon], int(day), hh, mm, ss)
+    frac = (frac or "").rstrip("0")
+    if frac:
+        s += "." + frac
+    return s + "Z"
+
+
+def hexint(s):
+    return int(s, 16) if s.lower().startswith("0x") else int(s)
+
+
+# tshark field -> (our key, converter). First occurrence in a record wins.
+FLOW_MAP = {
+    "cflow.srcaddr": ("src_addr", str), "cflow.srcaddrv6": ("src_addr", str),
+    "cflow.dstaddr": ("dst_addr", str), "cflow.dstaddrv6": ("dst_addr", str),
+    "cflow.nexthop": ("next_hop", str), "cflow.nexthopv6": ("next_hop", str),
+    "cflow.srcport": ("src_port", int), "cflow.dstport": ("dst_port", int),
+    "cflow.protocol": ("proto", int), "cflow.tos": ("tos", hexint),
+    "cflow.tcpflags": ("tcp_flags", hexint),
+    "cflow.packets": ("packets", int), "cflow.packets64": ("packets", int),
+    "cflow.octets": ("bytes", int), "cflow.octets64": ("bytes", int),
+    "cflow.inputint": ("in_if", int), "cflow.outputint": ("out_if", int),
+    "cflow.srcas": ("src_as", int), "cflow.dstas": ("dst_as", int),
+    "cflow.srcmask": ("src_mask", int), "cflow.dstmask": ("dst_mask", int),
+    "cflow.srcmaskv6": ("src_mask", int), "cflow.dstmaskv6": ("dst_mask", int),
+    "cflow.flags": ("flags", hexint), "cflow.routersc": ("router_sc", str),
+}
+KEY_ORDER = ["template_id", "options", "src_addr", "dst_addr", "next_hop", "src_port",
+             "dst_port", "proto", "tos", "tcp_flags", "packets", "bytes", "first_uptime_ms",
+             "last_uptime_ms", "start", "end", "in_if", "out_if", "src_as", "dst_as",
+             "src_mask", "dst_mask", "flags", "router_sc", "fields", "tshark_notes"]
+SKIP_FIELDS = {"cflow.timedelta", "cflow.padding"}
+SKIP_PREFIX = ("cflow.tcpflags.",)
+
+
+def leaves(pairs):
+    """Flatten a record subtree to [(name, value, raw)] in order, raw = tshark _raw list."""
+    out, raw = [], {}
+    for k, v in pairs:
+        if k.endswith("_raw"):
+            raw[k[:-4]] = v
+    for k, v in pairs:
+        if k.endswith("_raw"):
+            continue
+        if is_tree(v):
+            if k == "cflow.timedelta_tree":
+                out.append((k, v, None))
+            else:
+                out.extend(leaves(v))
+        elif isinstance(v, str):
+            r = raw.get(k)
+            if isinstance(r, list) and r and isinstance(r[0], list):
+                r = r[0]
+            out.append((k, v, r))
+    return out
+
+
+def reduce_times(tree, rec, notes, fields, add_field):
+    """One cflow.timedelta_tree: a start and an end, relative (uptime) or absolute."""
+    raw = {k[:-4]: v for k, v in tree if k.endswith("_raw")}
+    items = [(k, v) for k, v in tree if not k.endswith("_raw")]
+    kinds = {}
+    for k, v in items:
+        kinds[k] = v
+    rel_present = "cflow.timestart" in kinds or "cflow.timeend" in kinds
+    for k, v in items:
+        side = "first" if k.endswith("start") else "last"
+        r = raw.get(k)
+        rawint = int(r[0], 16) if r and re.fullmatch(r"[0-9a-f]+", r[0] or "x") else None
+        if k in ("cflow.timestart", "cflow.timeend"):
+            ms = round(float(v) * 1000)
+            if rawint is not None and r[2] == 4 and rawint != ms:
+                notes.append("%s shown %s but raw 0x%s" % (k, v, r[0]))
+            key = side + "_uptime_ms"
+            if key in rec:
+                add_field(k, v)
+            else:
+                rec[key] = ms
+        elif k in ("cflow.abstimestart", "cflow.abstimeend"):
+            if rel_present and rawint == 0 and r[2] == 4:
+                # tshark quirk: an uptime of exactly 0 ms is shown as absolute 1970-01-01.
+                key = side + "_uptime_ms"
+                notes.append("%s=0 shown by tshark as %s" % (side + "_uptime", k))
+                if key in rec:
+                    add_field(k, v)
+                else:
+                    rec[key] = 0
+                continue
+            key = "start" if side == "first" else "end"
+            t = rfc3339(v)
+            if key in rec or t is None:
+                add_field(k, v)
+            else:
+                rec[key] = t
+        else:
+            add_field(k, v)
+
+
+def reduce_record(pairs, with_fields):
+    rec, fields, notes = {}, {}, []
+
+    def add_field(k, v):
+        name, n = k, 2
+        while name in fields:
+            name = "%s#%d" % (k, n)
+            n += 1
+        fields[name] = v
+
+    for k, v, r in leaves(pairs):
+        if k == "cflow.timedelta_tree":
+            reduce_times(v, rec, notes, fields, add_field)
+            continue
+        m = FLOW_MAP.get(k)
+        if m and m[0] not in rec:
+            try:
+                rec[m[0]] = m[1](v)
+                continue
+            except ValueError:
+                pass
+        if k.startswith("_ws.") or k in SKIP_FIELDS or k.startswith(SKIP_PREFIX):
+            if k == "_ws.expert.message":
+                notes.append(v)
+            continue
+        add_field(k, v)
+    if with_fields:
+        rec["fields"] = fields
+    if notes:
+        rec["tshark_notes"] = notes
+    return {k: rec[k] for k in KEY_ORDER if k in rec}
+
+
+def rawint(pairs, key):
+    r = get(pairs, key + "_raw")
+    if isinstance(r, list) and r and isinstance(r[0], list):
+        r = r[0]
+    return int(r[0], 16) if r else None
+
+
+def collect_expert(pairs, out):
+    for k, v in pairs:
+        if k == "_ws.expert.message":
+            out.append(v)
+        elif is_tree(v):
+            collect_expert(v, out)
+
+
+TPL_RE = re.compile(r"^(Options )?Template \(Id = (\d+)")
+SET_RE = re.compile(r"^(?:Flow)?Set \d+ \[id=(\d+)\]")
+
+
+def skipped_sets(buf, ver, seen):
+    """v9/IPFIX sets present in the datagram that tshark did not dissect (it stops
+    after the v9 header count). Structural walk only: [{set_id, offset, length}]."""
+    if buf is None or ver not in (9, 10):
+        return []
+    off, out, n = (20 if ver == 9 else 16), [], 0
+    while off + 4 <= len(buf):
+        sid, ln = struct.unpack(">HH", buf[off:off + 4])
+        if ln < 4 or off + ln > len(buf):
+            break
+        n += 1
+        if n > seen:
+            out.append({"set_id": sid, "offset": off, "length": ln})
+        off += ln
+    return out
+
+
+def reduce_datagram(index, c, templates, cflow_bytes=None):
+    ver = int(get(c, "cflow.version"))
+    d = {"index": index, "version": ver}
+    if ver in (1, 5, 7, 9):
+        d["count"] = int(get(c, "cflow.count"))
+        up = rawint(c, "cflow.sysuptime")
+        d["sys_uptime_ms"] = up
+        ts = get(c, "cflow.timestamp_tree", [])
+        d["unix_secs"] = int(get(ts, "cflow.unix_secs"))
+        if ver != 9:
+            d["unix_nsecs"] = int(get(ts, "cflow.unix_nsecs"))
+    elif ver == 10:
+        d["length"] = int(get(c, "cflow.len"))
+        ts = get(c, "cflow.timestamp_tree", [])
+        d["unix_secs"] = int(get(ts, "cflow.exporttime"))
+    if get(c, "cflow.sequence") is not None:
+        d["sequence"] = int(get(c, "cflow.sequence"))
+    if ver == 5:
+        d["engine_type"] = int(get(c, "cflow.engine_type"))
+        d["engine_id"] = int(get(c, "cflow.engine_id"))
+        d["sampling_mode"] = int(get(c, "cflow.samplingmode"))
+        d["sampling_interval"] = int(get(c, "cflow.samplerate"))
+    if ver == 9:
+        d["source_id"] = int(get(c, "cflow.source_id"))
+    if ver == 10:
+        d["source_id"] = int(get(c, "cflow.od_id"))
+    flows, no_tpl, seen_sets = [], [], 0
+    for k, v in c:
+        if not is_tree(v):
+            continue
+        if k.startswith("pdu "):
+            flows.append(reduce_record(v, False))
+            continue
+        m = SET_RE.match(k)
+        if not m:
+            continue
+        set_id = int(m.group(1))
+        seen_sets += 1
+        for k2, v2 in v:
+            tm = TPL_RE.match(k2)
+            if tm and is_tree(v2):
+                templates[(ver, d.get("source_id"), int(tm.group(2)))] = bool(tm.group(1))
+            elif k2.startswith("Flow ") and is_tree(v2):
+                rec = reduce_record(v2, True)
+                rec["template_id"] = set_id
+                if templates.get((ver, d.get("source_id"), set_id)):
+                    rec["options"] = True
+                flows.append({kk: rec[kk] for kk in KEY_ORDER if kk in rec})
+            elif "no template found" in k2:
+                no_tpl.append(set_id)
+    d["flows"] = flows
+    skipped = skipped_sets(cflow_bytes, ver, seen_sets)
+    if skipped:
+        d["tshark_skipped_sets"] = skipped
+    if no_tpl:
+        d["no_template_sets"] = no_tpl
+    return d
+
+
+def decode(inputs, tmpdir):
+    """inputs: list of paths (one pcap, or raw payload files). Returns the document."""
+    pcaps = [p for p in inputs if p.endswith(".pcap")]
+    if pcaps and len(pcaps) != len(inputs):
+        raise SystemExit("mix of pcap and raw inputs is not supported")
+    if pcaps:
+        if len(pcaps) != 1:
+            raise SystemExit("one pcap at a time")
+        pcap, origins = pcaps[0], None
+        ports = udp_ports(pcap)
+    else:
+        pcap = os.path.join(tmpdir, "wrapped.pcap")
+        origins = raw_inputs_to_pcap(inputs, pcap)
+        ports = [RAW_PORT]
+    pkts = run_tshark(pcap, ports)
+    doc = {"source": "tshark %s %s -T json -x" % (
+        tshark_version(), " ".join("-d udp.port==%d,cflow" % p for p in ports)),
+        "inputs": [os.path.relpath(p, TD) for p in inputs]}
+    datagrams, templates = [], {}
+    for i, p in enumerate(pkts):
+        layers = get(get(p, "_source"), "layers")
+        c = get(layers, "cflow")
+        if c is None:
+            d = {"index": i, "undecoded": True}
+        else:
+            raw = get(layers, "cflow_raw")
+            if isinstance(raw, list) and raw and isinstance(raw[0], list):
+                raw = raw[0]
+            d = reduce_datagram(i, c, templates, bytes.fromhex(raw[0]) if raw else None)
+        if origins:
+            d = dict(list(d.items())[:1] + [("origin", origins[i])] + list(d.items())[1:])
+        expert = []
+        collect_expert(layers, expert)
+        if get(layers, "_ws.malformed") is not None or any("Malformed" in e for e in expert):
+            d["tshark_malformed"] = True
+        # tshark's cross-datagram sequence analysis is not a decoding problem: drop it.
+        expert = [e for e in expert if not e.startswith("Unexpected flow sequence")]
+        if expert:
+            d["tshark_expert"] = sorted(set(expert))
+        datagrams.append(d)
+    doc["datagrams"] = datagrams
+    return doc
+
+
+def dump(doc, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
+def td(*p):
+    return os.path.join(TD, *p)
+
+
+# name -> inputs, for `all`
+def all_targets():
+    t = {
+        "fprobe_v1": [td("generated-fprobe", "fprobe_v1.pcap")],
+        "fprobe_v5": [td("generated-fprobe", "fprobe_v5.pcap")],
+        "fprobe_v7": [td("generated-fprobe", "fprobe_v7.pcap")],
+        "netflow5": [td("logstash-codec-netflow", "netflow5.dat")],
+        "netflow5_test_juniper_mx80": [td("logstash-codec-netflow", "netflow5_test_juniper_mx80.dat")],
+        "netflow5_test_microtik": [td("logstash-codec-netflow", "netflow5_test_microtik.dat")],
+        "goflow2_netflowlegacy_test__TestDecodeNetFlowV5__data":
+            [td("goflow2", "netflowlegacy_test__TestDecodeNetFlowV5__data.bin")],
+    }
+    for fn in sorted(os.listdir(td("vflow"))):
+        b = open(td("vflow", fn), "rb").read(2)
+        if b == b"\x00\x05":
+            t["vflow_" + os.path.splitext(fn)[0]] = [td("vflow", fn)]
+    for sub in ("softflowd", "fprobe"):
+        if os.path.isdir(td(sub)):
+            for fn in sorted(os.listdir(td(sub))):
+                if re.fullmatch(r"(softflowd|fprobe)_v\d+\.pcap", fn):
+                    # testdata/fprobe/ (live capture) must not clash with generated-fprobe/
+                    name = os.path.splitext(fn)[0].replace("fprobe_", "fprobe_live_")
+                    t[name] = [td(sub, fn)]
+    return t
+
+
+def slug(s):
+    return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd = argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        if cmd == "wrap":
+            print(json.dumps(raw_inputs_to_pcap(argv[3:], argv[2])))
+        elif cmd == "decode":
+            dump(decode(argv[3:], tmp), argv[2])
+        elif cmd == "all":
+            for name, inputs in all_targets().items():
+                out = td("expected", name + ".json")
+                doc = decode(inputs, tmp)
+                dump(doc, out)
+                print("%s: %d datagrams, %d flows" % (os.path.relpath(out, ROOT), len(doc["datagrams"]),
+                      sum(len(d.get("flows", [])) for d in doc["datagrams"])))
+        elif cmd == "logstash":
+            spec = json.load(open(td("logstash-codec-netflow", "EXPECTED_logstash_spec.json")))
+            seen = {}
+            for _, ctxs in spec.items():
+                for ctx in ctxs:
+                    name = slug(ctx["context"])
+                    seen[name] = seen.get(name, 0) + 1
+                    if seen[name] > 1:
+                        name += "_%d" % seen[name]
+                    doc = decode([td("logstash-codec-netflow", f) for f in ctx["files"]], tmp)
+                    doc = dict([("context", ctx["context"]), ("logstash_decode_size", ctx.get("decode_size"))]
+                               + list(doc.items()))
+                    out = td("expected", "logstash", name + ".json")
+                    dump(doc, out)
+                    print("%s: %d datagrams, %d records" % (os.path.relpath(out, ROOT), len(doc["datagrams"]),
+                          sum(len(d.get("flows", [])) for d in doc["datagrams"])))
+        else:
+            print(__doc__)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
