@@ -29,18 +29,28 @@ type IPFIXPacket struct {
 // Version returns 10.
 func (p *IPFIXPacket) Version() uint16 { return 10 }
 
-func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
-	p.Exporter = exporter
-	p.reset()
+// ipfixLength checks an IPFIX message header and returns the message
+// length. Bytes after the message are ignored.
+func ipfixLength(data []byte) (int, error) {
 	if len(data) < ipfixHeaderLen {
-		return decodeErr(10, len(data), "header", ErrTruncated)
+		return 0, decodeErr(10, len(data), "header", ErrTruncated)
 	}
 	length := int(binary.BigEndian.Uint16(data[2:]))
 	switch {
 	case length < ipfixHeaderLen:
-		return decodeErr(10, 2, "message length", ErrMalformed)
+		return 0, decodeErr(10, 2, "message length", ErrMalformed)
 	case length > len(data):
-		return decodeErr(10, 2, "message length", ErrTruncated)
+		return 0, decodeErr(10, 2, "message length", ErrTruncated)
+	}
+	return length, nil
+}
+
+func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
+	p.Exporter = exporter
+	p.reset()
+	length, err := ipfixLength(data)
+	if err != nil {
+		return err
 	}
 	data = data[:length]
 	p.Header = IPFIXHeader{

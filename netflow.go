@@ -106,10 +106,10 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 // the packet, which lives in buf until the next call with buf. A nil buf
 // allocates a new packet, as Decode does.
 //
-// On error the returned packet is nil for the fixed-format versions. For v9
-// and IPFIX, a bad or unknown set does not spoil the rest of the datagram:
-// the packet holds every set that decoded and the error joins the problems
-// of the others.
+// On error the returned packet is nil for the fixed-format versions and for
+// a v9 or IPFIX header that is bad. Past the header, a bad or unknown v9 or
+// IPFIX set does not spoil the rest of the datagram: the packet holds every
+// set that decoded and the error joins the problems of the others.
 func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
 	if len(data) < 2 {
 		return nil, decodeErr(0, len(data), "version", ErrTruncated)
@@ -132,8 +132,16 @@ func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) 
 	case 7:
 		p, err = &buf.v7, decodeV7(&buf.v7, exporter, data)
 	case 9:
+		// A packet comes back with a set-level error (it holds the sets
+		// that decoded), not with a header error.
+		if len(data) < v9HeaderLen {
+			return nil, decodeErr(9, len(data), "header", ErrTruncated)
+		}
 		return &buf.v9, d.decodeV9(&buf.v9, exporter, data)
 	case 10:
+		if _, err := ipfixLength(data); err != nil {
+			return nil, err
+		}
 		return &buf.v10, d.decodeIPFIX(&buf.v10, exporter, data)
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
