@@ -187,3 +187,30 @@ func (d *Decoder) PendingStats() PendingStats {
 	}
 	return s
 }
+
+// PendingSet describes one data set waiting for its template.
+type PendingSet struct {
+	Key      TemplateKey // exporter (as keyed), version, domain, template ID
+	Bytes    int
+	Received time.Time
+}
+
+// PendingSets lists the data sets waiting for their template, per exporter
+// in arrival order. What left the buffer unmatched is counted in
+// PendingStats: Expired (MaxAge passed) and Refused (a limit was reached;
+// the decode that refused it also returned an error matching ErrLimit).
+func (d *Decoder) PendingSets() []PendingSet {
+	if d.pending == nil {
+		return nil
+	}
+	b := d.pending
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []PendingSet
+	for _, q := range b.by {
+		for _, s := range q.sets {
+			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at})
+		}
+	}
+	return out
+}
