@@ -1,0 +1,549 @@
+// Command flowdump prints the flows in NetFlow v1/v5/v6/v7/v9 and IPFIX
+// captures: what an exporter sends, one flow a line.
+//
+// Usage:
+//
+//	go run ./examples/flowdump [flags] FILE...
+//
+// Each FILE is a pcap or pcapng capture (told by its magic number, not its
+// name) or a raw payload file (.dat, .bin): one export datagram, or several
+// v5/v9/IPFIX messages stored back to back. From a capture flowdump decodes
+// every UDP datagram over IPv4 (fragments reassembled) or IPv6, on Ethernet
+// (VLAN tags included), Linux cooked (SLL and SLL2), raw IP and BSD
+// loopback links; the exporter is the datagram's source address and port.
+// The exporter of a raw file's messages is 0.0.0.0:0.
+//
+// One decoder, and so one template store, reads all the files in order: in
+// `flowdump tpl.pcap data.pcap` the data of the second file decodes with the
+// templates of the first. Data that comes before its template is held and
+// printed when the template arrives.
+//
+// Flags:
+//
+//	-json        write JSON Lines, one object per flow, instead of a table
+//	-port N      only decode UDP datagrams sent to port N (captures only)
+//	-flows-only  do not print options data records
+//	-stats       print counts at the end, on standard error
+//
+// Table output has a header line, then one line per flow; an options data
+// record is a line that starts with "# options". JSON output has one object
+// per flow with the keys exporter, version, domain, sequence, src_addr,
+// dst_addr, next_hop, src_port, dst_port, proto, tos, tcp_flags, packets,
+// bytes, start, end (RFC 3339, UTC, nanoseconds), in_if, out_if, src_as,
+// dst_as, src_mask, dst_mask and sampling_interval, each present only when
+// the record carries it, and for v9 and IPFIX a "fields" object with every
+// field of the record by element name. An options data record is an object
+// {"options":true,"exporter":..,"version":..,"domain":..,"template_id":..,
+// "fields":{..}}.
+//
+// A datagram that does not decode is reported on standard error with its
+// file and index, and the run goes on; what a v9 or IPFIX datagram held
+// besides the bad set is still printed. The exit status is 0 when every file
+// could be read, 1 when one could not, and 2 for bad usage.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/flowfmt"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/ip4defrag"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command: it parses args, dumps the files to stdout and
+// reports problems on stderr, and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flowdump", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		jsonOut   = fs.Bool("json", false, "write JSON Lines, one object per flow, instead of a table")
+		port      = fs.Int("port", 0, "only decode UDP datagrams sent to this port (captures only; 0: any)")
+		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
+		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: flowdump [flags] FILE...\n\n"+
+			"Prints the NetFlow/IPFIX flows in pcap, pcapng or raw payload files.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	if *port < 0 || *port > 65535 {
+		fmt.Fprintf(stderr, "flowdump: -port %d: not a UDP port\n", *port)
+		return 2
+	}
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	d := &dumper{
+		json:      *jsonOut,
+		port:      uint16(*port),
+		flowsOnly: *flowsOnly,
+		dec:       netflow.NewDecoder(netflow.Config{}),
+		out:       out,
+		errw:      stderr,
+		stats:     counts{versions: map[uint16]int{}},
+	}
+	status := 0
+	for _, name := range fs.Args() {
+		if err := d.file(name); err != nil {
+			d.errorf("%v", err)
+			status = 1
+		}
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "flowdump: writing output: %v\n", err)
+		status = 1
+	}
+	ps := d.dec.PendingStats()
+	if ps.Held > 0 {
+		fmt.Fprintf(stderr, "flowdump: %d data set(s) still wait for a template that no file brought\n", ps.Held)
+	}
+	if *stats {
+		d.stats.print(stderr, ps)
+	}
+	return status
+}
+
+// dumper decodes datagrams and prints their flows.
+type dumper struct {
+	json      bool
+	port      uint16 // 0: any
+	flowsOnly bool
+
+	dec    *netflow.Decoder
+	buf    netflow.Buffer
+	flows  []netflow.Flow
+	line   []byte
+	header bool // the table header is written
+
+	out   *bufio.Writer
+	errw  io.Writer
+	stats counts
+}
+
+// errorf writes one line to stderr, after what stdout holds so far, so that
+// the two read in order on a terminal.
+func (d *dumper) errorf(format string, args ...any) {
+	d.out.Flush()
+	fmt.Fprintf(d.errw, "flowdump: "+format+"\n", args...)
+}
+
+// file dumps one file. The error says why the file could not be read (or
+// not to its end); problems with single datagrams are reported as they come.
+func (d *dumper) file(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		d.stats.badFiles++
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	magic, _ := r.Peek(4)
+	switch {
+	case len(magic) == 4 && isPcap(magic):
+		err = d.pcap(name, r)
+	case len(magic) == 4 && binary.BigEndian.Uint32(magic) == 0x0a0d0d0a:
+		err = d.pcapng(name, r)
+	default:
+		var data []byte
+		if data, err = io.ReadAll(r); err == nil {
+			d.raw(name, data)
+		}
+	}
+	if err != nil {
+		d.stats.badFiles++
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	d.stats.files++
+	return nil
+}
+
+func isPcap(magic []byte) bool {
+	switch binary.LittleEndian.Uint32(magic) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		return true
+	}
+	return false
+}
+
+// raw dumps a file of export messages stored back to back. A file that does
+// not split (one datagram with a bad header, say) is decoded whole, so that
+// the decoder says what is wrong with it.
+func (d *dumper) raw(name string, data []byte) {
+	exporter := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	off := 0
+	for i := 0; off < len(data); i++ {
+		msg, rest, err := netflow.SplitMessage(data[off:])
+		if err != nil {
+			msg, rest = data[off:], nil
+		}
+		d.datagram(name, i, fmt.Sprintf("offset %d", off), exporter, msg)
+		off += len(msg)
+		if len(rest) == 0 {
+			break
+		}
+	}
+}
+
+// packetSource is what pcapgo's two readers have in common.
+type packetSource interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+func (d *dumper) pcap(name string, r io.Reader) error {
+	pr, err := pcapgo.NewReader(r)
+	if err != nil {
+		return err
+	}
+	lt := pr.LinkType()
+	return d.packets(name, pr, func(gopacket.CaptureInfo) layers.LinkType { return lt })
+}
+
+func (d *dumper) pcapng(name string, r io.Reader) error {
+	opts := pcapgo.DefaultNgReaderOptions
+	opts.WantMixedLinkType = true
+	nr, err := pcapgo.NewNgReader(r, opts)
+	if err != nil {
+		return err
+	}
+	return d.packets(name, nr, func(ci gopacket.CaptureInfo) layers.LinkType {
+		if len(ci.AncillaryData) > 0 {
+			if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+				return lt
+			}
+		}
+		return nr.LinkType()
+	})
+}
+
+// packets reads a capture to its end and decodes its UDP datagrams.
+func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.CaptureInfo) layers.LinkType) error {
+	defrag := ip4defrag.NewIPv4Defragmenter()
+	var lastPurge time.Time
+	badLink := map[layers.LinkType]bool{}
+	index := 0 // datagrams seen in this file
+	for frame := 1; ; frame++ {
+		data, ci, err := src.ReadPacketData()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("frame %d: capture file ends inside a packet", frame)
+			}
+			return fmt.Errorf("frame %d: %w", frame, err)
+		}
+		lt := linkType(ci)
+		first, frameData, ok := firstLayer(lt, data)
+		if !ok {
+			if !badLink[lt] {
+				badLink[lt] = true
+				d.errorf("%s: frame %d: link type %v not supported, its frames are skipped", name, frame, lt)
+			}
+			d.stats.skipped++
+			continue
+		}
+		if ci.Timestamp.Sub(lastPurge) > time.Minute || ci.Timestamp.Before(lastPurge) {
+			defrag.DiscardOlderThan(ci.Timestamp.Add(-time.Minute))
+			lastPurge = ci.Timestamp
+		}
+		from, to, payload, ok := udpDatagram(gopacket.NewPacket(frameData, first, gopacket.DecodeOptions{NoCopy: true}), defrag, ci.Timestamp)
+		if !ok {
+			d.stats.skipped++
+			continue
+		}
+		if d.port != 0 && to.Port() != d.port {
+			d.stats.skipped++
+			continue
+		}
+		where := fmt.Sprintf("frame %d", frame)
+		if ci.CaptureLength < ci.Length {
+			where += ", cut short by the capture's snap length"
+		}
+		d.datagram(name, index, where, from, payload)
+		index++
+	}
+}
+
+// linkTypeLinuxSLL2 is LINKTYPE_LINUX_SLL2 (276, tcpdump -i any since
+// 4.99), which gopacket does not know. Its LinkType is a uint8, so pcapgo
+// hands it over as 276&0xff, a value no other link type has.
+const linkTypeLinuxSLL2 = layers.LinkType(276 & 0xff)
+
+// firstLayer returns the layer type a frame of link type lt starts with and
+// the frame from there. A Linux SLL2 header, which gopacket cannot read, is
+// skipped: 20 bytes that start with the EtherType of the packet.
+func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, []byte, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return layers.LayerTypeEthernet, data, true
+	case layers.LinkTypeLinuxSLL:
+		return layers.LayerTypeLinuxSLL, data, true
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return layers.LayerTypeLoopback, data, true
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+		// 12 and 14 are DLT_RAW on BSD and OpenBSD, in captures that kept
+		// the DLT value.
+		if len(data) > 0 && data[0]>>4 == 6 {
+			return layers.LayerTypeIPv6, data, true
+		}
+		return layers.LayerTypeIPv4, data, true
+	case linkTypeLinuxSLL2:
+		if len(data) < 20 {
+			return gopacket.LayerTypeZero, nil, true
+		}
+		return layers.EthernetType(binary.BigEndian.Uint16(data)).LayerType(), data[20:], true
+	}
+	return gopacket.LayerTypeZero, nil, false
+}
+
+// udpDatagram finds the UDP datagram in pkt and returns its source and
+// destination and payload. Fragments of an IPv4 datagram are held in defrag
+// until the last one comes.
+func udpDatagram(pkt gopacket.Packet, defrag *ip4defrag.IPv4Defragmenter, ts time.Time) (src, dst netip.AddrPort, payload []byte, ok bool) {
+	var srcIP, dstIP net.IP
+	for _, l := range pkt.Layers() {
+		switch l := l.(type) {
+		case *layers.IPv4:
+			srcIP, dstIP = l.SrcIP, l.DstIP
+			if l.Flags&layers.IPv4MoreFragments != 0 || l.FragOffset != 0 {
+				whole, err := defrag.DefragIPv4WithTimestamp(l, ts)
+				if err != nil || whole == nil || whole.Protocol != layers.IPProtocolUDP {
+					return src, dst, nil, false
+				}
+				var udp layers.UDP
+				if udp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback) != nil {
+					return src, dst, nil, false
+				}
+				return endpoints(srcIP, dstIP, &udp)
+			}
+		case *layers.IPv6:
+			srcIP, dstIP = l.SrcIP, l.DstIP
+		case *layers.UDP:
+			if srcIP == nil {
+				return src, dst, nil, false
+			}
+			return endpoints(srcIP, dstIP, l)
+		}
+	}
+	return src, dst, nil, false
+}
+
+func endpoints(srcIP, dstIP net.IP, udp *layers.UDP) (src, dst netip.AddrPort, payload []byte, ok bool) {
+	s, ok1 := addrOf(srcIP)
+	t, ok2 := addrOf(dstIP)
+	if !ok1 || !ok2 {
+		return src, dst, nil, false
+	}
+	return netip.AddrPortFrom(s, uint16(udp.SrcPort)), netip.AddrPortFrom(t, uint16(udp.DstPort)), udp.Payload, true
+}
+
+// addrOf converts a 4- or 16-byte net.IP; gopacket gives IPv4 addresses as
+// 4 bytes, so a 16-byte one is a real IPv6 address and is kept as such.
+func addrOf(ip net.IP) (netip.Addr, bool) {
+	switch len(ip) {
+	case 4:
+		return netip.AddrFrom4([4]byte(ip)), true
+	case 16:
+		return netip.AddrFrom16([16]byte(ip)), true
+	}
+	return netip.Addr{}, false
+}
+
+// datagram decodes one datagram and prints what it holds. where says where
+// it was found in file, for error lines.
+func (d *dumper) datagram(file string, index int, where string, exporter netip.AddrPort, data []byte) {
+	d.stats.datagrams++
+	p, err := d.dec.DecodeInto(&d.buf, exporter, data)
+	if err != nil {
+		d.stats.addError(err)
+		d.errorf("%s: datagram %d (%s, exporter %v): %v", file, index, where, exporter, err)
+	}
+	if p == nil {
+		return
+	}
+	d.stats.versions[p.Version()]++
+	switch p := p.(type) {
+	case *netflow.V9Packet:
+		d.sets(&p.Sets, p.Exporter, 9, p.Header.SourceID)
+	case *netflow.IPFIXPacket:
+		d.sets(&p.Sets, p.Exporter, 10, p.Header.ObservationDomainID)
+	default:
+		d.flows = p.AppendFlows(d.flows[:0])
+		for i := range d.flows {
+			d.flow(&d.flows[i], nil)
+		}
+	}
+}
+
+// sets prints the data and options records of a v9 or IPFIX packet in the
+// order they decoded, each flow with the record it came from.
+func (d *dumper) sets(s *netflow.Sets, exporter netip.AddrPort, version uint16, domain uint32) {
+	d.stats.templates += len(s.Templates)
+	d.flows = s.AppendFlows(d.flows[:0])
+	k := 0
+	for i := range s.DataSets {
+		ds := &s.DataSets[i]
+		if ds.Options() {
+			d.stats.options += len(ds.Records)
+			if d.flowsOnly {
+				continue
+			}
+			for j := range ds.Records {
+				d.options(exporter, version, domain, &ds.Records[j])
+			}
+			continue
+		}
+		for j := range ds.Records {
+			if k < len(d.flows) {
+				d.flow(&d.flows[k], &ds.Records[j])
+			}
+			k++
+		}
+	}
+}
+
+func (d *dumper) flow(f *netflow.Flow, rec *netflow.Record) {
+	d.stats.flows++
+	if d.json {
+		d.line = flowfmt.AppendFlowJSON(d.line[:0], f, rec)
+	} else {
+		d.tableHeader()
+		d.line = flowfmt.AppendFlowRow(d.line[:0], f)
+	}
+	d.writeLine()
+}
+
+func (d *dumper) options(exporter netip.AddrPort, version uint16, domain uint32, rec *netflow.Record) {
+	if d.json {
+		d.line = flowfmt.AppendOptionsJSON(d.line[:0], exporter, version, domain, rec)
+	} else {
+		d.tableHeader()
+		d.line = flowfmt.AppendOptionsRow(d.line[:0], exporter, version, domain, rec)
+	}
+	d.writeLine()
+}
+
+func (d *dumper) tableHeader() {
+	if d.header {
+		return
+	}
+	d.header = true
+	d.line = flowfmt.AppendTableHeader(d.line[:0])
+	d.writeLine()
+}
+
+func (d *dumper) writeLine() {
+	d.line = append(d.line, '\n')
+	d.out.Write(d.line)
+}
+
+// counts is what -stats prints.
+type counts struct {
+	files, badFiles int
+	datagrams       int
+	skipped         int // captured frames that held no datagram to decode
+	versions        map[uint16]int
+	flows           int
+	options         int
+	templates       int
+	errors          int
+	kinds           [8]int // by errorKinds, then none of them
+}
+
+// errorKinds are the sentinels errors are counted by.
+var errorKinds = []struct {
+	name string
+	err  error
+}{
+	{"truncated", netflow.ErrTruncated},
+	{"unsupported version", netflow.ErrUnsupportedVersion},
+	{"no records", netflow.ErrEmpty},
+	{"malformed", netflow.ErrMalformed},
+	{"template not found", netflow.ErrTemplateNotFound},
+	{"limit", netflow.ErrLimit},
+	{"store", netflow.ErrStore},
+}
+
+// addError counts a datagram's error, and each of the problems a v9 or
+// IPFIX error joins, by the sentinel it matches.
+func (c *counts) addError(err error) {
+	c.errors++
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		i := 0
+		for i < len(errorKinds) && !errors.Is(e, errorKinds[i].err) {
+			i++
+		}
+		c.kinds[i]++
+	}
+}
+
+func (c *counts) print(w io.Writer, ps netflow.PendingStats) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "files: %d read, %d failed\n", c.files, c.badFiles)
+	var vs []string
+	for _, v := range []uint16{1, 5, 6, 7, 9, 10} {
+		if n := c.versions[v]; n > 0 {
+			name := fmt.Sprintf("v%d", v)
+			if v == 10 {
+				name = "ipfix"
+			}
+			vs = append(vs, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	fmt.Fprintf(&b, "datagrams: %d", c.datagrams)
+	if len(vs) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(vs, ", "))
+	}
+	fmt.Fprintf(&b, "; frames skipped: %d\n", c.skipped)
+	fmt.Fprintf(&b, "flows: %d; options records: %d; templates: %d\n", c.flows, c.options, c.templates)
+	var ks []string
+	for i, n := range c.kinds {
+		if n == 0 {
+			continue
+		}
+		name := "other"
+		if i < len(errorKinds) {
+			name = errorKinds[i].name
+		}
+		ks = append(ks, fmt.Sprintf("%s %d", name, n))
+	}
+	fmt.Fprintf(&b, "errors: %d datagrams", c.errors)
+	if len(ks) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(ks, ", "))
+	}
+	b.WriteByte('\n')
+	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
+		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)
+	w.Write(b.Bytes())
+}
