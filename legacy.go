@@ -159,6 +159,9 @@ func v5Flow(f *Flow, r *V5Record, exporter netip.AddrPort, version uint16, domai
 	if sampling != 0 {
 		f.Known |= FieldSamplingInterval
 	}
+	if version == 7 {
+		f.Known &^= FieldDomain // v7 has no engine fields
+	}
 }
 
 // appendFixedFlows decodes the records of a v5, v6 or v7 datagram, whose
@@ -172,6 +175,9 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		sampling = uint32(binary.BigEndian.Uint16(data[22:]) & 0x3fff)
 	}
 	known := fixedFormatFields
+	if version == 7 {
+		known &^= FieldDomain // v7 has no engine fields
+	}
 	if sampling != 0 {
 		known |= FieldSamplingInterval
 	}
@@ -209,10 +215,14 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 	return dst
 }
 
-// grow returns s with length n, reusing its capacity.
+// grow returns s with length n, reusing its capacity. When it must
+// reallocate it keeps s's elements (AppendFlows appends to them) and at
+// least doubles the capacity, as append does.
 func grow[T any](s []T, n int) []T {
 	if cap(s) >= n {
 		return s[:n]
 	}
-	return make([]T, n)
+	t := make([]T, n, max(n, 2*cap(s)))
+	copy(t, s)
+	return t
 }

@@ -1,0 +1,379 @@
+// Command collector receives NetFlow v1/v5/v6/v7/v9 and IPFIX export
+// datagrams over UDP and prints their flows, one a line.
+//
+// Usage:
+//
+//	go run ./examples/collector [flags]
+//
+// It prints "listening on ADDR" on standard error first, then the flows it
+// receives on standard output: a table with a header line by default, or
+// JSON Lines with -json, in the format of examples/flowdump (keys exporter,
+// version, domain, sequence, src_addr, dst_addr, next_hop, src_port,
+// dst_port, proto, tos, tcp_flags, packets, bytes, start, end (RFC 3339,
+// UTC, nanoseconds), in_if, out_if, src_as, dst_as, src_mask, dst_mask,
+// sampling_interval, each present when the record carries it, and for v9
+// and IPFIX a "fields" object with every field of the record). Options data
+// records are printed too unless -flows-only is given.
+//
+// A datagram that does not decode is reported on standard error (at most
+// ten reports a second). On SIGINT or SIGTERM the collector stops, prints
+// its counters on standard error and exits with status 0; it exits with 1
+// when it cannot listen or the socket fails, and 2 for bad usage.
+//
+// Flags:
+//
+//	-listen ADDR       UDP address to listen on (default 127.0.0.1:2055; port 0 picks one)
+//	-json              write JSON Lines instead of a table
+//	-workers N         decoding goroutines (default: one per CPU)
+//	-allow PREFIX,...  accept datagrams from these networks or addresses only
+//	-sockets N         sockets bound with SO_REUSEPORT (Linux)
+//	-rcvbuf BYTES      socket receive buffer size
+//	-max-datagram N    largest datagram accepted, in bytes
+//	-batch N           datagrams read per system call (1: no batch reads)
+//	-flows-only        do not print options data records
+//	-v                 log the receiver's events on standard error
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/flowfmt"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command: it receives until ctx is done, then prints the
+// counters, and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen    = fs.String("listen", "127.0.0.1:2055", "UDP `address` to listen on (port 0 picks a free port)")
+		jsonOut   = fs.Bool("json", false, "write JSON Lines, one object per flow, instead of a table")
+		workers   = fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
+		allow     = fs.String("allow", "", "comma-separated `prefixes` or addresses of the exporters to accept (default: all)")
+		sockets   = fs.Int("sockets", 1, "sockets bound to the address with SO_REUSEPORT (Linux)")
+		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: system default)")
+		maxSize   = fs.Int("max-datagram", netflow.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
+		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
+		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
+		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "collector: unexpected arguments: %q\n", fs.Args())
+		return 2
+	}
+	prefixes, err := parseAllow(*allow)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: -allow: %v\n", err)
+		return 2
+	}
+
+	errOut := &lockedWriter{w: stderr}
+	var logs *heldHandler
+	cfg := netflow.ReceiverConfig{
+		Decoder:         netflow.NewDecoder(netflow.Config{}),
+		Allow:           prefixes,
+		Workers:         *workers,
+		Sockets:         *sockets,
+		ReadBuffer:      *rcvbuf,
+		MaxDatagramSize: *maxSize,
+		BatchSize:       *batch,
+	}
+	if *verbose {
+		// Held until "listening on" is out, so that it comes first.
+		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
+		cfg.Logger = slog.New(logs)
+	}
+	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: stdout, errs: errOut}
+	r := netflow.NewReceiver(p.handle, cfg)
+	addr, cancel, err := r.Listen(ctx, *listen)
+	if err != nil {
+		fmt.Fprintf(errOut, "collector: %v\n", err)
+		return 1
+	}
+	defer cancel()
+	fmt.Fprintf(errOut, "listening on %v\n", addr)
+	if logs != nil {
+		logs.release()
+	}
+	if !p.json {
+		p.write(append(flowfmt.AppendTableHeader(nil), '\n'))
+	}
+
+	failure := r.Wait()
+	p.flushErrors()
+	printStats(errOut, r.Stats(), cfg.Decoder.PendingStats())
+	if failure != nil {
+		fmt.Fprintf(errOut, "collector: %v\n", failure)
+		return 1
+	}
+	return 0
+}
+
+// parseAllow reads a comma-separated list of prefixes; a bare address
+// stands for itself.
+func parseAllow(s string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			ps = append(ps, p)
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a prefix nor an address", f)
+		}
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps, nil
+}
+
+// printer is the receiver's handler: it formats the flows of a datagram
+// into one buffer and writes it in one go, so that the lines of concurrent
+// workers do not mix.
+type printer struct {
+	json, flowsOnly bool
+	out             io.Writer
+	errs            io.Writer
+
+	mu sync.Mutex // serialises writes to out
+
+	bufs sync.Pool // of *lines
+
+	errMu      sync.Mutex
+	errWindow  time.Time
+	errCount   int
+	suppressed int
+}
+
+// lines is the per-datagram scratch of a handler call.
+type lines struct {
+	b     []byte
+	flows []netflow.Flow
+}
+
+const errorsPerSecond = 10
+
+func (p *printer) handle(d *netflow.Datagram) {
+	if d.Err != nil {
+		p.decodeError(d)
+	}
+	if d.Packet == nil {
+		return
+	}
+	l, _ := p.bufs.Get().(*lines)
+	if l == nil {
+		l = new(lines)
+	}
+	l.b = l.b[:0]
+	switch pk := d.Packet.(type) {
+	case *netflow.V9Packet:
+		p.sets(l, &pk.Sets, pk.Exporter, 9, pk.Header.SourceID)
+	case *netflow.IPFIXPacket:
+		p.sets(l, &pk.Sets, pk.Exporter, 10, pk.Header.ObservationDomainID)
+	default:
+		l.flows = pk.AppendFlows(l.flows[:0])
+		for i := range l.flows {
+			p.flow(l, &l.flows[i], nil)
+		}
+	}
+	if len(l.b) > 0 {
+		p.write(l.b)
+	}
+	p.bufs.Put(l)
+}
+
+// sets formats the data and options records of a v9 or IPFIX packet in the
+// order they decoded, each flow with the record it came from.
+func (p *printer) sets(l *lines, s *netflow.Sets, exporter netip.AddrPort, version uint16, domain uint32) {
+	l.flows = s.AppendFlows(l.flows[:0])
+	k := 0
+	for i := range s.DataSets {
+		ds := &s.DataSets[i]
+		if ds.Options() {
+			if p.flowsOnly {
+				continue
+			}
+			for j := range ds.Records {
+				if p.json {
+					l.b = flowfmt.AppendOptionsJSON(l.b, exporter, version, domain, &ds.Records[j])
+				} else {
+					l.b = flowfmt.AppendOptionsRow(l.b, exporter, version, domain, &ds.Records[j])
+				}
+				l.b = append(l.b, '\n')
+			}
+			continue
+		}
+		for j := range ds.Records {
+			if k < len(l.flows) {
+				p.flow(l, &l.flows[k], &ds.Records[j])
+			}
+			k++
+		}
+	}
+}
+
+func (p *printer) flow(l *lines, f *netflow.Flow, rec *netflow.Record) {
+	if p.json {
+		l.b = flowfmt.AppendFlowJSON(l.b, f, rec)
+	} else {
+		l.b = flowfmt.AppendFlowRow(l.b, f)
+	}
+	l.b = append(l.b, '\n')
+}
+
+func (p *printer) write(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out.Write(b)
+}
+
+// decodeError reports a datagram that did not (entirely) decode, at most
+// errorsPerSecond times a second.
+func (p *printer) decodeError(d *netflow.Datagram) {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if now := time.Now(); now.Sub(p.errWindow) >= time.Second {
+		if p.suppressed > 0 {
+			fmt.Fprintf(p.errs, "collector: %d more decode errors not shown\n", p.suppressed)
+		}
+		p.errWindow, p.errCount, p.suppressed = now, 0, 0
+	}
+	if p.errCount >= errorsPerSecond {
+		p.suppressed++
+		return
+	}
+	p.errCount++
+	fmt.Fprintf(p.errs, "collector: datagram from %v (%d bytes): %v\n", d.Exporter, len(d.Data), d.Err)
+}
+
+func (p *printer) flushErrors() {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if p.suppressed > 0 {
+		fmt.Fprintf(p.errs, "collector: %d more decode errors not shown\n", p.suppressed)
+		p.suppressed = 0
+	}
+}
+
+// printStats writes the receiver's counters, in total and per exporter.
+func printStats(w io.Writer, st netflow.ReceiverStats, ps netflow.PendingStats) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "total: %s\n", formatCounters(st.Total))
+	fmt.Fprintf(&b, "kernel drops: %d\n", st.KernelDrops)
+	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
+		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)
+	exporters := make([]netip.AddrPort, 0, len(st.Exporters))
+	for ap := range st.Exporters {
+		exporters = append(exporters, ap)
+	}
+	slices.SortFunc(exporters, netip.AddrPort.Compare)
+	for _, ap := range exporters {
+		name := ap.String()
+		if !ap.IsValid() {
+			name = "others"
+		}
+		fmt.Fprintf(&b, "exporter %s: %s\n", name, formatCounters(st.Exporters[ap]))
+	}
+	io.WriteString(w, b.String())
+}
+
+func formatCounters(c netflow.Counters) string {
+	s := fmt.Sprintf("datagrams %d, bytes %d, decoded %d, flows %d, failed %d, denied %d, oversize %d, dropped %d",
+		c.Datagrams, c.Bytes, c.Decoded, c.Flows, c.Failed, c.Denied, c.Oversize, c.Dropped)
+	e := c.Errors
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		n    uint64
+	}{
+		{"truncated", e.Truncated}, {"unsupported version", e.UnsupportedVersion}, {"no records", e.Empty},
+		{"malformed", e.Malformed}, {"template not found", e.TemplateNotFound}, {"limit", e.Limit},
+		{"store", e.Store}, {"other", e.Other},
+	} {
+		if k.n > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k.name, k.n))
+		}
+	}
+	if len(kinds) > 0 {
+		s += " (" + strings.Join(kinds, ", ") + ")"
+	}
+	return s
+}
+
+// lockedWriter serialises writes to standard error.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// heldHandler keeps log records until release, then passes them and all
+// later ones to h.
+type heldHandler struct {
+	h    slog.Handler
+	mu   sync.Mutex
+	held []slog.Record
+	open bool
+}
+
+func (h *heldHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h *heldHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	if !h.open {
+		h.held = append(h.held, r.Clone())
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.Unlock()
+	return h.h.Handle(ctx, r)
+}
+
+// WithAttrs and WithGroup are not used by the receiver; they bypass the
+// holding.
+func (h *heldHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.h.WithAttrs(as) }
+func (h *heldHandler) WithGroup(name string) slog.Handler    { return h.h.WithGroup(name) }
+
+func (h *heldHandler) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.held {
+		h.h.Handle(context.Background(), r)
+	}
+	h.held, h.open = nil, true
+}
