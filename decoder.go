@@ -42,7 +42,7 @@ type Limits struct {
 	// kept (default 16384).
 	MaxStateDomains int
 	// MaxListDepth is the deepest nesting of RFC 6313 lists decoded
-	// (default 4).
+	// (default 4, at most 255).
 	MaxListDepth int
 }
 
@@ -58,6 +58,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxListDepth <= 0 {
 		l.MaxListDepth = 4
+	}
+	if l.MaxListDepth > 255 {
+		l.MaxListDepth = 255 // a Record counts its depth in a uint8
 	}
 }
 

@@ -69,6 +69,7 @@ func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []by
 			domain:     p.Header.ObservationDomainID,
 			sequence:   p.Header.Sequence,
 			exportTime: p.Header.Time(),
+			exportNs:   p.Header.Time().UnixNano(),
 		},
 	}
 	w.walk(data, ipfixHeaderLen)

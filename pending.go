@@ -3,6 +3,7 @@ package netflow
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,8 +14,10 @@ type PendingLimits struct {
 	// MaxSetsPerExporter is the most sets held per exporter (default 256).
 	MaxSetsPerExporter int
 	// MaxBytesPerExporter is the most bytes held per exporter (default 1 MiB).
+	// A held set counts as its body plus 256 bytes of bookkeeping.
 	MaxBytesPerExporter int
-	// MaxBytes is the most bytes held in all (default 64 MiB).
+	// MaxBytes is the most bytes held in all (default 64 MiB), counted as
+	// for MaxBytesPerExporter.
 	MaxBytes int
 	// MaxExporters is the most exporters with sets held (default 4096).
 	MaxExporters int
@@ -26,7 +29,7 @@ type PendingLimits struct {
 // PendingStats counts what the pending buffer did.
 type PendingStats struct {
 	Held    int    // sets held now
-	Bytes   int    // bytes held now
+	Bytes   int    // bytes held now, 256 per set of bookkeeping included
 	Added   uint64 // sets taken in
 	Matched uint64 // sets decoded when their template came
 	Expired uint64 // sets dropped unmatched after MaxAge
@@ -76,8 +79,17 @@ func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
 	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue)}
 }
 
+// pendingSetOverhead is what the bookkeeping of one held set costs, counted
+// with its body against the byte limits so that they bound memory even for
+// a flood of empty sets: the pendingSet (about 180 bytes), the queue's spare
+// capacity and the rounding of the body's copy.
+const pendingSetOverhead = 256
+
+func (s *pendingSet) size() int { return len(s.body) + pendingSetOverhead }
+
 // add copies body and holds it under key, or refuses it with ErrLimit.
 func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error {
+	size := len(body) + pendingSetOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -88,12 +100,12 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error
 	}
 	switch {
 	case q == nil && len(b.by) >= b.limits.MaxExporters,
-		b.bytes+len(body) > b.limits.MaxBytes,
-		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+len(body) > b.limits.MaxBytesPerExporter):
+		b.bytes+size > b.limits.MaxBytes,
+		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter):
 		b.stats.Refused++
 		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
 	}
-	if len(body) > b.limits.MaxBytesPerExporter {
+	if size > b.limits.MaxBytesPerExporter {
 		b.stats.Refused++
 		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
 	}
@@ -103,14 +115,19 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error
 	}
 	ctx.state = nil
 	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now})
-	q.bytes += len(body)
-	b.bytes += len(body)
+	q.bytes += size
+	b.bytes += size
 	b.stats.Added++
 	return nil
 }
 
-// take removes and returns the sets held for key, oldest first.
-func (b *pendingBuffer) take(key TemplateKey) []pendingSet {
+// take removes and returns the sets held for any of keys, which share one
+// exporter, in arrival order.
+func (b *pendingBuffer) take(keys []TemplateKey) []pendingSet {
+	if len(keys) == 0 {
+		return nil
+	}
+	key := keys[0]
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.by[key.Exporter]
@@ -121,10 +138,10 @@ func (b *pendingBuffer) take(key TemplateKey) []pendingSet {
 	var out []pendingSet
 	kept := q.sets[:0]
 	for _, s := range q.sets {
-		if s.key == key {
+		if slices.Contains(keys, s.key) {
 			out = append(out, s)
-			q.bytes -= len(s.body)
-			b.bytes -= len(s.body)
+			q.bytes -= s.size()
+			b.bytes -= s.size()
 			b.stats.Matched++
 			continue
 		}
@@ -142,8 +159,8 @@ func (b *pendingBuffer) take(key TemplateKey) []pendingSet {
 func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now time.Time) {
 	n := 0
 	for n < len(q.sets) && now.Sub(q.sets[n].at) > b.limits.MaxAge {
-		q.bytes -= len(q.sets[n].body)
-		b.bytes -= len(q.sets[n].body)
+		q.bytes -= q.sets[n].size()
+		b.bytes -= q.sets[n].size()
 		b.stats.Expired++
 		n++
 	}

@@ -172,7 +172,13 @@ func compilePlan(t *Template) flowPlan {
 			}
 			p.ops = append(p.ops, planOp{off: off(i), len: int(t.Fields[i].Length), field: i, dest: d})
 			p.known |= destKnown[d]
-			break
+			if !isAddrDest(d) {
+				break
+			}
+			// A template may carry the IPv4 and the IPv6 element of an
+			// address (Procera does) and fill one per record: both are
+			// compiled, and the first address that is not unspecified
+			// wins (see setAddr).
 		}
 	}
 	slices.SortFunc(p.ops, func(a, b planOp) int { return a.field - b.field })
@@ -198,6 +204,7 @@ type flowContext struct {
 	domain     uint32
 	sequence   uint32
 	exportTime time.Time // UTC
+	exportNs   int64     // exportTime in ns since 1970
 	sysUptime  uint32    // v9: uptime at export, ms
 	state      *flowState
 }
@@ -250,11 +257,11 @@ func fillFlowAt(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) 
 		case destDstPort:
 			f.DstPort = uint16(beUint(b))
 		case destSrcAddr:
-			f.SrcAddr = addrOf(b)
+			setAddr(&f.SrcAddr, b)
 		case destDstAddr:
-			f.DstAddr = addrOf(b)
+			setAddr(&f.DstAddr, b)
 		case destNextHop:
-			f.NextHop = addrOf(b)
+			setAddr(&f.NextHop, b)
 		case destSrcMask:
 			f.SrcMask = uint8(beUint(b))
 		case destDstMask:
@@ -317,7 +324,7 @@ func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext)
 	case timeUptime:
 		ms := uint32(beUint(b))
 		if ctx.version == 9 {
-			return time.Unix(0, ctx.exportTime.UnixNano()-int64(int32(ctx.sysUptime-ms))*1e6).UTC(), true
+			return uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}.at(ms), true
 		}
 		var init uint64
 		if t.plan.sysInit >= 0 {
@@ -411,6 +418,19 @@ func beUint(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
+}
+
+func isAddrDest(d flowDest) bool {
+	return d == destSrcAddr || d == destDstAddr || d == destNextHop
+}
+
+// setAddr stores the address in b unless *a already holds one that is not
+// unspecified: of a template's IPv4 and IPv6 elements for one address, the
+// one a record fills wins, and the first if it fills both.
+func setAddr(a *netip.Addr, b []byte) {
+	if !a.IsValid() || a.IsUnspecified() {
+		*a = addrOf(b)
+	}
 }
 
 // addrOf reads a 4- or 16-byte address.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -148,6 +149,7 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 	v := w.key.Version
 	off := 0
 	for off < len(body) {
+		start := off // the template record, for errors
 		rest := body[off:]
 		if len(rest) < 4 || (binary.BigEndian.Uint16(rest) == 0 && allZero(rest)) {
 			return // padding
@@ -198,10 +200,10 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 		}
 		t, err := NewTemplate(v, id, options, scope, fields)
 		if err != nil {
-			w.fail(base+off, "template", err)
+			w.fail(base+start, "template", err)
 			continue
 		}
-		w.learn(t, base+off)
+		w.learn(t, base+start)
 	}
 }
 
@@ -305,6 +307,9 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 		return
 	}
 	lo := len(w.s.records)
+	// One allocation for the most records body can hold, not append's
+	// repeated 1.25x growth (five times the final size for a cold Buffer).
+	w.s.records = slices.Grow(w.s.records, len(body)/t.minLen)
 	if t.fixedLen > 0 {
 		for off := 0; off+t.fixedLen <= len(body); off += t.fixedLen {
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+t.fixedLen : off+t.fixedLen]})
@@ -371,7 +376,14 @@ func (w *setWalker) finish() error {
 		}
 		if w.d.pending != nil {
 			if perr := w.d.pending.add(key, u.body, w.ctx); perr == nil {
-				w.s.Pending++
+				// The template may have come, from another goroutine,
+				// between the look-up above and add, and its pending sets
+				// been taken before this one was added: take it back.
+				if _, err := w.d.store.Template(key); err == nil {
+					w.s.learned = append(w.s.learned, key)
+				} else {
+					w.s.Pending++
+				}
 				continue
 			} else {
 				w.fail(u.offset, "data set", perr)
@@ -381,15 +393,14 @@ func (w *setWalker) finish() error {
 		w.fail(u.offset, "data set", ErrTemplateNotFound)
 	}
 	if w.d.pending != nil {
-		for _, key := range w.s.learned {
-			for _, ps := range w.d.pending.take(key) {
-				t, err := w.d.store.Template(key)
-				if err != nil {
-					break
-				}
-				ctx := ps.ctx
-				w.records(t, ps.body, 0, ctx, true)
+		// One take for every template this message brought, so that the
+		// held sets come out in the order they arrived.
+		for _, ps := range w.d.pending.take(w.s.learned) {
+			t, err := w.d.store.Template(ps.key)
+			if err != nil {
+				continue
 			}
+			w.records(t, ps.body, 0, ps.ctx, true)
 		}
 	}
 	state := w.d.state.flowState(w.key)

@@ -55,6 +55,7 @@ func (d *Decoder) decodeV9(p *V9Packet, exporter netip.AddrPort, data []byte) er
 			domain:     p.Header.SourceID,
 			sequence:   p.Header.Sequence,
 			exportTime: p.Header.ExportTime(),
+			exportNs:   p.Header.ExportTime().UnixNano(),
 			sysUptime:  p.Header.SysUptime,
 		},
 	}

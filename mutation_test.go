@@ -1,0 +1,865 @@
+package netflow
+
+// Robustness tests: every malformed fixture, and seeded random mutations of
+// every fixture datagram, decoded through a stateful decoder seeded with the
+// fixture's templates. No panic, no hang (a watchdog fails the run when one
+// decode takes longer than a second), every error matches a sentinel, and
+// the bytes allocated per decode stay within a small multiple of the
+// datagram's size.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// raceEnabled reports whether the test binary was built with -race, so that
+// the heavier tests can scale their counts down.
+var raceEnabled = sync.OnceValue(func() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+})
+
+// mutSentinels are the errors every decoder error must match.
+var mutSentinels = []error{
+	ErrTruncated, ErrUnsupportedVersion, ErrEmpty, ErrMalformed,
+	ErrTemplateNotFound, ErrLimit, ErrStore,
+}
+
+// mutCheckErr returns a description of the first leaf of err (errors.Join
+// trees are walked) that matches no sentinel, or "".
+func mutCheckErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if s := mutCheckErr(e); s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	for _, s := range mutSentinels {
+		if errors.Is(err, s) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("error %q (%T) matches no sentinel", err, err)
+}
+
+// ---------------------------------------------------------------- watchdog
+
+// mutWatchdog fails the run if one decode takes longer than limit: the test
+// goroutine marks the start and end of every decode, and a goroutine checks
+// every tick. On a hang it prints the input and panics, which ends the test
+// binary with the input on record (the hung goroutine cannot be stopped).
+type mutWatchdog struct {
+	limit time.Duration
+	start atomic.Int64 // unix ns of the running decode's start, 0 if none
+	cur   atomic.Pointer[mutInput]
+	stop  chan struct{}
+	done  sync.WaitGroup
+}
+
+// mutInput names one decode's input for the watchdog.
+type mutInput struct {
+	desc string
+	data []byte
+}
+
+func newMutWatchdog(tb testing.TB, limit time.Duration) *mutWatchdog {
+	w := &mutWatchdog{limit: limit, stop: make(chan struct{})}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		tick := time.NewTicker(limit / 10)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			s := w.start.Load()
+			if s == 0 || time.Since(time.Unix(0, s)) < w.limit {
+				continue
+			}
+			in := w.cur.Load()
+			msg := "watchdog: a decode has run for more than " + w.limit.String()
+			if in != nil {
+				msg += " on " + in.desc + "\ninput: " + hex.EncodeToString(in.data)
+			}
+			fmt.Fprintln(os.Stderr, msg)
+			panic(msg)
+		}
+	}()
+	tb.Cleanup(func() { close(w.stop); w.done.Wait() })
+	return w
+}
+
+func (w *mutWatchdog) begin(in *mutInput) {
+	w.cur.Store(in)
+	w.start.Store(time.Now().UnixNano())
+}
+
+func (w *mutWatchdog) end() { w.start.Store(0) }
+
+// ---------------------------------------------------------------- fixtures
+
+// mutManifestDeps maps a fixture path (relative to testdata) to the fixture
+// files holding the templates it needs, from MANIFEST.tsv's
+// needs_template_from_other_file column.
+func mutManifestDeps(tb testing.TB) map[string][]string {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("testdata", "MANIFEST.tsv"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	re := regexp.MustCompile(`in (\S+?\.(?:dat|bin|pcap))`)
+	deps := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	col := -1
+	for sc.Scan() {
+		cells := strings.Split(sc.Text(), "\t")
+		if col < 0 {
+			for i, c := range cells {
+				if c == "needs_template_from_other_file" {
+					col = i
+				}
+			}
+			if col < 0 {
+				tb.Fatal("MANIFEST.tsv: no needs_template_from_other_file column")
+			}
+			continue
+		}
+		if col >= len(cells) {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range re.FindAllStringSubmatch(cells[col], -1) {
+			if !seen[m[1]] && m[1] != cells[0] {
+				seen[m[1]] = true
+				deps[cells[0]] = append(deps[cells[0]], m[1])
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return deps
+}
+
+// mutFixture is one fixture file: its datagrams, and the datagrams that
+// seed a decoder with its templates (those of the files it needs, then its
+// own).
+type mutFixture struct {
+	path      string
+	datagrams [][]byte
+	seed      [][]byte
+}
+
+func mutFixtures(tb testing.TB) []mutFixture {
+	tb.Helper()
+	deps := mutManifestDeps(tb)
+	var out []mutFixture
+	for _, path := range fixtureFiles(tb) {
+		rel, _ := filepath.Rel("testdata", path)
+		fx := mutFixture{path: path, datagrams: fixturePayloads(tb, path)}
+		for _, d := range deps[filepath.ToSlash(rel)] {
+			p := filepath.Join("testdata", filepath.FromSlash(d))
+			if _, err := os.Stat(p); err != nil {
+				tb.Fatalf("%s needs %s: %v", rel, d, err)
+			}
+			fx.seed = append(fx.seed, fixturePayloads(tb, p)...)
+		}
+		fx.seed = append(fx.seed, fx.datagrams...)
+		out = append(out, fx)
+	}
+	return out
+}
+
+// mutSeededDecoder returns a decoder that has decoded seed, and the seed
+// datagrams that defined or withdrew templates (to restore them).
+func mutSeededDecoder(cfg Config, seed [][]byte) (*Decoder, [][]byte) {
+	d := NewDecoder(cfg)
+	var buf Buffer
+	var tmpl [][]byte
+	for _, s := range seed {
+		p, _ := d.DecodeInto(&buf, testExporter, s)
+		var sets *Sets
+		switch q := p.(type) {
+		case *V9Packet:
+			sets = &q.Sets
+		case *IPFIXPacket:
+			sets = &q.Sets
+		}
+		if sets != nil && (len(sets.Templates) > 0 || len(sets.Withdrawn) > 0) {
+			tmpl = append(tmpl, s)
+		}
+	}
+	return d, tmpl
+}
+
+// ---------------------------------------------------------------- mutations
+
+// mutLengthFields returns the offsets of the 16-bit length and count fields
+// of a datagram, as far as its framing can be walked: the header count or
+// length, set lengths, template field counts, options scope lengths and
+// field lengths.
+func mutLengthFields(d []byte, out []int) []int {
+	out = out[:0]
+	if len(d) < 4 {
+		return out
+	}
+	out = append(out, 2)
+	var off int
+	switch be.Uint16(d) {
+	case 9:
+		off = 20
+	case 10:
+		off = 16
+	default:
+		return out
+	}
+	v := be.Uint16(d)
+	for off+4 <= len(d) {
+		id, n := be.Uint16(d[off:]), int(be.Uint16(d[off+2:]))
+		out = append(out, off+2)
+		if n < 4 || off+n > len(d) {
+			return out
+		}
+		tmpl := (v == 9 && id <= 1) || (v == 10 && (id == 2 || id == 3))
+		opts := (v == 9 && id == 1) || (v == 10 && id == 3)
+		for r, end := off+4, off+n; tmpl && r+4 <= end; {
+			hdr, count := 4, int(be.Uint16(d[r+2:]))
+			out = append(out, r+2)
+			if opts {
+				if r+6 > end {
+					break
+				}
+				out = append(out, r+4)
+				hdr = 6
+				if v == 9 {
+					count = (count + int(be.Uint16(d[r+4:]))) / 4
+				}
+			}
+			p := r + hdr
+			for range count {
+				if p+4 > end {
+					break
+				}
+				out = append(out, p+2)
+				if v == 10 && d[p]&0x80 != 0 {
+					p += 4
+				}
+				p += 4
+			}
+			if p <= r+hdr || p > end {
+				break
+			}
+			r = p
+		}
+		off += n
+	}
+	return out
+}
+
+var (
+	mutBytes8  = []byte{0, 1, 2, 3, 4, 0x7f, 0x80, 0xfe, 0xff, 9, 10}
+	mutValues  = []uint16{0, 1, 2, 3, 4, 5, 6, 8, 16, 255, 256, 0x7fff, 0x8000, 0xfffe, 0xffff}
+	mutMaxSize = 0xffff + 1024
+)
+
+// mutator makes seeded random mutations of a datagram.
+type mutator struct {
+	r       *rand.Rand
+	scratch []byte
+	offs    []int
+}
+
+// mutate writes a mutation of src into dst's storage and returns it.
+func (m *mutator) mutate(dst, src []byte) []byte {
+	dst = append(dst[:0], src...)
+	n := 1
+	switch x := m.r.IntN(10); {
+	case x >= 9:
+		n = 3 + m.r.IntN(3)
+	case x >= 6:
+		n = 2
+	}
+	for range n {
+		dst = m.one(dst)
+		if len(dst) > mutMaxSize {
+			dst = dst[:mutMaxSize]
+		}
+	}
+	return dst
+}
+
+func (m *mutator) one(d []byte) []byte {
+	r := m.r
+	if len(d) == 0 {
+		return append(d, byte(r.IntN(256)))
+	}
+	switch r.IntN(12) {
+	case 0, 1: // bit flips
+		for range 1 + r.IntN(4) {
+			i := r.IntN(len(d))
+			d[i] ^= 1 << r.IntN(8)
+		}
+	case 2: // byte set
+		i := r.IntN(len(d))
+		if r.IntN(2) == 0 {
+			d[i] = mutBytes8[r.IntN(len(mutBytes8))]
+		} else {
+			d[i] = byte(r.IntN(256))
+		}
+	case 3: // 16-bit set anywhere
+		if len(d) >= 2 {
+			be.PutUint16(d[r.IntN(len(d)-1):], mutValues[r.IntN(len(mutValues))])
+		}
+	case 4, 5, 6: // length and count fields
+		m.offs = mutLengthFields(d, m.offs)
+		if len(m.offs) == 0 {
+			d[r.IntN(len(d))] ^= 1 << r.IntN(8)
+			break
+		}
+		i := m.offs[r.IntN(len(m.offs))]
+		if i+2 > len(d) {
+			break
+		}
+		v := be.Uint16(d[i:])
+		switch r.IntN(6) {
+		case 0:
+			v = mutValues[r.IntN(len(mutValues))]
+		case 1:
+			v += uint16(1 + r.IntN(4))
+		case 2:
+			v -= uint16(1 + r.IntN(4))
+		case 3:
+			v *= 2
+		case 4:
+			v /= 2
+		default:
+			v = uint16(r.IntN(1 << 16))
+		}
+		be.PutUint16(d[i:], v)
+	case 7: // truncation
+		d = d[:r.IntN(len(d))]
+	case 8: // extension: zeros, random bytes, or a copy of a part
+		k := 1 + r.IntN(64)
+		if r.IntN(8) == 0 {
+			k = 1 + r.IntN(2048)
+		}
+		switch r.IntN(3) {
+		case 0:
+			for range k {
+				d = append(d, 0)
+			}
+		case 1:
+			for range k {
+				d = append(d, byte(r.IntN(256)))
+			}
+		default:
+			a := r.IntN(len(d))
+			b := a + r.IntN(len(d)-a) + 1
+			m.scratch = append(m.scratch[:0], d[a:b]...)
+			d = append(d, m.scratch...)
+		}
+	case 9: // insertion of random bytes
+		i := r.IntN(len(d) + 1)
+		m.scratch = m.scratch[:0]
+		for range 1 + r.IntN(16) {
+			m.scratch = append(m.scratch, byte(r.IntN(256)))
+		}
+		m.scratch = append(m.scratch, d[i:]...)
+		d = append(d[:i], m.scratch...)
+	case 10: // deletion of a range
+		a := r.IntN(len(d))
+		b := a + 1 + r.IntN(min(len(d)-a, 64))
+		d = append(d[:a], d[b:]...)
+	default: // duplication of a range elsewhere (a set copied, say)
+		a := r.IntN(len(d))
+		b := a + 1 + r.IntN(len(d)-a)
+		i := r.IntN(len(d) + 1)
+		m.scratch = append(m.scratch[:0], d[a:b]...)
+		m.scratch = append(m.scratch, d[i:]...)
+		d = append(d[:i], m.scratch...)
+	}
+	return d
+}
+
+// ---------------------------------------------------------------- exercise
+
+// mutExercise uses everything a decoded packet offers: flows, every value
+// of every record formatted, every list decoded, nested ones too. It
+// returns a problem found, or "".
+func mutExercise(d *Decoder, p Packet, flows []Flow) ([]Flow, string) {
+	flows = p.AppendFlows(flows[:0])
+	if len(flows) != p.FlowCount() {
+		return flows, fmt.Sprintf("AppendFlows gave %d flows, FlowCount %d", len(flows), p.FlowCount())
+	}
+	var sets *Sets
+	switch q := p.(type) {
+	case *V9Packet:
+		sets = &q.Sets
+	case *IPFIXPacket:
+		sets = &q.Sets
+	default:
+		return flows, ""
+	}
+	for i := range sets.DataSets {
+		ds := &sets.DataSets[i]
+		_ = ds.Options()
+		for j := range ds.Records {
+			if s := mutRecord(d, &ds.Records[j], 0); s != "" {
+				return flows, s
+			}
+		}
+		if ds.Options() {
+			key := ds.key
+			d.ExporterState(testExporter, key.Version, key.Domain)
+		}
+	}
+	return flows, ""
+}
+
+func mutRecord(d *Decoder, r *Record, depth int) string {
+	if depth > d.limits.MaxListDepth {
+		return fmt.Sprintf("list records at depth %d beyond MaxListDepth %d", depth, d.limits.MaxListDepth)
+	}
+	for v := range r.All() {
+		_ = v.String()
+		_ = v.Name()
+		_, _ = v.Time()
+		_, _ = v.Int()
+		_, _ = v.Float()
+		switch v.Info.Type {
+		case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
+			l, err := r.List(v)
+			if s := mutCheckErr(err); s != "" {
+				return "Record.List: " + s
+			}
+			if err != nil {
+				continue
+			}
+			for _, x := range l.Values {
+				_ = x.String()
+			}
+			for k := range l.Records {
+				if s := mutRecord(d, &l.Records[k], depth+1); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	r.Lookup(8)
+	r.LookupEnterprise(29305, 1)
+	return ""
+}
+
+// mutFraming splits data as a stream of messages with SplitMessage and,
+// if reader is set (it allocates a 64 KiB buffer), MessageReader; both must
+// advance or stop.
+func mutFraming(data []byte, reader bool) string {
+	rest := data
+	for i := 0; len(rest) > 0; i++ {
+		msg, r, err := SplitMessage(rest)
+		if err != nil {
+			if s := mutCheckErr(err); s != "" {
+				return "SplitMessage: " + s
+			}
+			break
+		}
+		if len(msg) == 0 || len(r) >= len(rest) {
+			return "SplitMessage did not advance"
+		}
+		rest = r
+	}
+	if !reader {
+		return ""
+	}
+	mr := NewMessageReader(bytes.NewReader(data))
+	for i := 0; ; i++ {
+		msg, err := mr.Next()
+		if err != nil {
+			break
+		}
+		if len(msg) < ipfixHeaderLen || i > len(data) {
+			return "MessageReader returned a short message or did not advance"
+		}
+	}
+	return ""
+}
+
+// ---------------------------------------------------------------- tests
+
+// TestMutationMalformedFixtures decodes every datagram of the malformed
+// fixtures (logstash's invalid captures, vflow's hand-edited IPFIX
+// messages), each whole file as one datagram too, with a fresh decoder and
+// with one seeded with their templates, by every entry point.
+func TestMutationMalformedFixtures(t *testing.T) {
+	var files []string
+	for _, pat := range []string{"testdata/logstash-codec-netflow/*invalid*", "testdata/vflow/*.bin"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 8 {
+		t.Fatalf("found %d malformed fixtures, want the 3 invalid and 7 vflow files", len(files))
+	}
+	wd := newMutWatchdog(t, time.Second)
+	deps := mutManifestDeps(t)
+	for _, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel("testdata", path)
+		var seed [][]byte
+		for _, dep := range deps[filepath.ToSlash(rel)] {
+			seed = append(seed, fixturePayloads(t, filepath.Join("testdata", dep))...)
+		}
+		dgs := append(fixturePayloads(t, path), raw)
+		seed = append(seed, dgs...)
+		for i, dg := range dgs {
+			for _, stateful := range []bool{false, true} {
+				d := NewDecoder(Config{})
+				if stateful {
+					d, _ = mutSeededDecoder(Config{}, seed)
+				}
+				in := &mutInput{desc: fmt.Sprintf("%s datagram %d", rel, i), data: dg}
+				wd.begin(in)
+				var buf Buffer
+				p, err := d.DecodeInto(&buf, testExporter, dg)
+				var problem string
+				if s := mutCheckErr(err); s != "" {
+					problem = "DecodeInto: " + s
+				}
+				if p != nil && problem == "" {
+					_, problem = mutExercise(d, p, nil)
+				}
+				if _, err := d.Decode(testExporter, dg); problem == "" {
+					if s := mutCheckErr(err); s != "" {
+						problem = "Decode: " + s
+					}
+				}
+				if _, err := d.DecodeFlows(&buf, nil, testExporter, dg); problem == "" {
+					if s := mutCheckErr(err); s != "" {
+						problem = "DecodeFlows: " + s
+					}
+				}
+				if problem == "" {
+					problem = mutFraming(dg, true)
+				}
+				wd.end()
+				if problem != "" {
+					t.Errorf("%s (stateful %v): %s", in.desc, stateful, problem)
+				}
+				if stateful {
+					t.Logf("%s: %d bytes, err %v", in.desc, len(dg), err)
+				}
+			}
+		}
+	}
+}
+
+// mutCount is the number of mutations per fixture datagram.
+func mutCount() int {
+	switch {
+	case raceEnabled():
+		return 300
+	case testing.Short():
+		return 1000
+	}
+	return 10000
+}
+
+// mutCountData counts a packet that holds records, and the sets it holds
+// that were released from the pending buffer.
+func mutCountData(p Packet, withData, withLate int) (int, int) {
+	if p == nil {
+		return withData, withLate
+	}
+	var sets *Sets
+	switch q := p.(type) {
+	case *V9Packet:
+		sets = &q.Sets
+	case *IPFIXPacket:
+		sets = &q.Sets
+	default:
+		return withData + 1, withLate
+	}
+	if len(sets.DataSets) > 0 {
+		withData++
+	}
+	for i := range sets.DataSets {
+		if sets.DataSets[i].Late {
+			withLate++
+		}
+	}
+	return withData, withLate
+}
+
+// mutAllocBound is the most bytes one decode of n bytes may allocate.
+func mutAllocBound(n int) uint64 { return uint64(64*n + 64<<10) }
+
+// TestMutationFixtures runs mutCount seeded random mutations (bit flips,
+// byte and 16-bit sets, length and count field tweaks, truncation,
+// extension, insertion, deletion, duplication) of every distinct fixture
+// datagram through a decoder seeded with the fixture's templates, restored
+// every 128 mutations, with the pending buffer swept on a fake clock. One
+// period of 128 in four runs on a decoder without the templates, which
+// come at its end and release the mutated sets held for them. Half of the
+// batches are measured: the bytes they allocate must stay within
+// mutAllocBound of each datagram; the other half exercise every record
+// value, list, flow and the message framers.
+func TestMutationFixtures(t *testing.T) {
+	const batch = 32
+	perDatagram := mutCount()
+	wd := newMutWatchdog(t, time.Second)
+	fixtures := mutFixtures(t)
+	seen := map[string]bool{}
+
+	clock := time.Unix(buildUnixSecs, 0)
+	cfg := Config{Now: func() time.Time { return clock }}
+	type slot struct {
+		in   mutInput
+		data []byte
+	}
+	slots := make([]slot, batch)
+	for i := range slots {
+		slots[i].data = make([]byte, 0, mutMaxSize+4096)
+	}
+	var (
+		total, decoded, errored int
+		withData, withLate      int
+		worstRatio              float64
+		worstDesc               string
+		worstAlloc              uint64
+		flows                   []Flow
+		ms0, ms1                runtime.MemStats
+		start                   = time.Now()
+	)
+	for _, fx := range fixtures {
+		rel, _ := filepath.Rel("testdata", fx.path)
+		for di, orig := range fx.datagrams {
+			if seen[string(orig)] {
+				continue
+			}
+			seen[string(orig)] = true
+			h := fnv.New64a()
+			h.Write([]byte(rel))
+			m := &mutator{r: rand.New(rand.NewPCG(h.Sum64(), uint64(di)))}
+			var (
+				d     *Decoder
+				reset [][]byte
+				buf   Buffer
+				fresh = NewDecoder(cfg)
+			)
+			cold := false
+			for n := 0; n < perDatagram; n += batch {
+				if n%128 == 0 && cold {
+					// The templates come at the end of a cold period,
+					// releasing the mutated sets held for them.
+					for ri, s := range reset {
+						in := &mutInput{desc: fmt.Sprintf("%s datagram %d: template datagram %d after mutations %d-%d", rel, di, ri, n-128, n-1), data: s}
+						wd.begin(in)
+						p, err := d.DecodeInto(&buf, testExporter, s)
+						problem := mutCheckErr(err)
+						withData, withLate = mutCountData(p, withData, withLate)
+						if p != nil && problem == "" {
+							flows, problem = mutExercise(d, p, flows)
+						}
+						wd.end()
+						if problem != "" {
+							t.Fatalf("%s: %s", in.desc, problem)
+						}
+					}
+				}
+				switch {
+				case n%128 != 0:
+				case (n/128)%4 == 3:
+					// A cold period: a decoder without the templates, so
+					// that mutated data waits in the pending buffer.
+					d, cold = NewDecoder(cfg), true
+				case n%2048 == 0 || cold:
+					d, reset = mutSeededDecoder(cfg, fx.seed)
+					cold = false
+				default:
+					clock = clock.Add(11 * time.Minute)
+					d.Sweep()
+					for _, s := range reset {
+						d.DecodeInto(&buf, testExporter, s)
+					}
+				}
+				k := min(batch, perDatagram-n)
+				sum := 0
+				for i := range k {
+					s := &slots[i]
+					s.data = m.mutate(s.data, orig)
+					s.in = mutInput{desc: fmt.Sprintf("%s datagram %d mutation %d", rel, di, n+i), data: s.data}
+					sum += len(s.data)
+				}
+				measured := (n/batch)%2 == 0
+				if measured {
+					runtime.ReadMemStats(&ms0)
+					for i := range k {
+						s := &slots[i]
+						wd.begin(&s.in)
+						p, err := d.DecodeInto(&buf, testExporter, s.data)
+						wd.end()
+						if err != nil {
+							errored++
+						}
+						withData, withLate = mutCountData(p, withData, withLate)
+						if str := mutCheckErr(err); str != "" {
+							t.Fatalf("%s: %s\ninput %x", s.in.desc, str, s.data)
+						}
+					}
+					runtime.ReadMemStats(&ms1)
+					alloc := ms1.TotalAlloc - ms0.TotalAlloc
+					bound := uint64(64*sum) + uint64(k)*(64<<10)
+					if alloc > bound {
+						t.Errorf("%s datagram %d mutations %d-%d: %d bytes allocated for %d bytes decoded, bound %d", rel, di, n, n+k-1, alloc, sum, bound)
+					}
+					if r := float64(alloc) / float64(sum); r > worstRatio {
+						worstRatio, worstAlloc, worstDesc = r, alloc, fmt.Sprintf("%s datagram %d mutations %d-%d (%d bytes)", rel, di, n, n+k-1, sum)
+					}
+				} else {
+					for i := range k {
+						s := &slots[i]
+						wd.begin(&s.in)
+						p, err := d.DecodeInto(&buf, testExporter, s.data)
+						problem := mutCheckErr(err)
+						if err != nil {
+							errored++
+						}
+						withData, withLate = mutCountData(p, withData, withLate)
+						if p != nil && problem == "" {
+							flows, problem = mutExercise(d, p, flows)
+						}
+						if problem == "" {
+							if _, err := fresh.DecodeFlows(nil, flows[:0], testExporter, s.data); err != nil {
+								problem = mutCheckErr(err)
+							}
+						}
+						if problem == "" {
+							problem = mutFraming(s.data, i == 0 && len(s.data) >= 2 && s.data[1] == 10)
+						}
+						wd.end()
+						if problem != "" {
+							t.Fatalf("%s: %s\ninput %x", s.in.desc, problem, s.data)
+						}
+					}
+				}
+				total += k
+			}
+			decoded++
+			st := d.PendingStats()
+			if st.Bytes > 64<<20 {
+				t.Errorf("%s: pending holds %d bytes", rel, st.Bytes)
+			}
+		}
+	}
+	t.Logf("%d mutations of %d distinct datagrams (%d per datagram) in %v: %d with errors, %d decoded records, %d late sets released",
+		total, decoded, perDatagram, time.Since(start).Round(time.Millisecond), errored, withData, withLate)
+	t.Logf("worst allocation: %.1f bytes per datagram byte (%d bytes) in %s; bound 64 per byte + 64 KiB per decode", worstRatio, worstAlloc, worstDesc)
+	if decoded < 100 {
+		t.Errorf("mutated %d distinct datagrams, want the 141 of testdata", decoded)
+	}
+}
+
+// mutWorstBound is the most bytes one decode of n bytes of the hand-made
+// worst cases of TestMutationAllocWorstCase may allocate. It is looser
+// than mutAllocBound, which the fixtures' mutations meet: a message of
+// thousands of four-byte sets or eight-byte templates that all fail makes
+// an error each (about 250 bytes: message, *DecodeError, the joined
+// slice), and a refused template is compiled before the store refuses it.
+func mutWorstBound(n int) uint64 { return uint64(160*n + 64<<10) }
+
+// TestMutationAllocWorstCase measures single decodes of the datagrams that
+// make the decoder allocate most per byte: a full-size IPFIX message of
+// one-byte records (a Record per byte), template sets of many small
+// templates or of the most fields, and messages of many tiny data sets of
+// unknown templates. Each is measured cold (a fresh Buffer) and warm (the
+// same datagram again into the same Buffer).
+func TestMutationAllocWorstCase(t *testing.T) {
+	oneByte := []tmplField{{4, 1, 0}}
+	var many, full [][]byte
+	for i := range 300 {
+		many = append(many, templateRecord(uint16(256+i), tmplField{8, 4, 0}))
+	}
+	for i := range (0xffff - 20) / 8 {
+		full = append(full, templateRecord(uint16(256+i), tmplField{8, 4, 0}))
+	}
+	fields := make([]tmplField, 512)
+	for i := range fields {
+		fields[i] = tmplField{uint16(1 + i%100), 1, 0}
+	}
+	var tiny [][]byte
+	for i := range (0xffff - 16) / 5 {
+		tiny = append(tiny, set(uint16(256+i%300), []byte{1}, false))
+	}
+	cases := []struct {
+		name string
+		seed [][]byte
+		data []byte
+	}{
+		{"65535-byte message of 1-byte records", [][]byte{ipfixMessage(1, 0, set(2, templateRecord(300, oneByte...), false))},
+			ipfixMessage(1, 1, set(300, make([]byte, 0xffff-16-4), false))},
+		{"v9 1400 bytes of 1-byte records", [][]byte{v9Packet(1, 0, set(0, templateRecord(300, oneByte...), false))},
+			v9Packet(1, 1, set(300, make([]byte, 1380), false))},
+		{"300 templates of one field", nil, ipfixMessage(1, 0, set(2, bytes.Join(many, nil), false))},
+		{"65535-byte message of 8189 one-field templates", nil, ipfixMessage(1, 0, set(2, bytes.Join(full, nil), false))},
+		{"template of 512 fields", nil, ipfixMessage(1, 0, set(2, templateRecord(300, fields...), false))},
+		{"65535-byte message of empty data sets", nil, ipfixMessage(1, 0, bytes.Repeat(set(999, nil, false), (0xffff-16)/4))},
+		{"65535-byte message of 1-byte data sets", nil, ipfixMessage(1, 0, tiny...)},
+		{"1400-byte v9 packet of empty data sets", nil, v9Packet(1, 0, bytes.Repeat(set(999, nil, false), 345))},
+	}
+	var ms0, ms1 runtime.MemStats
+	for _, c := range cases {
+		d, _ := mutSeededDecoder(Config{}, c.seed)
+		var buf Buffer
+		for _, warm := range []bool{false, true} {
+			runtime.ReadMemStats(&ms0)
+			_, err := d.DecodeInto(&buf, testExporter, c.data)
+			runtime.ReadMemStats(&ms1)
+			if s := mutCheckErr(err); s != "" {
+				t.Errorf("%s: %s", c.name, s)
+			}
+			alloc := ms1.TotalAlloc - ms0.TotalAlloc
+			t.Logf("%s (warm %v): %d bytes allocated for %d bytes, %.1f per byte", c.name, warm, alloc, len(c.data), float64(alloc)/float64(len(c.data)))
+			if bound := mutWorstBound(len(c.data)); alloc > bound {
+				t.Errorf("%s (warm %v): %d bytes allocated for a %d-byte datagram, bound %d", c.name, warm, alloc, len(c.data), bound)
+			}
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package templatetest_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/templatetest"
+)
+
+func TestMemoryStore(t *testing.T) {
+	templatetest.TestStore(t, func() netflow.TemplateStore {
+		return netflow.NewMemoryStore(netflow.MemoryStoreConfig{})
+	})
+}
+
+// TestMemoryStoreSmallLimits runs the kit against a MemoryStore bounded as
+// tightly as the kit allows, with expiry on.
+func TestMemoryStoreSmallLimits(t *testing.T) {
+	templatetest.TestStore(t, func() netflow.TemplateStore {
+		return netflow.NewMemoryStore(netflow.MemoryStoreConfig{
+			MaxTemplatesPerDomain: 8,
+			MaxDomainsPerExporter: 8,
+			MaxExporters:          4,
+			TTL:                   1 << 40, // long enough never to expire in a test
+		})
+	})
+}
+
+// countingStore is a store that wraps another and counts the calls: the
+// kind of TemplateStore a collector writes around the default one, and
+// that TestStore checks.
+type countingStore struct {
+	netflow.TemplateStore
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (s *countingStore) count(name string) {
+	s.mu.Lock()
+	s.calls[name]++
+	s.mu.Unlock()
+}
+
+func (s *countingStore) Template(key netflow.TemplateKey) (*netflow.Template, error) {
+	s.count("Template")
+	return s.TemplateStore.Template(key)
+}
+
+func (s *countingStore) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error {
+	s.count("AddTemplate")
+	return s.TemplateStore.AddTemplate(key, t)
+}
+
+// Example shows a store implementation checked by the kit. In the
+// implementation's own tests, the function below is a test:
+//
+//	func TestCountingStore(t *testing.T) {
+//		templatetest.TestStore(t, newCountingStore)
+//	}
+func Example() {
+	newCountingStore := func() netflow.TemplateStore {
+		return &countingStore{
+			TemplateStore: netflow.NewMemoryStore(netflow.MemoryStoreConfig{}),
+			calls:         map[string]int{},
+		}
+	}
+	testCountingStore := func(t *testing.T) {
+		templatetest.TestStore(t, newCountingStore)
+	}
+	_ = testCountingStore
+}
+
+func TestCountingStore(t *testing.T) {
+	templatetest.TestStore(t, func() netflow.TemplateStore {
+		return &countingStore{
+			TemplateStore: netflow.NewMemoryStore(netflow.MemoryStoreConfig{}),
+			calls:         map[string]int{},
+		}
+	})
+}
