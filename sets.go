@@ -428,13 +428,3 @@ func allZero(b []byte) bool {
 func domainOf(exporter netip.AddrPort, version uint16, domain uint32) TemplateKey {
 	return TemplateKey{Exporter: exporter, Version: version, Domain: domain}
 }
-
-func (s *Sets) optionsCount() int {
-	n := 0
-	for i := range s.DataSets {
-		if s.DataSets[i].Template.Options {
-			n += len(s.DataSets[i].Records)
-		}
-	}
-	return n
-}

@@ -65,9 +65,11 @@ type TemplateStore interface {
 // NewTemplate validates a template and compiles its decoding plan. version
 // is 9 or 10; scopeCount is the number of leading scope fields of an options
 // template. It fails with ErrMalformed for a template without fields, a
-// scope count larger than the field count or zero for an IPFIX options
-// template, a field of length zero where the version forbids it, or a
-// record that could exceed 65535 bytes.
+// scope count larger than the field count (or non-zero for a data
+// template), or a record that could exceed 65535 bytes. It accepts what
+// real exporters send against the RFCs: fields of length zero, and options
+// templates without scope fields (Juniper SRX); a data set of a template
+// whose records are empty is refused when it is decoded.
 func NewTemplate(version, id uint16, options bool, scopeCount int, fields []TemplateField) (*Template, error) {
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("%w: template %d without fields", ErrMalformed, id)
