@@ -595,7 +595,7 @@ func TestMutationMalformedFixtures(t *testing.T) {
 func mutCount() int {
 	switch {
 	case raceEnabled():
-		return 300
+		return 1000
 	case testing.Short():
 		return 1000
 	}

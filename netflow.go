@@ -95,7 +95,7 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 		}
 		return appendFixedFlows(dst, data, exporter, h, version, v5HeaderLen, recordLen), nil
 	}
-	p, err := d.DecodeInto(buf, exporter, data)
+	p, err := d.decodeInto(buf, exporter, data, true)
 	if p != nil {
 		dst = p.AppendFlows(dst)
 	}
@@ -111,6 +111,12 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 // IPFIX set does not spoil the rest of the datagram: the packet holds every
 // set that decoded and the error joins the problems of the others.
 func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
+	return d.decodeInto(buf, exporter, data, false)
+}
+
+// decodeInto is DecodeInto; flowsOnly lets v9 and IPFIX skip making the
+// Records of fixed-length data sets, which AppendFlows does not need.
+func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, flowsOnly bool) (Packet, error) {
 	if len(data) < 2 {
 		return nil, decodeErr(0, len(data), "version", ErrTruncated)
 	}
@@ -137,11 +143,13 @@ func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) 
 		if len(data) < v9HeaderLen {
 			return nil, decodeErr(9, len(data), "header", ErrTruncated)
 		}
+		buf.v9.flowsOnly = flowsOnly
 		return &buf.v9, d.decodeV9(&buf.v9, exporter, data)
 	case 10:
 		if _, err := ipfixLength(data); err != nil {
 			return nil, err
 		}
+		buf.v10.flowsOnly = flowsOnly
 		return &buf.v10, d.decodeIPFIX(&buf.v10, exporter, data)
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)

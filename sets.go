@@ -27,6 +27,7 @@ type Sets struct {
 	records    []Record
 	unresolved []unresolvedSet
 	learned    []TemplateKey
+	flowsOnly  bool // Decoder.DecodeFlows: no Records for fixed-length data sets
 }
 
 // DataSet is one data or options data set.
@@ -43,6 +44,7 @@ type DataSet struct {
 	ExportTime time.Time
 
 	ctx      flowContext
+	body     []byte // the set's records, padding included
 	reg      *Registry
 	store    TemplateStore
 	key      TemplateKey // the store key of the set's domain
@@ -58,11 +60,19 @@ func (s *DataSet) Options() bool { return s.Template.Options }
 func (s *Sets) FlowCount() int {
 	n := 0
 	for i := range s.DataSets {
-		if !s.DataSets[i].Template.Options {
-			n += len(s.DataSets[i].Records)
-		}
+		n += s.DataSets[i].flowCount()
 	}
 	return n
+}
+
+func (ds *DataSet) flowCount() int {
+	switch t := ds.Template; {
+	case t.Options:
+		return 0
+	case t.fixedLen > 0:
+		return len(ds.body) / t.fixedLen
+	}
+	return len(ds.Records)
 }
 
 // AppendFlows appends one Flow per data record (not per options record) to
@@ -72,12 +82,21 @@ func (s *Sets) AppendFlows(dst []Flow) []Flow {
 	dst = grow(dst, n+s.FlowCount())
 	for i := range s.DataSets {
 		ds := &s.DataSets[i]
-		if ds.Template.Options {
-			continue
-		}
-		for j := range ds.Records {
-			fillFlow(&dst[n], ds.Template, ds.Records[j].Data, &ds.ctx)
-			n++
+		t := ds.Template
+		switch {
+		case t.Options:
+		case t.fixedLen > 0:
+			// Fixed-length records are cut from the body directly: the
+			// Records may not exist (DecodeFlows).
+			for off := 0; off+t.fixedLen <= len(ds.body); off += t.fixedLen {
+				fillFlow(&dst[n], t, ds.body[off:off+t.fixedLen], &ds.ctx)
+				n++
+			}
+		default:
+			for j := range ds.Records {
+				fillFlow(&dst[n], t, ds.Records[j].Data, &ds.ctx)
+				n++
+			}
 		}
 	}
 	return dst
@@ -307,6 +326,12 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 		return
 	}
 	lo := len(w.s.records)
+	if t.fixedLen > 0 && w.s.flowsOnly && !t.Options {
+		if len(body) >= t.fixedLen {
+			w.addSet(t, body, ctx, late, lo)
+		}
+		return
+	}
 	// One allocation for the most records body can hold, not append's
 	// repeated 1.25x growth (five times the final size for a cold Buffer).
 	w.s.records = slices.Grow(w.s.records, len(body)/t.minLen)
@@ -331,15 +356,20 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 	if len(w.s.records) == lo {
 		return
 	}
-	w.s.DataSets = append(w.s.DataSets, DataSet{
-		TemplateID: t.ID, Template: t, Late: late,
-		Sequence: ctx.sequence, ExportTime: ctx.exportTime,
-		ctx: ctx, reg: w.d.registry, store: w.d.store, key: w.key,
-		maxDepth: w.d.limits.MaxListDepth, lo: lo, hi: len(w.s.records),
-	})
+	w.addSet(t, body, ctx, late, lo)
 	if t.Options {
 		w.d.state.learn(w.key, t, w.s.records[lo:])
 	}
+}
+
+// addSet adds a data set whose records are w.s.records[lo:].
+func (w *setWalker) addSet(t *Template, body []byte, ctx flowContext, late bool, lo int) {
+	w.s.DataSets = append(w.s.DataSets, DataSet{
+		TemplateID: t.ID, Template: t, Late: late,
+		Sequence: ctx.sequence, ExportTime: ctx.exportTime,
+		ctx: ctx, body: body, reg: w.d.registry, store: w.d.store, key: w.key,
+		maxDepth: w.d.limits.MaxListDepth, lo: lo, hi: len(w.s.records),
+	})
 }
 
 // recordLen returns the length of the variable-length record at b[0:].
