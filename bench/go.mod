@@ -1,0 +1,14 @@
+module github.com/flowkit/netflow/bench
+
+go 1.25.0
+
+require github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+
+require github.com/netsampler/goflow2/v2 v2.2.6
+
+require (
+	golang.org/x/net v0.58.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
+
+replace github.com/flowkit/netflow => ../
