@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,14 +33,18 @@ type Config struct {
 // field takes its default.
 type Limits struct {
 	// MaxTemplateFields is the most fields a template may have (default
-	// 512). A template with more is refused with ErrLimit.
+	// 512). A template with more is refused with ErrLimit and counted in
+	// DecoderStats.TemplatesRefused; the other templates of its set are
+	// still learned.
 	MaxTemplateFields int
 	// MaxOptionsEntries is the most options-data entries (sampler,
 	// interface, VRF and application names) kept per exporter domain
 	// (default 4096). Entries beyond it are refused and counted.
 	MaxOptionsEntries int
 	// MaxStateDomains is the most exporter domains whose options state is
-	// kept (default 16384).
+	// kept (default 16384). Options data of further domains is not kept
+	// (counted in DecoderStats.StateDomainsRefused); flows still decode,
+	// without the sampling interval such data would have given them.
 	MaxStateDomains int
 	// MaxListDepth is the deepest nesting of RFC 6313 lists decoded
 	// (default 4, at most 255).
@@ -74,6 +79,28 @@ type Decoder struct {
 	limits     Limits
 	pending    *pendingBuffer
 	state      *stateTable
+
+	refusedTemplates atomic.Uint64
+}
+
+// DecoderStats counts what a Decoder refused at its own limits. The template
+// store and the pending buffer count theirs (MemoryStore.Stats,
+// Decoder.PendingStats).
+type DecoderStats struct {
+	// TemplatesRefused counts templates with more fields than
+	// Limits.MaxTemplateFields.
+	TemplatesRefused uint64
+	// StateDomainsRefused counts options data sets not kept because
+	// Limits.MaxStateDomains exporter domains already have state.
+	StateDomainsRefused uint64
+}
+
+// Stats returns the decoder's counters.
+func (d *Decoder) Stats() DecoderStats {
+	return DecoderStats{
+		TemplatesRefused:    d.refusedTemplates.Load(),
+		StateDomainsRefused: d.state.refused.Load(),
+	}
 }
 
 // NewDecoder returns a Decoder configured by cfg.

@@ -21,9 +21,6 @@ import (
 // calls it a hang.
 const fuzzTimeout = 2 * time.Second
 
-// sentinels are the errors every decoder error must match.
-var sentinels = []error{ErrTruncated, ErrUnsupportedVersion, ErrEmpty, ErrMalformed, ErrTemplateNotFound, ErrLimit, ErrStore}
-
 func matchesSentinel(err error) bool {
 	for _, s := range sentinels {
 		if errors.Is(err, s) {

@@ -18,6 +18,12 @@ type MemoryStoreConfig struct {
 	// MaxDomainsPerExporter is the most (version, domain) pairs kept per
 	// exporter address and port (default 64).
 	MaxDomainsPerExporter int
+	// MaxTemplates is the most templates kept in all (default 65536), which
+	// bounds the store's memory: a template costs about 100 bytes plus 40
+	// per field. A new template beyond it is refused with ErrLimit (with
+	// EvictOldest, the oldest of its own domain makes room if the domain
+	// holds any).
+	MaxTemplates int
 	// MaxExporters is the most exporters kept (default 4096). A new
 	// exporter beyond it is refused with ErrLimit, so that a flood of
 	// spoofed senders cannot push out the templates of exporters already
@@ -53,6 +59,7 @@ type MemoryStore struct {
 	mu        sync.RWMutex
 	domains   map[TemplateKey]*storeDomain // ID 0
 	exporters map[netip.AddrPort]int       // domains per exporter
+	total     int                          // templates held
 	stats     StoreStats
 }
 
@@ -75,6 +82,9 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	}
 	if cfg.MaxExporters <= 0 {
 		cfg.MaxExporters = 4096
+	}
+	if cfg.MaxTemplates <= 0 {
+		cfg.MaxTemplates = 65536
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -147,11 +157,18 @@ func (s *MemoryStore) AddTemplate(key TemplateKey, t *Template) error {
 		d.templates[key.ID] = &storeEntry{t: t, seen: now}
 		return nil
 	}
-	s.expireDomain(dk, d, now)
-	if len(d.templates) >= s.cfg.MaxTemplatesPerDomain {
-		if !s.cfg.EvictOldest {
+	s.expireDomain(d, now)
+	domainFull := len(d.templates) >= s.cfg.MaxTemplatesPerDomain
+	if domainFull || s.total >= s.cfg.MaxTemplates {
+		if !s.cfg.EvictOldest || len(d.templates) == 0 {
 			s.stats.Rejected++
-			return fmt.Errorf("%w: template store holds %d templates of domain %d of %v", ErrLimit, len(d.templates), key.Domain, key.Exporter)
+			if len(d.templates) == 0 {
+				s.dropDomain(dk)
+			}
+			if domainFull {
+				return fmt.Errorf("%w: template store holds %d templates of domain %d of %v", ErrLimit, len(d.templates), key.Domain, key.Exporter)
+			}
+			return fmt.Errorf("%w: template store holds %d templates", ErrLimit, s.total)
 		}
 		var oldest uint16
 		var at time.Time
@@ -161,30 +178,33 @@ func (s *MemoryStore) AddTemplate(key TemplateKey, t *Template) error {
 			}
 		}
 		delete(d.templates, oldest)
+		s.total--
 		s.stats.Evicted++
 	}
 	d.templates[key.ID] = &storeEntry{t: t, seen: now}
+	s.total++
 	s.stats.Learned++
 	return nil
 }
 
 // expireDomain drops the expired templates of one domain. s.mu is held.
-func (s *MemoryStore) expireDomain(dk TemplateKey, d *storeDomain, now time.Time) {
+func (s *MemoryStore) expireDomain(d *storeDomain, now time.Time) {
 	if s.cfg.TTL <= 0 {
 		return
 	}
 	for id, e := range d.templates {
 		if now.Sub(e.seen) > s.cfg.TTL {
 			delete(d.templates, id)
+			s.total--
 			s.stats.Expired++
 		}
 	}
-	_ = dk
 }
 
 // remove deletes key's template and an emptied domain. s.mu is held.
 func (s *MemoryStore) remove(key TemplateKey, d *storeDomain) {
 	delete(d.templates, key.ID)
+	s.total--
 	if len(d.templates) == 0 {
 		s.dropDomain(domainKey(key))
 	}
@@ -222,6 +242,7 @@ func (s *MemoryStore) WithdrawAll(key TemplateKey, options bool) error {
 	for id, e := range d.templates {
 		if e.t.Options == options {
 			delete(d.templates, id)
+			s.total--
 			s.stats.Withdrawn++
 		}
 	}
@@ -237,7 +258,7 @@ func (s *MemoryStore) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for dk, d := range s.domains {
-		s.expireDomain(dk, d, now)
+		s.expireDomain(d, now)
 		if len(d.templates) == 0 {
 			s.dropDomain(dk)
 		}

@@ -628,9 +628,6 @@ func mutCountData(p Packet, withData, withLate int) (int, int) {
 	return withData, withLate
 }
 
-// mutAllocBound is the most bytes one decode of n bytes may allocate.
-func mutAllocBound(n int) uint64 { return uint64(64*n + 64<<10) }
-
 // TestMutationFixtures runs mutCount seeded random mutations (bit flips,
 // byte and 16-bit sets, length and count field tweaks, truncation,
 // extension, insertion, deletion, duplication) of every distinct fixture
@@ -639,7 +636,7 @@ func mutAllocBound(n int) uint64 { return uint64(64*n + 64<<10) }
 // period of 128 in four runs on a decoder without the templates, which
 // come at its end and release the mutated sets held for them. Half of the
 // batches are measured: the bytes they allocate must stay within
-// mutAllocBound of each datagram; the other half exercise every record
+// 64 bytes per datagram byte plus 64 KiB per decode; the other half exercise every record
 // value, list, flow and the message framers.
 func TestMutationFixtures(t *testing.T) {
 	const batch = 32
@@ -799,7 +796,7 @@ func TestMutationFixtures(t *testing.T) {
 
 // mutWorstBound is the most bytes one decode of n bytes of the hand-made
 // worst cases of TestMutationAllocWorstCase may allocate. It is looser
-// than mutAllocBound, which the fixtures' mutations meet: a message of
+// than 64 bytes per byte plus 64 KiB, which the fixtures' mutations meet: a message of
 // thousands of four-byte sets or eight-byte templates that all fail makes
 // an error each (about 250 bytes: message, *DecodeError, the joined
 // slice), and a refused template is compiled before the store refuses it.

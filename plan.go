@@ -15,6 +15,7 @@ type flowPlan struct {
 	ops        []planOp   // fields that fill Flow fields, in field order
 	fixed      fixedPlan  // the same for a fixed-length template
 	fixedOK    bool       // fixed is usable: fixed length, integer widths 1, 2, 4, 8
+	fastTimes  bool       // start and end are both uptimes or both ms, widths 1, 2, 4, 8
 	start, end timeOp     // where Start and End come from
 	sysInit    int        // index of systemInitTimeMilliseconds, -1 if none
 	sampler    int        // index of the sampler ID field, -1 if none
@@ -238,6 +239,9 @@ func compilePlan(t *Template) flowPlan {
 		return timeOp{}
 	}
 	p.start, p.end = pick(startSources), pick(endSources)
+	std := func(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
+	p.fastTimes = p.start.kind == p.end.kind && (p.start.kind == timeUptime || p.start.kind == timeMillis) &&
+		std(p.start.len) && std(p.end.len)
 	return p
 }
 
@@ -304,12 +308,15 @@ func fillFixedFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
 	}
 	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
 	switch st, en := &t.plan.start, &t.plan.end; {
-	case st.kind == timeUptime && en.kind == timeUptime && ctx.version == 9:
+	case !t.plan.fastTimes:
+		f.Start, f.End = time.Time{}, time.Time{}
+		setTimes(f, t, rec, ctx, nil)
+	case st.kind == timeUptime && ctx.version == 9:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
 		f.Start = c.at(uint32(readUint(rec, loc{off: uint16(st.off), n: uint16(st.len)})))
 		f.End = c.at(uint32(readUint(rec, loc{off: uint16(en.off), n: uint16(en.len)})))
 		f.Known |= FieldStart | FieldEnd
-	case st.kind == timeMillis && en.kind == timeMillis:
+	case st.kind == timeMillis:
 		f.Start = time.UnixMilli(int64(readUint(rec, loc{off: uint16(st.off), n: uint16(st.len)}))).UTC()
 		f.End = time.UnixMilli(int64(readUint(rec, loc{off: uint16(en.off), n: uint16(en.len)}))).UTC()
 		f.Known |= FieldStart | FieldEnd

@@ -3,6 +3,7 @@ package netflow
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -121,16 +122,35 @@ type unresolvedSet struct {
 
 // setWalker decodes the sets of one v9 or IPFIX message.
 type setWalker struct {
-	d    *Decoder
-	s    *Sets
-	key  TemplateKey // exporter, version, domain; ID set per use
-	ctx  flowContext
-	errs []error
+	d         *Decoder
+	s         *Sets
+	key       TemplateKey // exporter, version, domain; ID set per use
+	ctx       flowContext
+	errs      []error
+	moreErrs  int     // problems beyond maxErrors
+	moreKinds []error // their sentinels
 }
 
+// maxErrors is the most problems one message reports one by one; the rest
+// are counted in a last error, so that a hostile message of thousands of
+// tiny bad sets cannot make the decoder allocate an error for each.
+const maxErrors = 16
+
 func (w *setWalker) fail(offset int, what string, err error) {
-	w.errs = append(w.errs, decodeErr(w.key.Version, offset, what, err))
+	if len(w.errs) < maxErrors {
+		w.errs = append(w.errs, decodeErr(w.key.Version, offset, what, err))
+		return
+	}
+	w.moreErrs++
+	for _, kind := range sentinels {
+		if errors.Is(err, kind) && !slices.Contains(w.moreKinds, kind) {
+			w.moreKinds = append(w.moreKinds, kind)
+		}
+	}
 }
+
+// sentinels are the errors every decoder error matches.
+var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimit, ErrStore, ErrUnsupportedVersion, ErrEmpty}
 
 // walk decodes the sets in data[off:].
 func (w *setWalker) walk(data []byte, off int) {
@@ -201,22 +221,24 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 			}
 			scope, hdr = int(binary.BigEndian.Uint16(rest[4:])), 6
 		}
-		if id < 256 {
-			w.fail(base+off, "template ID", ErrMalformed)
-		}
-		if count > w.d.limits.MaxTemplateFields {
-			w.fail(base+off, "template field count", ErrLimit)
-			return
-		}
-		fields, n, err := w.fieldSpecs(rest[hdr:], count)
+		n, err := w.fieldSpecsLen(rest[hdr:], count)
 		if err != nil {
 			w.fail(base+off+hdr, "template fields", err)
 			return
 		}
-		off += hdr + n
-		if id < 256 {
-			continue
+		switch {
+		case id < 256:
+			w.fail(base+off, "template ID", ErrMalformed)
+		case count > w.d.limits.MaxTemplateFields:
+			w.fail(base+off, "template field count", ErrLimit)
+			w.d.refusedTemplates.Add(1)
 		}
+		specs := rest[hdr : hdr+n]
+		off += hdr + n
+		if id < 256 || count > w.d.limits.MaxTemplateFields {
+			continue // skipped whole: the set's other templates still count
+		}
+		fields := w.fieldSpecs(specs, count)
 		t, err := NewTemplate(v, id, options, scope, fields)
 		if err != nil {
 			w.fail(base+start, "template", err)
@@ -226,44 +248,47 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 	}
 }
 
-// fieldSpecs reads count field specifiers. It allocates only once the whole
-// list is known to be in the set, so a count cannot size an allocation.
-func (w *setWalker) fieldSpecs(b []byte, count int) ([]TemplateField, int, error) {
+// fieldSpecsLen returns the length of count field specifiers at b, without
+// allocating, or ErrTruncated if b does not hold them.
+func (w *setWalker) fieldSpecsLen(b []byte, count int) (int, error) {
 	if w.key.Version == 9 {
 		if len(b) < 4*count {
-			return nil, 0, ErrTruncated
+			return 0, ErrTruncated
 		}
-		fields := make([]TemplateField, count)
-		for i := range fields {
-			fields[i] = TemplateField{ID: binary.BigEndian.Uint16(b[4*i:]), Length: binary.BigEndian.Uint16(b[4*i+2:])}
-		}
-		return fields, 4 * count, nil
+		return 4 * count, nil
 	}
 	n := 0
 	for range count {
 		if len(b)-n < 4 {
-			return nil, 0, ErrTruncated
+			return 0, ErrTruncated
 		}
 		n += 4
 		if b[n-4]&0x80 != 0 {
 			if len(b)-n < 4 {
-				return nil, 0, ErrTruncated
+				return 0, ErrTruncated
 			}
 			n += 4
 		}
 	}
+	return n, nil
+}
+
+// fieldSpecs reads the count field specifiers that fieldSpecsLen measured.
+// Its allocation is sized by bytes the set holds, not by the count alone.
+func (w *setWalker) fieldSpecs(b []byte, count int) []TemplateField {
 	fields := make([]TemplateField, count)
-	n = 0
+	n := 0
 	for i := range fields {
-		f := TemplateField{ID: binary.BigEndian.Uint16(b[n:]) & 0x7fff, Length: binary.BigEndian.Uint16(b[n+2:])}
+		f := TemplateField{ID: binary.BigEndian.Uint16(b[n:]), Length: binary.BigEndian.Uint16(b[n+2:])}
 		n += 4
-		if b[n-4]&0x80 != 0 {
+		if w.key.Version == 10 && f.ID&0x8000 != 0 {
+			f.ID &= 0x7fff
 			f.PEN = binary.BigEndian.Uint32(b[n:])
 			n += 4
 		}
 		fields[i] = f
 	}
-	return fields, n, nil
+	return fields
 }
 
 func (w *setWalker) learn(t *Template, offset int) {
@@ -441,6 +466,9 @@ func (w *setWalker) finish() error {
 		for j := range ds.Records {
 			ds.Records[j].set = ds
 		}
+	}
+	if w.moreErrs > 0 {
+		w.errs = append(w.errs, fmt.Errorf("%d more problems in this message, not listed: %w", w.moreErrs, errors.Join(w.moreKinds...)))
 	}
 	return errors.Join(w.errs...)
 }

@@ -61,6 +61,7 @@ func (s *flowState) samplingInterval(id uint64, hasID bool) uint32 {
 
 // stateTable holds the options state of every exporter domain.
 type stateTable struct {
+	refused atomic.Uint64 // options sets not kept: MaxStateDomains reached
 	mu      sync.RWMutex
 	limits  Limits
 	domains map[TemplateKey]*domainState
@@ -80,7 +81,11 @@ func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ds = t.domains[key]; ds == nil && len(t.domains) < t.limits.MaxStateDomains {
+	if ds = t.domains[key]; ds == nil {
+		if len(t.domains) >= t.limits.MaxStateDomains {
+			t.refused.Add(1)
+			return nil
+		}
 		ds = &domainState{}
 		t.domains[key] = ds
 	}
