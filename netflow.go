@@ -46,12 +46,21 @@ var (
 // Decoder.DecodeInto. The zero value is ready to use. A Buffer must not be
 // used by two goroutines at once.
 type Buffer struct {
-	v1  V1Packet
-	v5  V5Packet
-	v6  V6Packet
-	v7  V7Packet
-	v9  V9Packet
-	v10 IPFIXPacket
+	// One packet per version, made on first use.
+	v1  *V1Packet
+	v5  *V5Packet
+	v6  *V6Packet
+	v7  *V7Packet
+	v9  *V9Packet
+	v10 *IPFIXPacket
+}
+
+// packet returns *slot, made on first use.
+func packet[T any](slot **T) *T {
+	if *slot == nil {
+		*slot = new(T)
+	}
+	return *slot
 }
 
 // Decode decodes one datagram from exporter with a Decoder that uses store
@@ -130,27 +139,33 @@ func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, 
 	)
 	switch version {
 	case 1:
-		p, err = &buf.v1, decodeV1(&buf.v1, exporter, data)
+		v1 := packet(&buf.v1)
+		p, err = v1, decodeV1(v1, exporter, data)
 	case 5:
-		p, err = &buf.v5, decodeV5(&buf.v5, exporter, data)
+		v5 := packet(&buf.v5)
+		p, err = v5, decodeV5(v5, exporter, data)
 	case 6:
-		p, err = &buf.v6, decodeV6(&buf.v6, exporter, data)
+		v6 := packet(&buf.v6)
+		p, err = v6, decodeV6(v6, exporter, data)
 	case 7:
-		p, err = &buf.v7, decodeV7(&buf.v7, exporter, data)
+		v7 := packet(&buf.v7)
+		p, err = v7, decodeV7(v7, exporter, data)
 	case 9:
 		// A packet comes back with a set-level error (it holds the sets
 		// that decoded), not with a header error.
 		if len(data) < v9HeaderLen {
 			return nil, decodeErr(9, len(data), "header", ErrTruncated)
 		}
-		buf.v9.flowsOnly = flowsOnly
-		return &buf.v9, d.decodeV9(&buf.v9, exporter, data)
+		v9 := packet(&buf.v9)
+		v9.flowsOnly = flowsOnly
+		return v9, d.decodeV9(v9, exporter, data)
 	case 10:
 		if _, err := ipfixLength(data); err != nil {
 			return nil, err
 		}
-		buf.v10.flowsOnly = flowsOnly
-		return &buf.v10, d.decodeIPFIX(&buf.v10, exporter, data)
+		v10 := packet(&buf.v10)
+		v10.flowsOnly = flowsOnly
+		return v10, d.decodeIPFIX(v10, exporter, data)
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
 	}
