@@ -13,9 +13,15 @@ type ExporterState struct {
 	// Samplers maps a sampler (v9 FLOW_SAMPLER_ID 48, IPFIX selectorId 302)
 	// to its 1-in-N packet interval.
 	Samplers map[uint64]uint32
+	// SamplerAlgorithms maps a sampler to its algorithm as the exporter
+	// sent it: v9 SAMPLING_ALGORITHM (35) or FLOW_SAMPLER_MODE (49), 1
+	// deterministic and 2 random; or IPFIX selectorAlgorithm (304, IANA's
+	// sub-registry: 1 systematic count-based, 3 random n-out-of-N, ...).
+	SamplerAlgorithms map[uint64]uint8
 	// SamplingInterval is the exporter-wide interval, from options data
-	// without a sampler ID.
-	SamplingInterval uint32
+	// without a sampler ID, and SamplingAlgorithm its algorithm.
+	SamplingInterval  uint32
+	SamplingAlgorithm uint8
 	// SystemInit is the exporter's boot time (IPFIX
 	// systemInitTimeMilliseconds), zero if not sent.
 	SystemInit time.Time
@@ -131,6 +137,7 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 		sampler, ifIndex, vrf           uint64
 		hasSampler, hasIf, hasVRF       bool
 		interval                        uint64
+		algorithm                       uint64
 		pktInterval, pktSpace           uint64
 		hasPktInterval                  bool
 		size, population                uint64
@@ -158,6 +165,8 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 			sampler, hasSampler = n, true
 		case 34, 50:
 			interval = n
+		case 35, 49, 304:
+			algorithm = n
 		case 305:
 			pktInterval, hasPktInterval = n, true
 		case 306:
@@ -198,9 +207,16 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 			}
 			if _, ok := ds.st.Samplers[sampler]; ok || ds.room(maxEntries) {
 				ds.st.Samplers[sampler] = uint32(interval)
+				if algorithm != 0 {
+					if ds.st.SamplerAlgorithms == nil {
+						ds.st.SamplerAlgorithms = make(map[uint64]uint8)
+					}
+					ds.st.SamplerAlgorithms[sampler] = uint8(algorithm)
+				}
 			}
 		} else {
 			ds.st.SamplingInterval = uint32(interval)
+			ds.st.SamplingAlgorithm = uint8(algorithm)
 		}
 		changed = true
 	}
@@ -268,6 +284,7 @@ func (d *Decoder) ExporterState(exporter netip.AddrPort, version uint16, domain 
 	defer ds.mu.Unlock()
 	st := ds.st
 	st.Samplers = cloneMap(st.Samplers)
+	st.SamplerAlgorithms = cloneMap(st.SamplerAlgorithms)
 	st.InterfaceNames = cloneMap(st.InterfaceNames)
 	st.InterfaceDescriptions = cloneMap(st.InterfaceDescriptions)
 	st.VRFNames = cloneMap(st.VRFNames)

@@ -122,6 +122,8 @@ func TestStateSamplingV9(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, map[uint64]uint32{1: 100, 2: 1000}, st.Samplers)
 	require.Equal(t, uint32(10), st.SamplingInterval)
+	require.Equal(t, uint8(2), st.SamplingAlgorithm, "SAMPLING_ALGORITHM 2: random")
+	require.Empty(t, st.SamplerAlgorithms, "template 300 sends no algorithm")
 
 	flows := decodeFlowsOf(t, d, testExporter, data)
 	require.Len(t, flows, 3)
