@@ -405,18 +405,8 @@ func compareTshark(t *testing.T, name string, evs []lsEvent, ts *tsharkDecode) i
 			}
 			f := &ev.flow
 			if fl.SrcAddr != "" {
-				// The reducer takes tshark's IPv4 element first; a record of a
-				// template with both families that fills only the IPv6 one
-				// (Procera) has its address there.
-				src, dst := fl.SrcAddr, fl.DstAddr
-				if v6, ok := fl.Fields["cflow.srcaddrv6"]; ok && src == "0.0.0.0" {
-					src = v6
-				}
-				if v6, ok := fl.Fields["cflow.dstaddrv6"]; ok && dst == "0.0.0.0" {
-					dst = v6
-				}
-				require.Equal(t, src, f.SrcAddr.String(), what+" src_addr")
-				require.Equal(t, dst, f.DstAddr.String(), what+" dst_addr")
+				require.Equal(t, fl.SrcAddr, f.SrcAddr.String(), what+" src_addr")
+				require.Equal(t, fl.DstAddr, f.DstAddr.String(), what+" dst_addr")
 			}
 			eq := func(want any, got any, key string) {
 				t.Helper()

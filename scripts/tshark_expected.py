@@ -277,7 +277,10 @@ def reduce_record(pairs, with_fields):
             reduce_times(v, rec, notes, fields, add_field)
             continue
         m = FLOW_MAP.get(k)
-        if m and m[0] not in rec:
+        # First wins, except that an unspecified address gives way to the
+        # other family's element of the same template (Procera sends both
+        # and fills one per record).
+        if m and (m[0] not in rec or rec[m[0]] in ("0.0.0.0", "::")):
             try:
                 rec[m[0]] = m[1](v)
                 continue
