@@ -3,6 +3,7 @@ package netflow
 import (
 	"encoding/binary"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -73,32 +74,9 @@ func (h fixedHeader) clock() uptimeClock {
 	return newUptimeClock(h.unixSecs, h.unixNsecs, h.sysUptime)
 }
 
-// recordName names record i of a version for errors, without fmt on the
-// success path.
+// recordName names record i of a version for errors.
 func recordName(version uint16, i int) string {
-	return "v" + itoa(int(version)) + " record " + itoa(i)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
+	return "v" + strconv.Itoa(int(version)) + " record " + strconv.Itoa(i)
 }
 
 // parseV5Layout reads the 48-byte record layout that v5, v6 and v7 share

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ListSemantic is the semantic of an RFC 6313 structured data list.
@@ -35,7 +36,7 @@ func (s ListSemantic) String() string {
 	case UndefinedList:
 		return "undefined"
 	}
-	return "semantic(" + itoa(int(s)) + ")"
+	return "semantic(" + strconv.Itoa(int(s)) + ")"
 }
 
 // List is a decoded RFC 6313 structured data value: a basicList (Element

@@ -271,9 +271,7 @@ func (s *MemoryStore) Stats() StoreStats {
 	defer s.mu.RUnlock()
 	st := s.stats
 	st.Exporters = len(s.exporters)
-	for _, d := range s.domains {
-		st.Templates += len(d.templates)
-	}
+	st.Templates = s.total
 	return st
 }
 

@@ -32,6 +32,30 @@ type fixedPlan struct {
 	srcAddr, dstAddr, nextHop            [2]loc // in field order; see setAddr
 }
 
+// addrSlot returns the two locations of an address destination, nil for
+// any other destination.
+func (p *fixedPlan) addrSlot(d flowDest) *[2]loc {
+	switch d {
+	case destSrcAddr:
+		return &p.srcAddr
+	case destDstAddr:
+		return &p.dstAddr
+	case destNextHop:
+		return &p.nextHop
+	}
+	return nil
+}
+
+// slot returns the location of an integer destination.
+func (p *fixedPlan) slot(d flowDest) *loc {
+	return [destCount]*loc{
+		destBytes: &p.bytes, destPackets: &p.packets, destProto: &p.proto, destToS: &p.tos,
+		destTCPFlags: &p.tcpFlags, destSrcPort: &p.srcPort, destDstPort: &p.dstPort,
+		destSrcMask: &p.srcMask, destDstMask: &p.dstMask, destInIf: &p.inIf, destOutIf: &p.outIf,
+		destSrcAS: &p.srcAS, destDstAS: &p.dstAS, destSamplingInterval: &p.sampling,
+	}[d]
+}
+
 // loc is where a field sits in a fixed-length record; n == 0: absent.
 type loc struct {
 	off uint16
@@ -208,22 +232,14 @@ func compilePlan(t *Template) flowPlan {
 				p.fixedOK = false
 			}
 			l := loc{off: uint16(op.off), n: uint16(op.len)}
-			switch op.dest {
-			case destSrcAddr, destDstAddr, destNextHop:
-				pair := map[flowDest]*[2]loc{destSrcAddr: &p.fixed.srcAddr, destDstAddr: &p.fixed.dstAddr, destNextHop: &p.fixed.nextHop}[op.dest]
+			if pair := p.fixed.addrSlot(op.dest); pair != nil {
 				if pair[0].n == 0 {
 					pair[0] = l
 				} else if pair[1].n == 0 {
 					pair[1] = l
 				}
-			default:
-				*map[flowDest]*loc{
-					destBytes: &p.fixed.bytes, destPackets: &p.fixed.packets, destProto: &p.fixed.proto,
-					destToS: &p.fixed.tos, destTCPFlags: &p.fixed.tcpFlags, destSrcPort: &p.fixed.srcPort,
-					destDstPort: &p.fixed.dstPort, destSrcMask: &p.fixed.srcMask, destDstMask: &p.fixed.dstMask,
-					destInIf: &p.fixed.inIf, destOutIf: &p.fixed.outIf, destSrcAS: &p.fixed.srcAS,
-					destDstAS: &p.fixed.dstAS, destSamplingInterval: &p.fixed.sampling,
-				}[op.dest] = l
+			} else {
+				*p.fixed.slot(op.dest) = l
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"iter"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -241,15 +242,7 @@ func (v Value) String() string {
 		}
 	case TypeMACAddress:
 		if m, ok := v.MAC(); ok {
-			const digits = "0123456789abcdef"
-			b := make([]byte, 0, 17)
-			for i, c := range m {
-				if i > 0 {
-					b = append(b, ':')
-				}
-				b = append(b, digits[c>>4], digits[c&15])
-			}
-			return string(b)
+			return net.HardwareAddr(m[:]).String()
 		}
 	case TypeString:
 		return v.Text()

@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,7 @@ func newStateTable(l Limits) *stateTable {
 }
 
 func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
-	key.ID = 0
+	key = domainKey(key)
 	t.mu.RLock()
 	ds := t.domains[key]
 	t.mu.RUnlock()
@@ -186,7 +187,7 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 		case 236:
 			vrfName, hasVRFN = v.Text(), true
 		case 95:
-			appKey = hexString(v.Raw)
+			appKey = hex.EncodeToString(v.Raw)
 		case 96:
 			appName, hasApp = v.Text(), true
 		case 160:
@@ -262,15 +263,6 @@ func putName(ds *domainState, m map[uint32]string, k uint32, v string, max int) 
 		m[k] = v
 	}
 	return m
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 // ExporterState returns a copy of what options data told about an exporter
