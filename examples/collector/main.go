@@ -7,13 +7,10 @@
 //
 // It prints "listening on ADDR" on standard error first, then the flows it
 // receives on standard output: a table with a header line by default, or
-// JSON Lines with -json, in the format of examples/flowdump (keys exporter,
-// version, domain, sequence, src_addr, dst_addr, next_hop, src_port,
-// dst_port, proto, tos, tcp_flags, packets, bytes, start, end (RFC 3339,
-// UTC, nanoseconds), in_if, out_if, src_as, dst_as, src_mask, dst_mask,
-// sampling_interval, each present when the record carries it, and for v9
-// and IPFIX a "fields" object with every field of the record). Options data
-// records are printed too unless -flows-only is given.
+// JSON Lines with -json, in the format of examples/flowdump
+// (netflow.Flow.AppendJSONWithFields; the README's "JSON output" section
+// lists every key). Options data records are printed too unless
+// -flows-only is given.
 //
 // A datagram that does not decode is reported on standard error (at most
 // ten reports a second). On SIGINT or SIGTERM the collector stops, prints
@@ -244,7 +241,7 @@ func (p *printer) sets(l *lines, s *netflow.Sets, exporter netip.AddrPort, versi
 
 func (p *printer) flow(l *lines, f *netflow.Flow, rec *netflow.Record) {
 	if p.json {
-		l.b = flowfmt.AppendFlowJSON(l.b, f, rec)
+		l.b = f.AppendJSONWithFields(l.b, rec)
 	} else {
 		l.b = flowfmt.AppendFlowRow(l.b, f)
 	}

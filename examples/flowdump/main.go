@@ -27,14 +27,12 @@
 //
 // Table output has a header line, then one line per flow; an options data
 // record is a line that starts with "# options". JSON output has one object
-// per flow with the keys exporter, version, domain, sequence, src_addr,
-// dst_addr, next_hop, src_port, dst_port, proto, tos, tcp_flags, packets,
-// bytes, start, end (RFC 3339, UTC, nanoseconds), in_if, out_if, src_as,
-// dst_as, src_mask, dst_mask and sampling_interval, each present only when
-// the record carries it, and for v9 and IPFIX a "fields" object with every
-// field of the record by element name. An options data record is an object
-// {"options":true,"exporter":..,"version":..,"domain":..,"template_id":..,
-// "fields":{..}}.
+// per flow, netflow.Flow.AppendJSONWithFields's (the README's "JSON output"
+// section lists every key): exporter, version, then each field the record
+// carries, and for v9 and IPFIX a "fields" object with every field of the
+// record by element name, typed (numbers are numbers). An options data
+// record is an object {"options":true,"exporter":..,"version":..,"domain":..,
+// "template_id":..,"fields":{..}}.
 //
 // A datagram that does not decode is reported on standard error with its
 // file and index, and the run goes on; what a v9 or IPFIX datagram held
@@ -432,7 +430,7 @@ func (d *dumper) sets(s *netflow.Sets, exporter netip.AddrPort, version uint16, 
 func (d *dumper) flow(f *netflow.Flow, rec *netflow.Record) {
 	d.stats.flows++
 	if d.json {
-		d.line = flowfmt.AppendFlowJSON(d.line[:0], f, rec)
+		d.line = f.AppendJSONWithFields(d.line[:0], rec)
 	} else {
 		d.tableHeader()
 		d.line = flowfmt.AppendFlowRow(d.line[:0], f)

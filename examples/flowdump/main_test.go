@@ -522,7 +522,7 @@ func TestTableAndOptions(t *testing.T) {
 	out, _, _ = flowdump(t, "-json", ipfix)
 	o := jsonLines(t, out)[0]
 	fields, _ := o["fields"].(map[string]any)
-	if o.str("exporter") != "0.0.0.0:0" || fields["samplingPacketInterval"] != "1" || fields["systemInitTimeMilliseconds"] != "2015-05-13T11:20:13.506Z" {
+	if o.str("exporter") != "0.0.0.0:0" || fields["samplingPacketInterval"] != 1.0 || fields["systemInitTimeMilliseconds"] != "2015-05-13T11:20:13.506000000Z" {
 		t.Errorf("options record %v", o)
 	}
 }

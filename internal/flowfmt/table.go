@@ -68,7 +68,7 @@ func AppendFlowRow(dst []byte, f *netflow.Flow) []byte {
 		dst = appendCell(dst, 2, Unknown)
 	}
 	if k.Has(netflow.FieldProto) {
-		dst = appendCell(dst, 3, ProtoName(f.Proto))
+		dst = appendCell(dst, 3, netflow.ProtoName(f.Proto))
 	} else {
 		dst = appendCell(dst, 3, Unknown)
 	}
@@ -77,7 +77,7 @@ func AppendFlowRow(dst []byte, f *netflow.Flow) []byte {
 	dst = appendCell(dst, 6, uintOr(f.Packets, k.Has(netflow.FieldPackets)))
 	dst = appendCell(dst, 7, uintOr(f.Bytes, k.Has(netflow.FieldBytes)))
 	if k.Has(netflow.FieldTCPFlags) {
-		dst = appendCell(dst, 8, TCPFlags(f.TCPFlags))
+		dst = appendCell(dst, 8, netflow.FormatTCPFlags(f.TCPFlags))
 	} else {
 		dst = appendCell(dst, 8, Unknown)
 	}
@@ -113,35 +113,6 @@ func AppendOptionsRow(dst []byte, exporter netip.AddrPort, version uint16, domai
 // FormatDuration writes d in seconds with millisecond precision ("1.020s").
 func FormatDuration(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "s"
-}
-
-var protoNames = map[uint8]string{
-	1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre",
-	50: "esp", 51: "ah", 58: "icmp6", 89: "ospf", 103: "pim", 112: "vrrp", 132: "sctp",
-}
-
-// ProtoName returns the common name of IP protocol p ("tcp", "udp", ...),
-// or its number.
-func ProtoName(p uint8) string {
-	if s, ok := protoNames[p]; ok {
-		return s
-	}
-	return strconv.Itoa(int(p))
-}
-
-// TCPFlags writes the eight TCP flag bits, high to low, as the letters
-// CEUAPRSF, with '.' for a bit that is clear: 0x1b is "...AP.SF".
-func TCPFlags(flags uint8) string {
-	const letters = "CEUAPRSF"
-	var b [8]byte
-	for i := range b {
-		if flags&(0x80>>i) != 0 {
-			b[i] = letters[i]
-		} else {
-			b[i] = '.'
-		}
-	}
-	return string(b[:])
 }
 
 func appendEndpoint(dst []byte, a netip.Addr, port uint16, hasAddr, hasPort bool) []byte {

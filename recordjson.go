@@ -1,0 +1,171 @@
+package netflow
+
+import "strconv"
+
+// maxJSONListDepth bounds how deep AppendFieldsJSON follows lists inside
+// lists; deeper lists are written as hex, like any value it cannot decode.
+const maxJSONListDepth = 8
+
+// AppendFieldsJSON appends the values of r as one JSON object, in template
+// order, each under its element's name (Value.Name: the registry's name,
+// "PEN.ID" or "ID" for an unknown element). An element that occurs again in
+// the record gets "#2", "#3", ... after its name, so that no key repeats.
+// Each value is written as Value.AppendJSON writes it, except that RFC 6313
+// lists are decoded (Record.List): a basicList as an array of its values, a
+// subTemplateList or subTemplateMultiList as an array of objects, one per
+// nested record, written by AppendFieldsJSON. A list that does not decode
+// (unknown template, bad framing, nested too deep) is written as hex.
+//
+// It allocates nothing beyond growing dst, except for lists, whose decoding
+// allocates (see Record.List).
+func (r *Record) AppendFieldsJSON(dst []byte) []byte {
+	return r.appendFieldsJSON(dst, 0)
+}
+
+func (r *Record) appendFieldsJSON(dst []byte, depth int) []byte {
+	dst = append(dst, '{')
+	t := r.Template
+	i := 0
+	for v := range r.All() {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendValueName(dst, &v, repeats(t, i))
+		dst = append(dst, ':')
+		dst = r.appendValueJSON(dst, &v, depth)
+		i++
+	}
+	return append(dst, '}')
+}
+
+// repeats returns how many of the fields before field i of t are the same
+// element as it (scope and non-scope fields of a v9 options template are
+// different elements: they have different names).
+func repeats(t *Template, i int) int {
+	f := t.Fields[i]
+	scope := i < t.ScopeCount
+	n := 0
+	for j, g := range t.Fields[:i] {
+		if g.ID == f.ID && g.PEN == f.PEN && (t.Version != 9 || (j < t.ScopeCount) == scope) {
+			n++
+		}
+	}
+	return n
+}
+
+// appendValueName appends the JSON key of v, with "#N" after it for the
+// Nth occurrence of an element in a record (dup is N-1).
+func appendValueName(dst []byte, v *Value, dup int) []byte {
+	if v.Info.Name != "" {
+		if dup == 0 {
+			return appendJSONString(dst, v.Info.Name)
+		}
+		dst = appendJSONString(dst, v.Info.Name)
+		dst = dst[:len(dst)-1]
+	} else {
+		dst = append(dst, '"')
+		if v.Field.PEN != 0 {
+			dst = strconv.AppendUint(dst, uint64(v.Field.PEN), 10)
+			dst = append(dst, '.')
+		}
+		dst = strconv.AppendUint(dst, uint64(v.Field.ID), 10)
+	}
+	if dup > 0 {
+		dst = append(dst, '#')
+		dst = strconv.AppendUint(dst, uint64(dup+1), 10)
+	}
+	return append(dst, '"')
+}
+
+// appendValueJSON appends v, a value of r, decoding lists.
+func (r *Record) appendValueJSON(dst []byte, v *Value, depth int) []byte {
+	switch v.Info.Type {
+	case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
+	default:
+		return v.AppendJSON(dst)
+	}
+	if depth >= maxJSONListDepth {
+		return appendHexString(dst, v.Raw)
+	}
+	l, err := r.List(*v)
+	if err != nil {
+		return appendHexString(dst, v.Raw)
+	}
+	dst = append(dst, '[')
+	if l.Type == TypeBasicList {
+		for i := range l.Values {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = r.appendValueJSON(dst, &l.Values[i], depth+1)
+		}
+	} else {
+		for i := range l.Records {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = l.Records[i].appendFieldsJSON(dst, depth+1)
+		}
+	}
+	return append(dst, ']')
+}
+
+// AppendJSON appends v as one JSON value, typed by its element's abstract
+// type (v.Info.Type, RFC 7012 section 3.1):
+//
+//   - unsigned8..64, signed8..64 (reduced-size encodings included): a number
+//   - float32, float64: a number; NaN and the infinities, which JSON cannot
+//     hold, are null
+//   - boolean: true (1) or false (2)
+//   - ipv4Address, ipv6Address: a string, "192.0.2.1", "2001:db8::1"
+//   - macAddress: a string, "00:11:22:aa:bb:cc"
+//   - dateTimeSeconds, -Milliseconds, -Microseconds, -Nanoseconds (NTP
+//     format): a string, RFC 3339 in UTC with nine fractional digits
+//   - string: a string, trailing NUL bytes dropped, invalid UTF-8 replaced
+//     by U+FFFD
+//   - octetArray, unsigned256, unknown elements and lists: a string of hex
+//     digits (Record.AppendFieldsJSON decodes lists)
+//
+// A value whose length its type cannot have (a 3-byte address, a boolean
+// that is neither 1 nor 2, a 9-byte integer) is written as a hex string
+// too, so that no bytes are lost. AppendJSON allocates nothing beyond
+// growing dst.
+func (v Value) AppendJSON(dst []byte) []byte {
+	switch v.Info.Type {
+	case TypeUnsigned8, TypeUnsigned16, TypeUnsigned32, TypeUnsigned64:
+		if n, ok := v.Uint(); ok {
+			return strconv.AppendUint(dst, n, 10)
+		}
+	case TypeSigned8, TypeSigned16, TypeSigned32, TypeSigned64:
+		if n, ok := v.Int(); ok {
+			return strconv.AppendInt(dst, n, 10)
+		}
+	case TypeFloat32, TypeFloat64:
+		if f, ok := v.Float(); ok {
+			return appendFloat(dst, f, 8*len(v.Raw))
+		}
+	case TypeBoolean:
+		if b, ok := v.Bool(); ok {
+			return strconv.AppendBool(dst, b)
+		}
+	case TypeIPv4Address, TypeIPv6Address:
+		if a, ok := v.Addr(); ok {
+			return appendAddrString(dst, a)
+		}
+	case TypeMACAddress:
+		if m, ok := v.MAC(); ok {
+			return appendMACString(dst, m)
+		}
+	case TypeString:
+		b := v.Raw
+		for len(b) > 0 && b[len(b)-1] == 0 {
+			b = b[:len(b)-1]
+		}
+		return appendJSONString(dst, b)
+	case TypeDateTimeSeconds, TypeDateTimeMilliseconds, TypeDateTimeMicroseconds, TypeDateTimeNanoseconds:
+		if t, ok := v.Time(); ok {
+			return appendTimeString(dst, t)
+		}
+	}
+	return appendHexString(dst, v.Raw)
+}
