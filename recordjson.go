@@ -23,17 +23,42 @@ func (r *Record) AppendFieldsJSON(dst []byte) []byte {
 }
 
 func (r *Record) appendFieldsJSON(dst []byte, depth int) []byte {
-	dst = append(dst, '{')
+	lay := r.jsonLayout()
 	t := r.Template
-	i := 0
-	for v := range r.All() {
-		if i > 0 {
-			dst = append(dst, ',')
+	data := r.Data
+	off := 0
+	dst = append(dst, '{')
+	for i, f := range t.Fields {
+		n := int(f.Length)
+		if f.Length == VariableLength {
+			// RFC 7011 section 7: one length byte, or 255 and two.
+			if off >= len(data) {
+				break
+			}
+			if n = int(data[off]); n < 255 {
+				off++
+			} else {
+				if off+3 > len(data) {
+					break
+				}
+				n = int(data[off+1])<<8 | int(data[off+2])
+				off += 3
+			}
 		}
-		dst = appendValueName(dst, &v, repeats(t, i))
-		dst = append(dst, ':')
-		dst = r.appendValueJSON(dst, &v, depth)
-		i++
+		if off+n > len(data) {
+			break
+		}
+		raw := data[off : off+n : off+n]
+		off += n
+		dst = append(dst, lay.key(i)...)
+		typ := lay.types[i]
+		switch typ {
+		case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
+			v := Value{Field: f, Info: r.lookup(i, f), Scope: i < t.ScopeCount, Raw: raw}
+			dst = r.appendValueJSON(dst, &v, depth)
+		default:
+			dst = appendTypedJSON(dst, typ, raw)
+		}
 	}
 	return append(dst, '}')
 }
@@ -131,7 +156,15 @@ func (r *Record) appendValueJSON(dst []byte, v *Value, depth int) []byte {
 // too, so that no bytes are lost. AppendJSON allocates nothing beyond
 // growing dst.
 func (v Value) AppendJSON(dst []byte) []byte {
-	switch v.Info.Type {
+	return appendTypedJSON(dst, v.Info.Type, v.Raw)
+}
+
+// appendTypedJSON appends raw, a value of abstract type typ, as
+// Value.AppendJSON describes.
+func appendTypedJSON(dst []byte, typ DataType, raw []byte) []byte {
+	v := Value{Raw: raw}
+	v.Info.Type = typ
+	switch typ {
 	case TypeUnsigned8, TypeUnsigned16, TypeUnsigned32, TypeUnsigned64:
 		if n, ok := v.Uint(); ok {
 			return strconv.AppendUint(dst, n, 10)
@@ -142,7 +175,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 		}
 	case TypeFloat32, TypeFloat64:
 		if f, ok := v.Float(); ok {
-			return appendFloat(dst, f, 8*len(v.Raw))
+			return appendFloat(dst, f, 8*len(raw))
 		}
 	case TypeBoolean:
 		if b, ok := v.Bool(); ok {
@@ -157,7 +190,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 			return appendMACString(dst, m)
 		}
 	case TypeString:
-		b := v.Raw
+		b := raw
 		for len(b) > 0 && b[len(b)-1] == 0 {
 			b = b[:len(b)-1]
 		}
@@ -167,5 +200,5 @@ func (v Value) AppendJSON(dst []byte) []byte {
 			return appendTimeString(dst, t)
 		}
 	}
-	return appendHexString(dst, v.Raw)
+	return appendHexString(dst, raw)
 }

@@ -3,6 +3,7 @@ package netflow
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 )
 
 // VariableLength is the field length that marks a variable-length field
@@ -33,6 +34,7 @@ type Template struct {
 	offsets  []int // field offsets when fixedLen > 0
 	lists    bool  // holds RFC 6313 list fields
 	plan     flowPlan
+	json     atomic.Value // *jsonLayout, built on first use (recordjson_layout.go)
 }
 
 // TemplateKey identifies a template: the exporter, the export version, the
