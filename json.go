@@ -101,7 +101,7 @@ func macKey(name string, field FlowFields, get func(*Flow) [6]byte) flowKey {
 func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 	switch k.kind {
 	case kindUint:
-		return strconv.AppendUint(dst, k.uint(f), 10)
+		return appendUint(dst, k.uint(f))
 	case kindAddr:
 		if quote {
 			return appendAddrString(dst, k.addr(f))
@@ -140,7 +140,7 @@ func (f *Flow) AppendJSON(dst []byte) []byte {
 		dst = f.Exporter.AppendTo(dst)
 	}
 	dst = append(dst, `","version":`...)
-	dst = strconv.AppendUint(dst, uint64(f.Version), 10)
+	dst = appendUint(dst, uint64(f.Version))
 	known := f.Known
 	for i := range flowKeys {
 		k := &flowKeys[i]

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +235,16 @@ func TestJSONSchema(t *testing.T) {
 		}
 	}
 	require.Equal(t, schema, rows, "README's JSON output table")
+}
+
+func TestAppendUint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 100000 {
+		n := uint64(i)
+		if i > 1000 {
+			n = rng.Uint64() >> rng.IntN(64)
+		}
+		require.Equal(t, strconv.FormatUint(n, 10), string(appendUint(nil, n)))
+	}
+	require.Equal(t, "18446744073709551615", string(appendUint(nil, math.MaxUint64)))
 }

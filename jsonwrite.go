@@ -263,3 +263,31 @@ func put4(b []byte, n int) {
 	put2(b, n/100)
 	put2(b[2:], n%100)
 }
+
+// appendUint is strconv.AppendUint(dst, n, 10), inlined for the small
+// numbers flows are full of.
+func appendUint(dst []byte, n uint64) []byte {
+	if n < 10 {
+		return append(dst, byte('0'+n))
+	}
+	if n < 100 {
+		return append(dst, twoDigits[2*n], twoDigits[2*n+1])
+	}
+	var b [20]byte
+	i := len(b)
+	for n >= 100 {
+		q := n / 100
+		r := n - q*100
+		i -= 2
+		b[i], b[i+1] = twoDigits[2*r], twoDigits[2*r+1]
+		n = q
+	}
+	if n < 10 {
+		i--
+		b[i] = byte('0' + n)
+	} else {
+		i -= 2
+		b[i], b[i+1] = twoDigits[2*n], twoDigits[2*n+1]
+	}
+	return append(dst, b[i:]...)
+}

@@ -167,7 +167,7 @@ func appendTypedJSON(dst []byte, typ DataType, raw []byte) []byte {
 	switch typ {
 	case TypeUnsigned8, TypeUnsigned16, TypeUnsigned32, TypeUnsigned64:
 		if n, ok := v.Uint(); ok {
-			return strconv.AppendUint(dst, n, 10)
+			return appendUint(dst, n)
 		}
 	case TypeSigned8, TypeSigned16, TypeSigned32, TypeSigned64:
 		if n, ok := v.Int(); ok {
