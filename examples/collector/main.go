@@ -52,6 +52,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/internal/flowfmt"
+	"github.com/flowkit/netflow/receiver"
 )
 
 func main() {
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		allow     = fs.String("allow", "", "comma-separated `prefixes` or addresses of the exporters to accept (default: all)")
 		sockets   = fs.Int("sockets", 1, "sockets bound to the address with SO_REUSEPORT (Linux)")
 		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: system default)")
-		maxSize   = fs.Int("max-datagram", netflow.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
+		maxSize   = fs.Int("max-datagram", receiver.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
-	cfg := netflow.ReceiverConfig{
+	cfg := receiver.Config{
 		Decoder:         netflow.NewDecoder(netflow.Config{}),
 		Allow:           prefixes,
 		Workers:         *workers,
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Logger = slog.New(logs)
 	}
 	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: stdout, errs: errOut}
-	r := netflow.NewReceiver(p.handle, cfg)
+	r := receiver.New(p.handle, cfg)
 	addr, cancel, err := r.Listen(ctx, *listen)
 	if err != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", err)
@@ -183,7 +184,7 @@ type lines struct {
 
 const errorsPerSecond = 10
 
-func (p *printer) handle(d *netflow.Datagram) {
+func (p *printer) handle(d *receiver.Datagram) {
 	if d.Err != nil {
 		p.decodeError(d)
 	}
@@ -259,7 +260,7 @@ func (p *printer) write(b []byte) {
 
 // decodeError reports a datagram that did not (entirely) decode, at most
 // errorsPerSecond times a second.
-func (p *printer) decodeError(d *netflow.Datagram) {
+func (p *printer) decodeError(d *receiver.Datagram) {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
 	if now := time.Now(); now.Sub(p.errWindow) >= time.Second {
@@ -286,7 +287,7 @@ func (p *printer) flushErrors() {
 }
 
 // printStats writes the receiver's counters, in total and per exporter.
-func printStats(w io.Writer, st netflow.ReceiverStats, ps netflow.PendingStats) {
+func printStats(w io.Writer, st receiver.Stats, ps netflow.PendingStats) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "total: %s\n", formatCounters(st.Total))
 	fmt.Fprintf(&b, "kernel drops: %d\n", st.KernelDrops)
@@ -307,7 +308,7 @@ func printStats(w io.Writer, st netflow.ReceiverStats, ps netflow.PendingStats) 
 	io.WriteString(w, b.String())
 }
 
-func formatCounters(c netflow.Counters) string {
+func formatCounters(c receiver.Counters) string {
 	s := fmt.Sprintf("datagrams %d, bytes %d, decoded %d, flows %d, failed %d, denied %d, oversize %d, dropped %d",
 		c.Datagrams, c.Bytes, c.Decoded, c.Flows, c.Failed, c.Denied, c.Oversize, c.Dropped)
 	e := c.Errors

@@ -1,4 +1,4 @@
-package netflow
+package receiver
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowkit/netflow"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -34,7 +35,7 @@ const (
 	DefaultMaxDatagramSize = 65535
 	defaultQueueLen        = 4096
 	// DefaultReadBuffer is the socket receive buffer asked for when
-	// ReceiverConfig.ReadBuffer is zero. The kernel's usual default (about
+	// Config.ReadBuffer is zero. The kernel's usual default (about
 	// 208 KiB) holds under 150 datagrams of 1464 bytes: about 1 ms at
 	// 100,000 datagrams/s, and loopback tests lost 8-31% at that rate
 	// with it, nothing with 4 MiB.
@@ -44,13 +45,13 @@ const (
 )
 
 // Datagram is what a Receiver hands to its Handler: one export datagram,
-// and what the Decoder made of it.
+// and what the netflow.Decoder made of it.
 //
-// The Datagram, its Data and its Packet (with everything reached from it,
+// The Datagram, its Data and its netflow.Packet (with everything reached from it,
 // such as v9/IPFIX records, which alias Data) belong to the receiver and are
 // reused as soon as the handler returns: the handler must not retain them or
 // hand them to another goroutine. Copy what you keep. Flows appended by
-// Packet.AppendFlows are plain values and may be kept.
+// netflow.Packet.AppendFlows are plain values and may be kept.
 type Datagram struct {
 	// Exporter is the source address of the datagram. IPv4 sources
 	// received on a dual-stack socket are reported as IPv4, not as
@@ -61,10 +62,10 @@ type Datagram struct {
 	Received time.Time
 	// Data is the raw datagram.
 	Data []byte
-	// Packet is the decoded datagram; nil if nothing decoded.
-	Packet Packet
+	// netflow.Packet is the decoded datagram; nil if nothing decoded.
+	Packet netflow.Packet
 	// Err is the decode error, nil if everything decoded. For v9 and
-	// IPFIX, Packet may be non-nil together with Err: the sets that
+	// IPFIX, netflow.Packet may be non-nil together with Err: the sets that
 	// decoded, and the problems of the others.
 	Err error
 }
@@ -77,12 +78,12 @@ type Datagram struct {
 // not recovered.
 type Handler func(d *Datagram)
 
-// ReceiverConfig configures a Receiver. The zero value is valid.
-type ReceiverConfig struct {
+// Config configures a Receiver. The zero value is valid.
+type Config struct {
 	// Decoder decodes the datagrams; its template store, pending data and
 	// exporter state are shared by every worker. Nil means
-	// NewDecoder(Config{}).
-	Decoder *Decoder
+	// netflow.NewDecoder(netflow.Config{}).
+	Decoder *netflow.Decoder
 
 	// Allow lists the networks exporters may send from. Datagrams from
 	// any other source are dropped before decoding and counted in
@@ -129,7 +130,7 @@ type ReceiverConfig struct {
 	// errors at debug level. Nil means silent.
 	Logger *slog.Logger
 
-	// SweepInterval is how often the receiver calls Decoder.Sweep, so
+	// SweepInterval is how often the receiver calls netflow.Decoder.Sweep, so
 	// that data held for a template from an exporter gone quiet expires.
 	// Zero means one minute; a negative value never.
 	SweepInterval time.Duration
@@ -143,13 +144,13 @@ type ReceiverConfig struct {
 // ErrorCounts counts failed datagrams by the sentinel their error matches.
 // A datagram whose error joins several kinds counts once in each.
 type ErrorCounts struct {
-	Truncated          uint64 // ErrTruncated
-	UnsupportedVersion uint64 // ErrUnsupportedVersion
-	Empty              uint64 // ErrEmpty
-	Malformed          uint64 // ErrMalformed
-	TemplateNotFound   uint64 // ErrTemplateNotFound
-	Limit              uint64 // ErrLimit
-	Store              uint64 // ErrStore
+	Truncated          uint64 // netflow.ErrTruncated
+	UnsupportedVersion uint64 // netflow.ErrUnsupportedVersion
+	Empty              uint64 // netflow.ErrEmpty
+	Malformed          uint64 // netflow.ErrMalformed
+	TemplateNotFound   uint64 // netflow.ErrTemplateNotFound
+	Limit              uint64 // netflow.ErrLimit
+	Store              uint64 // netflow.ErrStore
 	Other              uint64 // none of the above
 }
 
@@ -160,20 +161,20 @@ type ErrorCounts struct {
 type Counters struct {
 	Datagrams uint64 // datagrams received
 	Bytes     uint64 // their size (UDP payload)
-	Denied    uint64 // dropped: source not in ReceiverConfig.Allow
-	Oversize  uint64 // dropped: larger than ReceiverConfig.MaxDatagramSize
+	Denied    uint64 // dropped: source not in Config.Allow
+	Oversize  uint64 // dropped: larger than Config.MaxDatagramSize
 	Dropped   uint64 // dropped: the worker's queue was full (handler too slow)
-	Decoded   uint64 // handed over with a Packet
-	Flows     uint64 // flows in those packets (Packet.FlowCount)
+	Decoded   uint64 // handed over with a netflow.Packet
+	Flows     uint64 // flows in those packets (netflow.Packet.FlowCount)
 	Failed    uint64 // handed over with an error
 	Errors    ErrorCounts
 }
 
-// ReceiverStats is a snapshot of a Receiver's counters.
-type ReceiverStats struct {
+// Stats is a snapshot of a Receiver's counters.
+type Stats struct {
 	Total Counters
 	// Exporters holds the counters of each source, refused ones
-	// included. Sources beyond ReceiverConfig.MaxExporters are counted
+	// included. Sources beyond Config.MaxExporters are counted
 	// together under the zero netip.AddrPort.
 	Exporters map[netip.AddrPort]Counters
 	// KernelDrops is the number of datagrams the kernel dropped because a
@@ -186,14 +187,14 @@ type ReceiverStats struct {
 }
 
 // Receiver receives export datagrams on UDP sockets, decodes them with a
-// shared Decoder on a pool of workers and hands them to a Handler. A
-// Receiver runs once: create it with NewReceiver, start it with Listen or
+// shared netflow.Decoder on a pool of workers and hands them to a Handler. A
+// Receiver runs once: create it with New, start it with Listen or
 // Serve, stop it by cancelling the context or calling the cancel func that
 // Listen returns. Its methods are safe for concurrent use.
 type Receiver struct {
 	h     Handler
-	cfg   ReceiverConfig
-	dec   *Decoder
+	cfg   Config
+	dec   *netflow.Decoder
 	allow []netip.Prefix
 	log   *slog.Logger
 
@@ -215,9 +216,9 @@ type Receiver struct {
 	other     *counters // sources beyond MaxExporters
 }
 
-// NewReceiver returns a Receiver that hands datagrams to h (which may be
+// New returns a Receiver that hands datagrams to h (which may be
 // nil: the datagrams are then only decoded and counted).
-func NewReceiver(h Handler, cfg ReceiverConfig) *Receiver {
+func New(h Handler, cfg Config) *Receiver {
 	r := &Receiver{
 		h:         h,
 		cfg:       cfg,
@@ -229,7 +230,7 @@ func NewReceiver(h Handler, cfg ReceiverConfig) *Receiver {
 		other:     new(counters),
 	}
 	if r.dec == nil {
-		r.dec = NewDecoder(Config{})
+		r.dec = netflow.NewDecoder(netflow.Config{})
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -270,7 +271,7 @@ func NewReceiver(h Handler, cfg ReceiverConfig) *Receiver {
 	return r
 }
 
-// Listen binds a UDP socket (ReceiverConfig.Sockets of them with
+// Listen binds a UDP socket (Config.Sockets of them with
 // SO_REUSEPORT) to address, such as "127.0.0.1:2055" or ":2055", and starts
 // receiving. It returns the bound address (port 0 in address picks a free
 // port) and a cancel func. A bind failure is returned as an error matching
@@ -324,8 +325,8 @@ func (r *Receiver) Listen(ctx context.Context, address string) (netip.AddrPort, 
 // takes ownership of conns and closes them before it returns.
 //
 // For a *net.UDPConn, Serve sets the read buffer, reads in batches and asks
-// for the kernel's drop count as ReceiverConfig says; any other
-// net.PacketConn is read with ReadFrom. ReceiverConfig.Sockets is not used:
+// for the kernel's drop count as Config says; any other
+// net.PacketConn is read with ReadFrom. Config.Sockets is not used:
 // the caller chooses the sockets.
 func (r *Receiver) Serve(ctx context.Context, conns ...net.PacketConn) error {
 	if len(conns) == 0 {
@@ -352,8 +353,8 @@ func (r *Receiver) Wait() error {
 
 // Stats returns a snapshot of the counters. It may be called at any time,
 // also after the receiver stopped.
-func (r *Receiver) Stats() ReceiverStats {
-	s := ReceiverStats{Total: r.total.snapshot()}
+func (r *Receiver) Stats() Stats {
+	s := Stats{Total: r.total.snapshot()}
 	r.mu.Lock()
 	for i := range r.kernelDrops {
 		s.KernelDrops += r.kernelDrops[i].Load()
@@ -701,7 +702,7 @@ func (r *Receiver) lookup(rd *reader, from netip.AddrPort) *counters {
 // work decodes the datagrams of one queue and hands them over.
 func (r *Receiver) work(q <-chan *rxItem) {
 	var (
-		buf Buffer
+		buf netflow.Buffer
 		d   = new(Datagram)
 	)
 	debug := r.log.Enabled(context.Background(), slog.LevelDebug)
@@ -731,8 +732,8 @@ func (r *Receiver) work(q <-chan *rxItem) {
 }
 
 // errKinds are the sentinels counted in ErrorCounts, in its field order.
-var errKinds = [...]error{ErrTruncated, ErrUnsupportedVersion, ErrEmpty, ErrMalformed,
-	ErrTemplateNotFound, ErrLimit, ErrStore}
+var errKinds = [...]error{netflow.ErrTruncated, netflow.ErrUnsupportedVersion, netflow.ErrEmpty, netflow.ErrMalformed,
+	netflow.ErrTemplateNotFound, netflow.ErrLimit, netflow.ErrStore}
 
 // counters is the live form of Counters. The reader's and the workers'
 // fields are on separate cache lines.
