@@ -22,8 +22,11 @@ type span struct{ lo, hi u128 }
 type u128 struct{ hi, lo uint64 }
 
 func (a u128) cmp(b u128) int {
-	if c := cmp.Compare(a.hi, b.hi); c != 0 {
-		return c
+	switch {
+	case a.hi < b.hi:
+		return -1
+	case a.hi > b.hi:
+		return 1
 	}
 	return cmp.Compare(a.lo, b.lo)
 }
@@ -114,12 +117,18 @@ func (s *prefixSet) contains(a netip.Addr) bool {
 		spans = s.v4
 	}
 	x := u128Of(a)
-	// The last span starting at or below x.
-	i, found := slices.BinarySearchFunc(spans, x, func(sp span, x u128) int { return sp.lo.cmp(x) })
-	if found {
-		return true
+	// The first span starting above x; the one before it is the only one
+	// that may hold x.
+	lo, hi := 0, len(spans)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if spans[m].lo.cmp(x) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	return i > 0 && x.cmp(spans[i-1].hi) <= 0
+	return lo > 0 && x.cmp(spans[lo-1].hi) <= 0
 }
 
 // len is the number of ranges.
