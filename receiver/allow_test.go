@@ -64,7 +64,7 @@ func TestReceiverSetAllowLive(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 500 {
+			for i := range 100 {
 				if (i+g)%2 == 0 {
 					r.SetAllow(many)
 				} else {

@@ -224,7 +224,13 @@ func (r *Receiver) nextMessage(br *bufio.Reader, mr *netflow.MessageReader) ([]b
 	if n := int(binary.BigEndian.Uint16(hdr[2:])); binary.BigEndian.Uint16(hdr) == 10 && n > r.cfg.MaxDatagramSize {
 		return nil, fmt.Errorf("%w: %d bytes, MaxDatagramSize %d", errTCPOversize, n, r.cfg.MaxDatagramSize)
 	}
-	return mr.Next()
+	msg, err := mr.Next()
+	if err != nil && !errors.Is(err, netflow.ErrTruncated) && !errors.Is(err, netflow.ErrMalformed) {
+		// The message had begun: a stall (the idle timeout) or a reset
+		// inside it cuts it.
+		err = fmt.Errorf("netflow: IPFIX over TCP: stream cut inside a message: %w (%w)", netflow.ErrTruncated, err)
+	}
+	return msg, err
 }
 
 // streamEnded counts why a connection ended; a bad message is handed over
