@@ -45,8 +45,8 @@ type session struct {
 // its own, which decodes each message with the shared Decoder and hands it
 // to the handler before it reads the next one. Its templates are keyed by
 // the connection's remote address and port and so belong to the session;
-// when the connection ends, the Decoder forgets that exporter (if it has a
-// Forget(netip.AddrPort) method). The allow-list is checked at accept;
+// when the connection ends, Decoder.Forget drops them with the session's
+// pending data and options state. The allow-list is checked at accept;
 // Config.MaxConnections, IdleTimeout and MaxDatagramSize bound the
 // connections. A malformed, truncated or oversize message closes its
 // connection after every complete message before it was handed over.
@@ -282,11 +282,11 @@ func (r *Receiver) endSession(s *session) {
 	r.conns.Done()
 }
 
-// forget drops the decoder's state of a session that ended, where the
-// Decoder can.
+// forget drops the decoder's state of a session that ended: its
+// templates, pending sets and options state (RFC 7011 section 8).
 func (r *Receiver) forget(exporter netip.AddrPort) {
-	if f, ok := any(r.dec).(interface{ Forget(netip.AddrPort) }); ok {
-		f.Forget(exporter)
+	if err := r.dec.Forget(exporter); err != nil {
+		r.log.Warn("netflow receiver: forgetting a closed session", "exporter", exporter.String(), "err", err)
 	}
 }
 

@@ -97,9 +97,13 @@ func TestReceiverTCPSessionsOwnTemplates(t *testing.T) {
 	assert.EqualValues(t, 2, st.Exporters[localOf(b)].Flows)
 	assert.EqualValues(t, 2, st.TCP.Open)
 
+	// a's session ends and is forgotten; b's template 256 lives on.
 	a.CloseWrite()
-	b.CloseWrite()
 	assert.NoError(t, waitClosed(t, a))
+	rxWaitFor(t, "a closed", func() bool { return r.Stats().TCP.Closed == 1 })
+	write(b, ipfixMsg(7, 2, ipfixDataSet(256, recordB(addrB1, addrB2, 6, 1, 40))))
+	rxWaitFor(t, "b's last data", func() bool { return sink.count() == 6 })
+	b.CloseWrite()
 	assert.NoError(t, waitClosed(t, b))
 	rxWaitFor(t, "connections closed", func() bool { return r.Stats().TCP.Closed == 2 })
 	cancel()
@@ -120,6 +124,7 @@ func TestReceiverTCPSessionsOwnTemplates(t *testing.T) {
 		{localOf(a), netip.AddrFrom4(addrA1), netip.AddrFrom4(addrA2), 40000, 443, 6, 12, 3400, 10},
 		{localOf(b), netip.AddrFrom4(addrB1), netip.AddrFrom4(addrB2), 0, 0, 17, 5, 700, 10},
 		{localOf(b), netip.AddrFrom4(addrB2), netip.AddrFrom4(addrB1), 0, 0, 17, 2, 150, 10},
+		{localOf(b), netip.AddrFrom4(addrB1), netip.AddrFrom4(addrB2), 0, 0, 6, 1, 40, 10},
 	}
 	var tcpFlows []flow
 	for _, f := range got {
@@ -128,7 +133,7 @@ func TestReceiverTCPSessionsOwnTemplates(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, want, tcpFlows)
-	assert.Len(t, got, 4, "three over TCP, one over UDP")
+	assert.Len(t, got, 5, "four over TCP, one over UDP")
 	st = r.Stats()
 	assert.Equal(t, receiver.TCPStats{Accepted: 2, Closed: 2}, st.TCP)
 	assert.Empty(t, st.Connections)
@@ -327,9 +332,6 @@ func TestReceiverTCPCancelClosesConnections(t *testing.T) {
 func TestReceiverTCPSessionEndForgetsTemplates(t *testing.T) {
 	rxNoLeak(t)
 	dec := netflow.NewDecoder(netflow.Config{})
-	if _, ok := any(dec).(interface{ Forget(netip.AddrPort) }); !ok {
-		t.Skip("netflow.Decoder has no Forget method on this branch yet")
-	}
 	store := dec.Store().(*netflow.MemoryStore)
 	r, addr, cancel := tcpReceiver(t, nil, receiver.Config{Decoder: dec})
 	c := tcpDial(t, addr)

@@ -130,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Logger = slog.New(logs)
 	}
 	out := newBoundedWriter(stdout, outputChunks)
+	defer out.close(0)
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
 	defer stopOut()
 	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: out, errs: errOut}

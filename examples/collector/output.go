@@ -24,6 +24,7 @@ type boundedWriter struct {
 	ch      chan []byte
 	noBlock chan struct{}
 	once    sync.Once
+	closed  sync.Once
 	done    chan struct{}
 	pool    sync.Pool // of *[]byte
 
@@ -72,10 +73,10 @@ func (b *boundedWriter) stopBlocking() {
 
 // close ends the queue once nothing writes any more, waits up to timeout
 // for it to be written, and returns the number of writes dropped or not
-// done.
+// done. Calls after the first only wait.
 func (b *boundedWriter) close(timeout time.Duration) int {
 	b.stopBlocking()
-	close(b.ch)
+	b.closed.Do(func() { close(b.ch) })
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	stuck := 0
