@@ -137,3 +137,22 @@ func (d *Decoder) exporterKey(e netip.AddrPort) netip.AddrPort {
 	}
 	return e
 }
+
+// Forget drops everything the decoder and its store hold for one exporter:
+// its templates (through ExporterForgetter, if the store implements it),
+// its pending data sets and its options state. A receiver calls it when an
+// IPFIX-over-TCP session ends: RFC 7011 section 8 scopes templates to the
+// session.
+func (d *Decoder) Forget(exporter netip.AddrPort) error {
+	key := d.exporterKey(exporter)
+	if d.pending != nil {
+		d.pending.forget(key)
+	}
+	d.state.forget(key)
+	if f, ok := d.store.(ExporterForgetter); ok {
+		if err := f.ForgetExporter(key); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
+}

@@ -33,6 +33,9 @@ type MemoryStoreConfig struct {
 	// template for a new one, instead of refusing it. Only templates of
 	// the same exporter domain are ever evicted.
 	EvictOldest bool
+	// MaxStates is the most exporter domains whose options state is kept
+	// (default 16384); see StateStore.
+	MaxStates int
 	// TTL expires a template not refreshed for this long (0: never).
 	TTL time.Duration
 	// Now returns the current time (default time.Now).
@@ -57,10 +60,12 @@ type StoreStats struct {
 type MemoryStore struct {
 	cfg       MemoryStoreConfig
 	mu        sync.RWMutex
-	domains   map[TemplateKey]*storeDomain // ID 0
-	exporters map[netip.AddrPort]int       // domains per exporter
-	total     int                          // templates held
+	domains   map[TemplateKey]*storeDomain  // ID 0
+	exporters map[netip.AddrPort]int        // domains per exporter
+	total     int                           // templates held
+	states    map[TemplateKey]ExporterState // options state by domain (ID 0)
 	stats     StoreStats
+	subs      subscribers
 }
 
 type storeDomain struct {
@@ -86,10 +91,14 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 65536
 	}
+	if cfg.MaxStates <= 0 {
+		cfg.MaxStates = 16384
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &MemoryStore{
+		states:    make(map[TemplateKey]ExporterState),
 		cfg:       cfg,
 		domains:   make(map[TemplateKey]*storeDomain),
 		exporters: make(map[netip.AddrPort]int),
@@ -124,11 +133,20 @@ func (s *MemoryStore) Template(key TemplateKey) (*Template, error) {
 	return e.t, nil
 }
 
-// AddTemplate implements TemplateStore.
+// AddTemplate implements TemplateStore. Subscribers (Subscribe) learn of
+// every template it stores.
 func (s *MemoryStore) AddTemplate(key TemplateKey, t *Template) error {
 	if t == nil {
 		return s.WithdrawTemplate(key)
 	}
+	err := s.addTemplate(key, t)
+	if err == nil {
+		s.subs.announce(key)
+	}
+	return err
+}
+
+func (s *MemoryStore) addTemplate(key TemplateKey, t *Template) error {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -231,3 +231,13 @@ func (d *Decoder) PendingSets() []PendingSet {
 	}
 	return out
 }
+
+// forget drops every set held for exporter.
+func (b *pendingBuffer) forget(exporter netip.AddrPort) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.by[exporter]; q != nil {
+		b.bytes -= q.bytes
+		delete(b.by, exporter)
+	}
+}

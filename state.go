@@ -274,14 +274,18 @@ func (d *Decoder) ExporterState(exporter netip.AddrPort, version uint16, domain 
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	st := ds.st
+	return ds.st.clone(), true
+}
+
+// clone returns a copy of st that shares no map with it.
+func (st ExporterState) clone() ExporterState {
 	st.Samplers = cloneMap(st.Samplers)
 	st.SamplerAlgorithms = cloneMap(st.SamplerAlgorithms)
 	st.InterfaceNames = cloneMap(st.InterfaceNames)
 	st.InterfaceDescriptions = cloneMap(st.InterfaceDescriptions)
 	st.VRFNames = cloneMap(st.VRFNames)
 	st.ApplicationNames = cloneMap(st.ApplicationNames)
-	return st, true
+	return st
 }
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
@@ -293,4 +297,15 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 		out[k] = v
 	}
 	return out
+}
+
+// forget drops the options state of every domain of exporter.
+func (t *stateTable) forget(exporter netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.domains {
+		if k.Exporter == exporter {
+			delete(t.domains, k)
+		}
+	}
 }

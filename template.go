@@ -47,23 +47,6 @@ type TemplateKey struct {
 	ID       uint16
 }
 
-// TemplateStore holds templates. Implementations must be safe for
-// concurrent use. Every method may fail (a remote store may be down); the
-// decoder reports such failures wrapped in ErrStore.
-type TemplateStore interface {
-	// Template returns the template stored under key, or an error matching
-	// ErrTemplateNotFound.
-	Template(key TemplateKey) (*Template, error)
-	// AddTemplate stores t under key, replacing any template of that key.
-	// A store that refuses it for a limit returns an error matching ErrLimit.
-	AddTemplate(key TemplateKey, t *Template) error
-	// WithdrawTemplate removes the template of key, if any.
-	WithdrawTemplate(key TemplateKey) error
-	// WithdrawAll removes every template of key's exporter, version and
-	// domain whose Options equals options (key.ID is ignored).
-	WithdrawAll(key TemplateKey, options bool) error
-}
-
 // NewTemplate validates a template and compiles its decoding plan. version
 // is 9 or 10; scopeCount is the number of leading scope fields of an options
 // template. It fails with ErrMalformed for a template without fields, a

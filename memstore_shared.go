@@ -1,0 +1,121 @@
+package netflow
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// What a MemoryStore does as a store shared by several decoders: options
+// state, announcements, and forgetting an exporter.
+
+var (
+	_ StateStore        = (*MemoryStore)(nil)
+	_ Announcer         = (*MemoryStore)(nil)
+	_ ExporterForgetter = (*MemoryStore)(nil)
+)
+
+// subscribers is a copy-on-write list of announcement funcs, read without
+// a lock on every announcement.
+type subscribers struct {
+	mu   sync.Mutex
+	next uint64
+	list atomic.Pointer[[]subscriber]
+}
+
+type subscriber struct {
+	id uint64
+	f  func(TemplateKey)
+}
+
+func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	id := s.next
+	var list []subscriber
+	if old := s.list.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, subscriber{id: id, f: f})
+	s.list.Store(&list)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			old := s.list.Load()
+			var list []subscriber
+			for _, sub := range *old {
+				if sub.id != id {
+					list = append(list, sub)
+				}
+			}
+			s.list.Store(&list)
+		})
+	}
+}
+
+// announce calls every subscriber with key. No store lock may be held.
+func (s *subscribers) announce(key TemplateKey) {
+	if list := s.list.Load(); list != nil {
+		for _, sub := range *list {
+			sub.f(key)
+		}
+	}
+}
+
+// Subscribe implements Announcer: f learns of every template added or
+// replaced, and (with ID 0) of every domain whose options state was set.
+func (s *MemoryStore) Subscribe(f func(TemplateKey)) (cancel func()) {
+	return s.subs.add(f)
+}
+
+// ExporterState implements StateStore.
+func (s *MemoryStore) ExporterState(key TemplateKey) (ExporterState, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.states[domainKey(key)]
+	if !ok {
+		return ExporterState{}, false, nil
+	}
+	return st.clone(), true, nil
+}
+
+// SetExporterState implements StateStore. A new domain beyond
+// MemoryStoreConfig.MaxStates is refused with ErrLimit.
+func (s *MemoryStore) SetExporterState(key TemplateKey, st ExporterState) error {
+	dk := domainKey(key)
+	st = st.clone()
+	s.mu.Lock()
+	if _, ok := s.states[dk]; !ok && len(s.states) >= s.cfg.MaxStates {
+		s.stats.Rejected++
+		s.mu.Unlock()
+		return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+	}
+	s.states[dk] = st
+	s.mu.Unlock()
+	s.subs.announce(dk)
+	return nil
+}
+
+// ForgetExporter implements ExporterForgetter.
+func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for dk, d := range s.domains {
+		if dk.Exporter != exporter {
+			continue
+		}
+		s.total -= len(d.templates)
+		s.stats.Withdrawn += uint64(len(d.templates))
+		s.dropDomain(dk)
+	}
+	for dk := range s.states {
+		if dk.Exporter == exporter {
+			delete(s.states, dk)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package netflow
+
+import "net/netip"
+
+// TemplateStore holds templates. Implementations must be safe for
+// concurrent use. Every method may fail (a remote store may be down); the
+// decoder reports such failures wrapped in ErrStore.
+type TemplateStore interface {
+	// Template returns the template stored under key, or an error matching
+	// ErrTemplateNotFound.
+	Template(key TemplateKey) (*Template, error)
+	// AddTemplate stores t under key, replacing any template of that key.
+	// A store that refuses it for a limit returns an error matching ErrLimit.
+	AddTemplate(key TemplateKey, t *Template) error
+	// WithdrawTemplate removes the template of key, if any.
+	WithdrawTemplate(key TemplateKey) error
+	// WithdrawAll removes every template of key's exporter, version and
+	// domain whose Options equals options (key.ID is ignored).
+	WithdrawAll(key TemplateKey, options bool) error
+}
+
+// StateStore is implemented by a TemplateStore that also keeps the
+// exporters' options state (sampling intervals per sampler, interface, VRF
+// and application names, system init time), so that every decoder sharing
+// the store applies what any of them learned from options data, and a
+// saved store carries it across restarts. A Decoder whose store implements
+// StateStore writes what options data told it through to the store and reads
+// the state of domains it has not seen options data for from it.
+type StateStore interface {
+	// ExporterState returns the options state of key's exporter domain
+	// (key.ID is ignored); ok is false if the store holds none.
+	ExporterState(key TemplateKey) (st ExporterState, ok bool, err error)
+	// SetExporterState stores st as the options state of key's domain,
+	// replacing what was there. The store keeps its own copy.
+	SetExporterState(key TemplateKey, st ExporterState) error
+}
+
+// Announcer is implemented by a store shared by several decoders (in one
+// process, or, for a remote store, in several) that can tell each of them
+// when exporter state changed, so that data held for a template is released
+// as soon as any instance learned the template, and options state learned
+// elsewhere is applied at once.
+type Announcer interface {
+	// Subscribe registers f, to be called with the key of every template
+	// added or replaced, and with the domain's key and ID 0 whenever a
+	// domain's options state changed. f must return quickly and must not
+	// call the store; it may be called from several goroutines at once.
+	// cancel unregisters f; after it returns, f is not called again.
+	Subscribe(f func(key TemplateKey)) (cancel func())
+}
+
+// ExporterForgetter is implemented by stores that can drop everything they
+// hold for one exporter at once. The decoder calls it from Decoder.Forget,
+// for example when an IPFIX-over-TCP session ends (RFC 7011 section 8: a
+// session's templates live and die with it).
+type ExporterForgetter interface {
+	// ForgetExporter removes every template and all options state of
+	// exporter (as keyed: with port 0 when the decoder ignores ports).
+	ForgetExporter(exporter netip.AddrPort) error
+}
