@@ -33,11 +33,16 @@
 //	-workers N         decoding goroutines (default: one per CPU)
 //	-allow PREFIX,...  accept datagrams from these networks or addresses only
 //	-sockets N         sockets bound with SO_REUSEPORT (Linux)
-//	-rcvbuf BYTES      socket receive buffer size
+//	-rcvbuf BYTES      socket receive buffer size (0: 4 MiB; negative: the system's default)
 //	-max-datagram N    largest datagram accepted, in bytes
 //	-batch N           datagrams read per system call (1: no batch reads)
 //	-flows-only        do not print options data records
 //	-v                 log the receiver's events on standard error
+//	-metrics ADDR      serve Prometheus metrics at http://ADDR/metrics (prints "metrics on ADDR")
+//	-metrics-exporters N  exporters with a label of their own (default 100; the rest: exporter="other")
+//	-kafka BROKERS     send each flow as one JSON record to these Kafka brokers (comma-separated) instead of stdout
+//	-topic T           the Kafka topic (with -kafka)
+//	-kafka-linger D    how long a batch may wait for more records (default 50ms)
 package main
 
 import (
@@ -83,11 +88,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		workers   = fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
 		allow     = fs.String("allow", "", "comma-separated `prefixes` or addresses of the exporters to accept (default: all)")
 		sockets   = fs.Int("sockets", 1, "sockets bound to the address with SO_REUSEPORT (Linux)")
-		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: system default)")
+		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: 4 MiB, the receiver's default; negative: the system's default)")
 		maxSize   = fs.Int("max-datagram", receiver.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
+		out2      = outputFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,6 +137,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
 	defer stopOut()
 	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: out, errs: errOut}
+	if p.kafka, err = out2.kafkaSink(); err != nil {
+		fmt.Fprintf(errOut, "collector: %v\n", err)
+		return 2
+	}
 	r := receiver.New(p.handle, cfg)
 	addr, cancel, err := r.Listen(ctx, *listen)
 	if err != nil {
@@ -148,15 +158,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(errOut, "tcp listening on %v\n", taddr)
 	}
+	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka)
+	if err != nil {
+		cancel()
+		fmt.Fprintf(errOut, "collector: -metrics: %v\n", err)
+		return 1
+	}
+	defer stopMetrics()
 	if logs != nil {
 		logs.release()
 	}
-	if !p.json {
+	if !p.json && p.kafka == nil {
 		p.write(append(flowfmt.AppendTableHeader(nil), '\n'))
 	}
 
 	failure := r.Wait()
 	p.flushErrors()
+	p.closeKafka(errOut)
 	if lost := out.close(flushTimeout); lost > 0 {
 		fmt.Fprintf(errOut, "collector: standard output stalled: %d writes not done\n", lost)
 	}
@@ -217,6 +235,7 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 // workers do not mix.
 type printer struct {
 	json, flowsOnly bool
+	kafka           *kafkaSink // -kafka: flows go there instead of out
 	out             *boundedWriter
 	errs            io.Writer
 
@@ -241,6 +260,10 @@ func (p *printer) handle(d *receiver.Datagram) {
 		p.decodeError(d)
 	}
 	if d.Packet == nil {
+		return
+	}
+	if p.kafka != nil {
+		p.toKafka(d)
 		return
 	}
 	l, _ := p.bufs.Get().(*lines)

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/receiver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// otherExporters is the exporter label of the sources beyond the cap, and
+// of those the receiver itself counts together (receiver.Config.MaxExporters).
+const otherExporters = "other"
+
+// defaultMetricsExporters is how many exporters get a label of their own.
+const defaultMetricsExporters = 100
+
+// metrics is a prometheus.Collector that reads the receiver's, the
+// decoder's and the template store's counters when Prometheus scrapes, so
+// nothing is counted twice and the hot path pays nothing.
+type metrics struct {
+	recv  *receiver.Receiver
+	dec   *netflow.Decoder
+	kafka *kafkaSink // nil without -kafka
+
+	maxExporters int
+	mu           sync.Mutex
+	labelled     map[netip.AddrPort]string // exporters with a label of their own, for as long as they are counted
+
+	datagrams, bytes, flows, decodeErrors, dropped *prometheus.Desc
+	kernelDrops, templates, templateEvents         *prometheus.Desc
+	pendingSets, pendingBytes, pendingEvents       *prometheus.Desc
+	kafkaRecords                                   *prometheus.Desc
+	scrapes                                        atomic.Uint64
+}
+
+func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink, maxExporters int) *metrics {
+	exp := []string{"exporter"}
+	return &metrics{
+		recv: recv, dec: dec, kafka: kafka, maxExporters: maxExporters,
+		labelled: map[netip.AddrPort]string{},
+		datagrams: prometheus.NewDesc("netflow_datagrams_total",
+			"Datagrams (IPFIX messages over TCP) received, by exporter.", exp, nil),
+		bytes: prometheus.NewDesc("netflow_bytes_total",
+			"Bytes of the datagrams received, by exporter.", exp, nil),
+		flows: prometheus.NewDesc("netflow_flows_total",
+			"Flow records decoded, by exporter.", exp, nil),
+		decodeErrors: prometheus.NewDesc("netflow_decode_errors_total",
+			"Datagrams whose decoding failed, in whole or in part, by exporter and by the error's kind "+
+				"(truncated, unsupported_version, empty, malformed, template_not_found, limit, store, other).",
+			[]string{"exporter", "kind"}, nil),
+		dropped: prometheus.NewDesc("netflow_dropped_total",
+			"Datagrams dropped before decoding, by exporter and reason (denied: not in -allow, counted under "+
+				"exporter=\"other\"; oversize; queue_full: the workers were behind; stopped: still queued at shutdown).",
+			[]string{"exporter", "reason"}, nil),
+		kernelDrops: prometheus.NewDesc("netflow_kernel_drops_total",
+			"Datagrams the kernel dropped because the socket buffer was full (Linux).", nil, nil),
+		templates: prometheus.NewDesc("netflow_templates",
+			"Templates held by the template store now.", nil, nil),
+		templateEvents: prometheus.NewDesc("netflow_template_events_total",
+			"What the template store did with templates (learned, refreshed, replaced, withdrawn, expired, evicted, rejected).",
+			[]string{"event"}, nil),
+		pendingSets: prometheus.NewDesc("netflow_pending_sets",
+			"Data sets held while they wait for their template.", nil, nil),
+		pendingBytes: prometheus.NewDesc("netflow_pending_bytes",
+			"Bytes held by the data sets waiting for their template.", nil, nil),
+		pendingEvents: prometheus.NewDesc("netflow_pending_events_total",
+			"Data sets waiting for a template: added, matched (decoded late), expired, refused.",
+			[]string{"event"}, nil),
+		kafkaRecords: prometheus.NewDesc("netflow_kafka_records_total",
+			"Flow records given to Kafka, by result (delivered, failed).", []string{"result"}, nil),
+	}
+}
+
+// Describe sends every descriptor.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
+		m.templates, m.templateEvents, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords} {
+		ch <- d
+	}
+}
+
+// label returns the exporter label of a source: its address and port for
+// the first maxExporters sources, otherExporters for the rest. A source
+// keeps its label while the receiver counts it, so that its series stay
+// continuous.
+func (m *metrics) label(ap netip.AddrPort, live map[netip.AddrPort]receiver.Counters) string {
+	if !ap.IsValid() {
+		return otherExporters
+	}
+	if l, ok := m.labelled[ap]; ok {
+		return l
+	}
+	if len(m.labelled) >= m.maxExporters {
+		// Free the labels of sources the receiver no longer counts.
+		for old := range m.labelled {
+			if _, ok := live[old]; !ok {
+				delete(m.labelled, old)
+			}
+		}
+		if len(m.labelled) >= m.maxExporters {
+			return otherExporters
+		}
+	}
+	l := ap.String()
+	m.labelled[ap] = l
+	return l
+}
+
+// Collect reads the counters and sends them.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.scrapes.Add(1)
+	st := m.recv.Stats()
+	m.mu.Lock()
+	// Sources in a fixed order, so that the first ones seen keep labels
+	// across scrapes when there are more than the cap.
+	sources := make([]netip.AddrPort, 0, len(st.Exporters))
+	for ap := range st.Exporters {
+		sources = append(sources, ap)
+	}
+	slices.SortFunc(sources, netip.AddrPort.Compare)
+	byLabel := map[string]*receiver.Counters{}
+	var order []string
+	for _, ap := range sources {
+		l := m.label(ap, st.Exporters)
+		sum, ok := byLabel[l]
+		if !ok {
+			sum = new(receiver.Counters)
+			byLabel[l] = sum
+			order = append(order, l)
+		}
+		addCounters(sum, st.Exporters[ap])
+	}
+	m.mu.Unlock()
+	// Refused sources are counted in the total only.
+	if st.Total.Denied > 0 {
+		sum, ok := byLabel[otherExporters]
+		if !ok {
+			sum = new(receiver.Counters)
+			byLabel[otherExporters] = sum
+			order = append(order, otherExporters)
+		}
+		sum.Denied += st.Total.Denied
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, l := range order {
+		c := byLabel[l]
+		counter(m.datagrams, c.Datagrams, l)
+		counter(m.bytes, c.Bytes, l)
+		counter(m.flows, c.Flows, l)
+		e := c.Errors
+		for _, k := range []struct {
+			kind string
+			n    uint64
+		}{
+			{"truncated", e.Truncated}, {"unsupported_version", e.UnsupportedVersion}, {"empty", e.Empty},
+			{"malformed", e.Malformed}, {"template_not_found", e.TemplateNotFound}, {"limit", e.Limit},
+			{"store", e.Store}, {"other", e.Other},
+		} {
+			counter(m.decodeErrors, k.n, l, k.kind)
+		}
+		counter(m.dropped, c.Denied, l, "denied")
+		counter(m.dropped, c.Oversize, l, "oversize")
+		counter(m.dropped, c.Dropped, l, "queue_full")
+		counter(m.dropped, c.Stopped, l, "stopped")
+	}
+	counter(m.kernelDrops, st.KernelDrops)
+	if s, ok := m.dec.Store().(interface{ Stats() netflow.StoreStats }); ok {
+		ss := s.Stats()
+		gauge(m.templates, float64(ss.Templates))
+		for _, e := range []struct {
+			event string
+			n     uint64
+		}{
+			{"learned", ss.Learned}, {"refreshed", ss.Refreshed}, {"replaced", ss.Replaced}, {"withdrawn", ss.Withdrawn},
+			{"expired", ss.Expired}, {"evicted", ss.Evicted}, {"rejected", ss.Rejected},
+		} {
+			counter(m.templateEvents, e.n, e.event)
+		}
+	}
+	ps := m.dec.PendingStats()
+	gauge(m.pendingSets, float64(ps.Held))
+	gauge(m.pendingBytes, float64(ps.Bytes))
+	counter(m.pendingEvents, ps.Added, "added")
+	counter(m.pendingEvents, ps.Matched, "matched")
+	counter(m.pendingEvents, ps.Expired, "expired")
+	counter(m.pendingEvents, ps.Refused, "refused")
+	if m.kafka != nil {
+		counter(m.kafkaRecords, m.kafka.delivered.Load(), "delivered")
+		counter(m.kafkaRecords, m.kafka.failed.Load(), "failed")
+	}
+}
+
+func addCounters(sum *receiver.Counters, c receiver.Counters) {
+	sum.Datagrams += c.Datagrams
+	sum.Bytes += c.Bytes
+	sum.Denied += c.Denied
+	sum.Oversize += c.Oversize
+	sum.Dropped += c.Dropped
+	sum.Stopped += c.Stopped
+	sum.Decoded += c.Decoded
+	sum.Flows += c.Flows
+	sum.Failed += c.Failed
+	e, f := &sum.Errors, c.Errors
+	e.Truncated += f.Truncated
+	e.UnsupportedVersion += f.UnsupportedVersion
+	e.Empty += f.Empty
+	e.Malformed += f.Malformed
+	e.TemplateNotFound += f.TemplateNotFound
+	e.Limit += f.Limit
+	e.Store += f.Store
+	e.Other += f.Other
+}
+
+// serveMetrics listens on addr and serves m at /metrics, with the Go
+// runtime's and the process's collectors. It returns the bound address and
+// a func that stops the server.
+func serveMetrics(addr string, m *metrics) (net.Addr, func(), error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln) // returns http.ErrServerClosed after Shutdown
+
+	}()
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}
+	return ln.Addr(), stop, nil
+}
