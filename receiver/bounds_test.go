@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/flowkit/netflow/receiver"
 )
 
@@ -199,18 +200,21 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	r := receiver.New(sink.handle, receiver.Config{
 		Decoder:       netflow.NewDecoder(netflow.Config{Store: store}),
 		SweepInterval: 10 * time.Millisecond,
+		Workers:       1, // in order: the third exporter is the one refused
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- r.Serve(ctx, conn) }()
 	msg := func(seq uint32) []byte {
-		return ipfixMsg(1, seq, ipfixTemplateSet(256, layoutA...),
-			ipfixDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
+		return testkit.IPFIXMessage(1, seq, testkit.IPFIXTemplateSet(256, layoutA...),
+			testkit.IPFIXDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
 	}
 	src := func(i int) *net.UDPAddr { return &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(i)), Port: 4739} }
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(1)}
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(2)}
-	conn.in <- rxFakeDatagram{data: msg(0), from: src(3)} // the store is full
+	// The store is full. (Template only: data would be held for the
+	// template and released later.)
+	conn.in <- rxFakeDatagram{data: testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutA...)), from: src(3)}
 	rxWaitFor(t, "three handled", func() bool { return sink.count() == 3 })
 	st := r.Stats().Total
 	assert.EqualValues(t, 1, st.Errors.Limit, "the third exporter's template refused")
