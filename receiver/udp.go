@@ -284,7 +284,7 @@ func (r *Receiver) lookup(rd *reader, from netip.AddrPort, now time.Time) *count
 	if c := rd.cache[from]; c != nil && !c.gone.Load() {
 		return c
 	}
-	c, isNew := r.exporters.get(from, now.UnixNano())
+	c, isNew := r.exporters.get(from, now.UnixNano(), false)
 	if isNew {
 		r.log.Info("netflow receiver: new exporter", "exporter", from.String())
 	}
