@@ -237,3 +237,47 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddrPort("192.0.2.3:4739"), last.Exporter)
 	assert.Equal(t, fmt.Sprint(uint64(3), uint64(180)), fmt.Sprint(last.Packets, last.Bytes))
 }
+
+// The same over real sockets: 50,000 datagrams from 50,000 loopback
+// addresses outside the allow-list (127.1.0.0/16 and 127.2.0.0/16), and an
+// allowed exporter on 127.0.0.1.
+func TestReceiverDeniedSourcesLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50,000 sockets")
+	}
+	rxNoLeak(t)
+	r := receiver.New(nil, receiver.Config{
+		Allow:        []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		MaxExporters: 16,
+	})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	defer cancel()
+	allowed := rxDial(t, addr)
+	datagram := rxV5(0, 0, 1)
+	const spoofed = 50_000
+	var sent uint64
+	for i := range spoofed {
+		src := netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)})
+		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(addr))
+		require.NoError(t, err)
+		_, err = c.Write(datagram)
+		c.Close()
+		require.NoError(t, err)
+		sent++
+		if i%5000 == 0 {
+			rxSend(t, allowed, datagram)
+			sent++
+		}
+		if i%1000 == 999 { // stay well below the socket buffer
+			rxWaitFor(t, "datagrams read", func() bool { return r.Stats().Total.Datagrams == sent })
+		}
+	}
+	cancel()
+	st := r.Stats()
+	assert.EqualValues(t, spoofed+10, st.Total.Datagrams)
+	assert.EqualValues(t, spoofed, st.Total.Denied)
+	require.Len(t, st.Exporters, 1, "only the allowed exporter has a slot")
+	src := allowed.LocalAddr().(*net.UDPAddr).AddrPort()
+	assert.Equal(t, receiver.Counters{Datagrams: 10, Bytes: 10 * 72, Decoded: 10, Flows: 10}, st.Exporters[src])
+}
