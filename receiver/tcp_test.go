@@ -358,3 +358,35 @@ func TestReceiverListenTCPErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "netflow: ")
 	r.AllowAll()
 }
+
+// ServeListener serves a listener the caller made, until its context ends;
+// a listener closed under it stops the receiver with the failure.
+func TestReceiverServeListener(t *testing.T) {
+	rxNoLeak(t)
+	var sink rxSink
+	r := receiver.New(sink.handle, receiver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.ServeListener(ctx, ln) }()
+	c := tcpDial(t, netip.MustParseAddrPort(ln.Addr().String()))
+	_, err = c.Write(testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutA...),
+		testkit.IPFIXDataSet(256, recordA(addrA1, addrA2, 1, 2, 17, 1, 64))))
+	require.NoError(t, err)
+	rxWaitFor(t, "message", func() bool { return sink.count() == 1 })
+	stop()
+	require.NoError(t, <-served)
+	assert.NoError(t, waitClosed(t, c))
+	require.Len(t, sink.flows, 1)
+	assert.EqualValues(t, 64, sink.flows[0].Bytes)
+
+	r2 := receiver.New(nil, receiver.Config{})
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln2.Close() // before or after the first Accept: the same failure
+	go func() { served <- r2.ServeListener(context.Background(), ln2) }()
+	err = <-served
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.Contains(t, err.Error(), "netflow: accept on ")
+}
