@@ -81,6 +81,7 @@ type Decoder struct {
 	state      *stateTable
 
 	refusedTemplates atomic.Uint64
+	learnGen         atomic.Uint64 // templates learned, for the pending race (setWalker.finish)
 }
 
 // DecoderStats counts what a Decoder refused at its own limits. The template

@@ -716,10 +716,25 @@ func TestLimitPending(t *testing.T) {
 		require.LessOrEqual(t, st.Bytes, 64<<20)
 		require.Greater(t, st.Bytes+cost(body), 64<<20)
 		require.Equal(t, uint64(1), st.Refused)
-		// The held sets are served when their templates come.
-		p, err := d.Decode(limitAddr(0), limitTemplates(10, 1, 300))
-		require.NoError(t, err)
-		require.Len(t, p.(*IPFIXPacket).DataSets, perExporter)
+		// The held sets are served when their templates come, at most
+		// maxReleaseRecords (plus one set) a call: the rest on the
+		// exporter's next decodes.
+		served, calls := 0, 0
+		for served < perExporter {
+			p, err := d.Decode(limitAddr(0), limitTemplates(10, 1, 300))
+			require.NoError(t, err)
+			records := 0
+			for _, ds := range p.(*IPFIXPacket).DataSets {
+				require.True(t, ds.Late)
+				records += len(ds.Records)
+			}
+			require.LessOrEqual(t, records, maxReleaseRecords+body)
+			served += len(p.(*IPFIXPacket).DataSets)
+			calls++
+			require.Less(t, calls, perExporter+1, "held sets are not served")
+		}
+		require.Equal(t, perExporter, served)
+		require.Greater(t, calls, 1, "one call released more than maxReleaseRecords")
 	})
 	t.Run("MaxExporters", func(t *testing.T) {
 		const max = 4096

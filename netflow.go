@@ -86,23 +86,12 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 	if len(data) < 2 {
 		return dst, decodeErr(0, len(data), "version", ErrTruncated)
 	}
-	switch version := binary.BigEndian.Uint16(data); version {
-	case 1:
-		h, err := parseFixed(data, 1, v1HeaderLen, v1RecordLen)
+	if l := fixedLayoutOf(binary.BigEndian.Uint16(data)); l != nil {
+		h, err := parseFixed(data, l)
 		if err != nil {
 			return dst, err
 		}
-		return appendV1Flows(dst, data, exporter, h), nil
-	case 5, 6, 7:
-		recordLen := v5RecordLen
-		if version != 5 {
-			recordLen = v6RecordLen
-		}
-		h, err := parseFixed(data, version, v5HeaderLen, recordLen)
-		if err != nil {
-			return dst, err
-		}
-		return appendFixedFlows(dst, data, exporter, h, version, v5HeaderLen, recordLen), nil
+		return appendFixedFlows(dst, data, exporter, h, l), nil
 	}
 	p, err := d.decodeInto(buf, exporter, data, true)
 	if p != nil {

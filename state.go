@@ -148,14 +148,15 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 		hasApp                          bool
 		sysInit                         uint64
 	)
+	i := -1
 	for v := range r.All() {
+		i++
 		id := v.Field.ID
 		if v.Field.PEN != 0 {
 			continue
 		}
-		if v.Scope && r.Template.Version == 9 {
-			// v9 scope types: 2 is an interface.
-			if id == 2 {
+		if !r.Template.dialect.isElement(i, r.Template.ScopeCount) {
+			if id == v9ScopeInterface {
 				ifIndex, hasIf = v.Uint()
 			}
 			continue
@@ -268,7 +269,7 @@ func putName(ds *domainState, m map[uint32]string, k uint32, v string, max int) 
 // ExporterState returns a copy of what options data told about an exporter
 // domain (version 9 or 10, domain = source ID or observation domain ID).
 func (d *Decoder) ExporterState(exporter netip.AddrPort, version uint16, domain uint32) (ExporterState, bool) {
-	ds := d.state.domain(domainOf(d.exporterKey(exporter), version, domain), false)
+	ds := d.state.domain(TemplateKey{Exporter: d.exporterKey(exporter), Version: version, Domain: domain}, false)
 	if ds == nil {
 		return ExporterState{}, false
 	}
