@@ -69,7 +69,7 @@ func ipfixLength(data []byte) (int, error) {
 	return length, nil
 }
 
-func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
+func decodeIPFIX(d *Decoder, p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
 	p.reset()
 	length, err := ipfixLength(data)
@@ -84,7 +84,7 @@ func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []by
 		ObservationDomainID: binary.BigEndian.Uint32(data[12:]),
 	}
 	export := p.Header.ExportTime()
-	return d.walkSets(&p.Sets, &ipfixDialect, data, flowContext{
+	return walkSets(d, &p.Sets, &ipfixDialect, data, flowContext{
 		exporter:   exporter,
 		version:    10,
 		domain:     p.Header.ObservationDomainID,

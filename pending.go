@@ -295,38 +295,6 @@ func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now tim
 	}
 }
 
-// Sweep drops every pending set older than the pending MaxAge, counting
-// it as expired. The decoder also expires an exporter's sets whenever that
-// exporter's pending data is touched; Sweep is for exporters gone quiet.
-func (d *Decoder) Sweep() {
-	if d.pending == nil {
-		return
-	}
-	b := d.pending
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	for e, q := range b.by {
-		b.expire(e, q, now)
-	}
-}
-
-// PendingStats returns the pending buffer's counters.
-func (d *Decoder) PendingStats() PendingStats {
-	if d.pending == nil {
-		return PendingStats{}
-	}
-	b := d.pending
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.stats
-	s.Bytes = b.bytes
-	for _, q := range b.by {
-		s.Held += len(q.sets)
-	}
-	return s
-}
-
 // PendingSet describes one data set waiting for its template.
 type PendingSet struct {
 	Key      TemplateKey // exporter (as keyed), version, domain, template ID
@@ -334,25 +302,6 @@ type PendingSet struct {
 	Received time.Time
 }
 
-// PendingSets lists the data sets waiting for their template, per exporter
-// in arrival order. What left the buffer unmatched is counted in
-// PendingStats: Expired (MaxAge passed) and Refused (a limit was reached;
-// the decode that refused it also returned an error matching ErrLimit).
-func (d *Decoder) PendingSets() []PendingSet {
-	if d.pending == nil {
-		return nil
-	}
-	b := d.pending
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []PendingSet
-	for _, q := range b.by {
-		for _, s := range q.sets {
-			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at})
-		}
-	}
-	return out
-}
 
 // forget drops every set held for exporter.
 func (b *pendingBuffer) forget(exporter netip.AddrPort) {
@@ -363,4 +312,39 @@ func (b *pendingBuffer) forget(exporter netip.AddrPort) {
 		b.held.Add(-int64(len(q.sets)))
 		delete(b.by, exporter)
 	}
+}
+
+// sweep drops every set older than MaxAge.
+func (b *pendingBuffer) sweep() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for e, q := range b.by {
+		b.expire(e, q, now)
+	}
+}
+
+// snapshot returns the counters.
+func (b *pendingBuffer) snapshot() PendingStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stats
+	s.Bytes = b.bytes
+	for _, q := range b.by {
+		s.Held += len(q.sets)
+	}
+	return s
+}
+
+// list describes every held set, per exporter in arrival order.
+func (b *pendingBuffer) list() []PendingSet {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []PendingSet
+	for _, q := range b.by {
+		for _, s := range q.sets {
+			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at})
+		}
+	}
+	return out
 }

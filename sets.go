@@ -43,9 +43,9 @@ const maxErrors = 16
 // sentinels are the errors every decoder error matches.
 var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimit, ErrStore, ErrUnsupportedVersion, ErrEmpty}
 
-// walkSets decodes the sets of a message whose header (dl.headerLen bytes)
+// walkSets decodes, for d, the sets of a message whose header (dl.headerLen bytes)
 // was read into ctx.
-func (d *Decoder) walkSets(s *Sets, dl *dialect, data []byte, ctx flowContext) error {
+func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) error {
 	w := setWalker{
 		d:       d,
 		s:       s,
@@ -353,7 +353,9 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 	}
 	w.addSet(t, key, body, ctx, late, lo)
 	if t.Options {
-		w.d.state.learn(key, t, w.s.records[lo:])
+		if err := w.d.state.learn(key, t, w.s.records[lo:]); err != nil {
+			w.fail(offset, "options state store", err)
+		}
 	}
 	return ok
 }
@@ -413,10 +415,11 @@ func (w *setWalker) finish() error {
 		}
 		w.s.Pending++
 	}
-	stateKey, state := w.key, w.d.state.flowState(w.key)
+	var stateKey TemplateKey
+	var state *flowState
 	for i := range w.s.DataSets {
 		ds := &w.s.DataSets[i]
-		if ds.key != stateKey {
+		if i == 0 || ds.key != stateKey {
 			stateKey, state = ds.key, w.d.state.flowState(ds.key)
 		}
 		ds.ctx.state = state

@@ -72,7 +72,7 @@ type V9Packet struct {
 // Version returns 9.
 func (p *V9Packet) Version() uint16 { return 9 }
 
-func (d *Decoder) decodeV9(p *V9Packet, exporter netip.AddrPort, data []byte) error {
+func decodeV9(d *Decoder, p *V9Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
 	p.reset()
 	if len(data) < v9HeaderLen {
@@ -86,7 +86,7 @@ func (d *Decoder) decodeV9(p *V9Packet, exporter netip.AddrPort, data []byte) er
 		SourceID:  binary.BigEndian.Uint32(data[16:]),
 	}
 	export := p.Header.ExportTime()
-	return d.walkSets(&p.Sets, &v9Dialect, data, flowContext{
+	return walkSets(d, &p.Sets, &v9Dialect, data, flowContext{
 		exporter:     exporter,
 		version:      9,
 		domain:       p.Header.SourceID,
