@@ -67,4 +67,3 @@ func packet[T any](slot **T) *T {
 func Decode(exporter netip.AddrPort, data []byte, store TemplateStore) (Packet, error) {
 	return NewDecoder(Config{Store: store}).Decode(exporter, data)
 }
-

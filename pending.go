@@ -302,7 +302,6 @@ type PendingSet struct {
 	Received time.Time
 }
 
-
 // forget drops every set held for exporter.
 func (b *pendingBuffer) forget(exporter netip.AddrPort) {
 	b.mu.Lock()

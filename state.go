@@ -48,7 +48,7 @@ type domainState struct {
 	st      ExporterState
 	known   bool // st holds what options data (here or elsewhere) told
 	entries int  // names and samplers kept, against MaxOptionsEntries
-	bytes   int // bytes of names kept, against MaxStateBytes
+	bytes   int  // bytes of names kept, against MaxStateBytes
 	flow    atomic.Pointer[flowState]
 	used    atomic.Int64 // unix seconds of the last datagram or options data
 	// loaded is when the state was last read from the StateStore (unix

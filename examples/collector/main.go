@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	failure := r.Wait()
 	p.flushErrors()
-	printStats(errOut, r.Stats(), cfg.Decoder.PendingStats())
+	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1

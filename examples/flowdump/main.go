@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowdump: writing output: %v\n", err)
 		status = 1
 	}
-	ps := d.dec.PendingStats()
+	ps := d.dec.Stats().Pending
 	if ps.Held > 0 {
 		fmt.Fprintf(stderr, "flowdump: %d data set(s) still wait for a template that no file brought\n", ps.Held)
 	}
