@@ -93,9 +93,6 @@ func newIPFIXStream(sink streamSink, synced, byPort bool) *ipfixStream {
 	return s
 }
 
-// done reports whether the stream takes no more bytes.
-func (s *ipfixStream) done() bool { return s.state == stateDone }
-
 // gap says that n bytes are missing from the capture before the next write
 // (n < 0: an unknown number). A message cut by the gap is lost, and framing
 // resumes at the next valid header.
