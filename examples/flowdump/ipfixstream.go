@@ -288,7 +288,7 @@ func candidateAt(b []byte, final bool) candidate {
 	}
 	if len(b) < n {
 		// Check the sets that are there before waiting for the rest.
-		if !setsTile(b[ipfixHeaderLen:], n-ipfixHeaderLen, true) {
+		if len(b) > ipfixHeaderLen && !setsTile(b[ipfixHeaderLen:], n-ipfixHeaderLen, true) {
 			return candidateInvalid
 		}
 		return more

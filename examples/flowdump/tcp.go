@@ -85,13 +85,19 @@ func (a *tcpAssembly) flush(f func()) {
 	a.flushing = true
 	f()
 	a.flushing = false
+	kept := a.halves[:0]
 	for _, h := range a.halves {
 		q := h.queue
 		h.queue = nil
 		for _, ev := range q {
 			h.event(ev)
 		}
+		if !h.closed {
+			kept = append(kept, h)
+		}
 	}
+	clear(a.halves[len(kept):])
+	a.halves = kept
 }
 
 // New implements reassembly.StreamFactory.

@@ -566,6 +566,8 @@ func TestCandidateAt(t *testing.T) {
 		{"at the end of the stream", good, true, candidateValid},
 		{"next header not seen yet", good, false, candidateMore},
 		{"message not whole yet", good[:30], false, candidateMore},
+		{"header not whole yet", good[:8], false, candidateMore},
+		{"header cut by the end", good[:8], true, candidateInvalid},
 		{"message cut by the end", good[:30], true, candidateInvalid},
 		{"followed by garbage", append(slices.Clone(good), 0, 5, 0, 40), false, candidateInvalid},
 		{"next length below 16", append(slices.Clone(good), 0, 10, 0, 15), false, candidateInvalid},
@@ -593,4 +595,65 @@ func TestTCPPortFilter(t *testing.T) {
 	require.NotContains(t, errOut, "tcp streams")
 	_, _, code = flowdump(t, "-tcp-port", "70000", tcpCapture)
 	require.Equal(t, 2, code)
+}
+
+// TestTCPPcapng reads the TCP capture rewritten as pcapng: the same flows.
+func TestTCPPcapng(t *testing.T) {
+	want, _, _ := flowdump(t, "-json", tcpCapture)
+	frames := readFrames(t, tcpCapture)
+	infos := make([]gopacket.CaptureInfo, len(frames))
+	data := make([][]byte, len(frames))
+	for i, f := range frames {
+		infos[i], data[i] = f.ci, f.data
+	}
+	got, errOut, code := flowdump(t, "-json", writeNg(t, infos, data))
+	require.Equal(t, 0, code)
+	require.Empty(t, errOut)
+	require.Equal(t, lines(want), lines(got))
+}
+
+// TestTCPResyncHostile: a stream to the IPFIX port whose start the capture
+// missed, made of bytes that look like headers (version 10, lengths that
+// point at more headers, sets that almost tile), is searched to its end
+// and skipped whole, quickly.
+func TestTCPResyncHostile(t *testing.T) {
+	var junk []byte
+	for i := 0; len(junk) < 300<<10; i++ {
+		junk = append(junk, 0, 10, byte(i>>8), byte(i)) // version 10, length i
+		junk = append(junk, 0, 10, 0xff, 0xff)          // version 10, length 65535
+		junk = append(junk, 1, 0, 0, 4, 0, 2, 0, 4)     // a data set and a bad one
+	}
+	exporter := netip.MustParseAddrPort("192.0.2.7:40007")
+	to := netip.MustParseAddrPort("192.0.2.9:4739")
+	frames := tcpStream(t, exporter, to, junk, 1400, true)[1:] // no SYN
+	path := writePcap(t, 1, frames...)
+	start := time.Now()
+	errs, errOut := dumpFile(t, path)
+	require.Empty(t, errs)
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.Contains(t, errOut, fmt.Sprintf("the stream ends after %d byte(s) that hold no whole message", len(junk)))
+
+	// Not sent to the IPFIX port: given up on after 256 KiB, silently.
+	to = netip.MustParseAddrPort("192.0.2.9:2055")
+	path = writePcap(t, 1, tcpStream(t, exporter, to, junk, 1400, true)[1:]...)
+	_, errOut, code := flowdump(t, "-stats", path)
+	require.Equal(t, 0, code)
+	require.Contains(t, errOut, "tcp streams: 1 (ipfix 0, not ipfix 1, ended by an error 0); messages: 0")
+	require.NotContains(t, errOut, "flowdump:")
+}
+
+// BenchmarkTCPCapture runs flowdump -json over the softflowd TCP capture
+// (18008 bytes of IPFIX in 37 frames, 411 flows).
+func BenchmarkTCPCapture(b *testing.B) {
+	st, err := os.Stat(tcpCapture)
+	if err != nil {
+		b.Skip(err)
+	}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := run([]string{"-json", tcpCapture}, io.Discard, io.Discard); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
 }
