@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var (
 		jsonOut   = fs.Bool("json", false, "write JSON Lines, one object per flow, instead of a table")
 		port      = fs.Int("port", 0, "only decode UDP datagrams and TCP streams sent to this port (captures only; 0: any)")
-		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "read TCP streams sent to this port as IPFIX even when the capture missed their start or they do not\nbegin with an IPFIX header (0: none); streams to other ports are IPFIX when their data begins with a\nversion 10 header, or, for a stream whose start was missed, when a valid message header is found")
+		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
 	)
