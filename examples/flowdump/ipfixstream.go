@@ -75,7 +75,11 @@ const (
 	// resynchronising over hostile bytes stays linear.
 	maxSetsChecked = 2048
 	ipfixHeaderLen = 16
-	ipfixVersion   = 10
+	// maxExportTimeStep is how far apart, in seconds, the export times of
+	// two consecutive messages of a stream may be for resynchronisation to
+	// trust them.
+	maxExportTimeStep = 86400
+	ipfixVersion      = 10
 )
 
 // errNotIPFIX marks a stream that turned out not to carry IPFIX; it is not
@@ -266,8 +270,9 @@ const (
 // candidateAt says whether b starts with a plausible IPFIX message: version
 // 10, a length of at least one set, set headers (template 2, options
 // template 3 or data >= 256, each at least 4 bytes) that tile the message
-// exactly, and after it another version-10 header with a valid length, or
-// the end of the stream. final: b is all that is left of the stream.
+// exactly, and after it another version-10 header with a valid length and
+// an export time within a day of this one's, or the end of the stream.
+// final: b is all that is left of the stream.
 func candidateAt(b []byte, final bool) candidate {
 	more := candidateMore
 	if final {
@@ -298,11 +303,18 @@ func candidateAt(b []byte, final bool) candidate {
 	}
 	next := b[n:]
 	switch {
-	case len(next) >= 4:
+	case len(next) >= 8:
 		if binary.BigEndian.Uint16(next) != ipfixVersion || binary.BigEndian.Uint16(next[2:]) < ipfixHeaderLen {
 			return candidateInvalid
 		}
+		// One exporter's consecutive messages are exported close in time.
+		t0, t1 := int64(binary.BigEndian.Uint32(b[4:])), int64(binary.BigEndian.Uint32(next[4:]))
+		if t1-t0 > maxExportTimeStep || t0-t1 > maxExportTimeStep {
+			return candidateInvalid
+		}
 		return candidateValid
+	case len(next) >= 4 && (binary.BigEndian.Uint16(next) != ipfixVersion || binary.BigEndian.Uint16(next[2:]) < ipfixHeaderLen):
+		return candidateInvalid
 	case len(next) >= 2 && binary.BigEndian.Uint16(next) != ipfixVersion:
 		return candidateInvalid
 	case len(next) == 1 && next[0] != 0:
