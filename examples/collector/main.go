@@ -1,11 +1,13 @@
 // Command collector receives NetFlow v1/v5/v6/v7/v9 and IPFIX export
-// datagrams over UDP and prints their flows, one a line.
+// datagrams over UDP, and with -tcp IPFIX over TCP or TLS, and prints their
+// flows, one a line.
 //
 // Usage:
 //
 //	go run ./examples/collector [flags]
 //
-// It prints "listening on ADDR" on standard error first, then the flows it
+// It prints "listening on ADDR" on standard error first (and, with -tcp,
+// "tcp listening on ADDR" next), then the flows it
 // receives on standard output: a table with a header line by default, or
 // JSON Lines with -json, in the format of examples/flowdump (keys exporter,
 // version, domain, sequence, src_addr, dst_addr, next_hop, src_port,
@@ -17,12 +19,19 @@
 //
 // A datagram that does not decode is reported on standard error (at most
 // ten reports a second). On SIGINT or SIGTERM the collector stops, prints
-// its counters on standard error and exits with status 0; it exits with 1
-// when it cannot listen or the socket fails, and 2 for bad usage.
+// its counters on standard error and exits with status 0 within a few
+// seconds, even when standard output is stalled: output goes through a
+// bounded buffer, and what cannot be written by then is counted and
+// dropped. It exits with 1 when it cannot listen or the socket fails, and 2
+// for bad usage.
 //
 // Flags:
 //
 //	-listen ADDR       UDP address to listen on (default 127.0.0.1:2055; port 0 picks one)
+//	-tcp ADDR          also accept IPFIX over TCP on ADDR (port 0 picks one)
+//	-tls-cert FILE     with -tcp: speak TLS with this certificate (PEM)
+//	-tls-key FILE      the certificate's key (PEM)
+//	-tls-ca FILE       admit only exporters with a client certificate signed by this CA (PEM)
 //	-json              write JSON Lines instead of a table
 //	-workers N         decoding goroutines (default: one per CPU)
 //	-allow PREFIX,...  accept datagrams from these networks or addresses only
@@ -36,6 +45,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +62,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/internal/flowfmt"
+	"github.com/flowkit/netflow/receiver"
 )
 
 func main() {
@@ -67,12 +78,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		listen    = fs.String("listen", "127.0.0.1:2055", "UDP `address` to listen on (port 0 picks a free port)")
+		tcpAddr   = fs.String("tcp", "", "also accept IPFIX over TCP on this `address` (port 0 picks a free port)")
+		tlsCert   = fs.String("tls-cert", "", "with -tcp: TLS certificate `file` (PEM)")
+		tlsKey    = fs.String("tls-key", "", "with -tcp: TLS key `file` (PEM)")
+		tlsCA     = fs.String("tls-ca", "", "with -tcp: admit only exporters holding a client certificate signed by this CA `file` (PEM)")
 		jsonOut   = fs.Bool("json", false, "write JSON Lines, one object per flow, instead of a table")
 		workers   = fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
 		allow     = fs.String("allow", "", "comma-separated `prefixes` or addresses of the exporters to accept (default: all)")
 		sockets   = fs.Int("sockets", 1, "sockets bound to the address with SO_REUSEPORT (Linux)")
 		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: system default)")
-		maxSize   = fs.Int("max-datagram", netflow.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
+		maxSize   = fs.Int("max-datagram", receiver.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
@@ -92,10 +107,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "collector: -allow: %v\n", err)
 		return 2
 	}
+	tlsCfg, status := tlsConfig(stderr, *tcpAddr, *tlsCert, *tlsKey, *tlsCA)
+	if status != 0 {
+		return status
+	}
 
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
-	cfg := netflow.ReceiverConfig{
+	cfg := receiver.Config{
 		Decoder:         netflow.NewDecoder(netflow.Config{}),
 		Allow:           prefixes,
 		Workers:         *workers,
@@ -103,14 +122,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ReadBuffer:      *rcvbuf,
 		MaxDatagramSize: *maxSize,
 		BatchSize:       *batch,
+		TLS:             tlsCfg,
 	}
 	if *verbose {
 		// Held until "listening on" is out, so that it comes first.
 		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
 		cfg.Logger = slog.New(logs)
 	}
-	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: stdout, errs: errOut}
-	r := netflow.NewReceiver(p.handle, cfg)
+	out := newBoundedWriter(stdout, outputChunks)
+	defer out.close(0)
+	stopOut := context.AfterFunc(ctx, out.stopBlocking)
+	defer stopOut()
+	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: out, errs: errOut}
+	r := receiver.New(p.handle, cfg)
 	addr, cancel, err := r.Listen(ctx, *listen)
 	if err != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", err)
@@ -118,6 +142,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cancel()
 	fmt.Fprintf(errOut, "listening on %v\n", addr)
+	if *tcpAddr != "" {
+		taddr, _, err := r.ListenTCP(ctx, *tcpAddr)
+		if err != nil {
+			cancel()
+			fmt.Fprintf(errOut, "collector: -tcp: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(errOut, "tcp listening on %v\n", taddr)
+	}
 	if logs != nil {
 		logs.release()
 	}
@@ -127,12 +160,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	failure := r.Wait()
 	p.flushErrors()
+	if lost := out.close(flushTimeout); lost > 0 {
+		fmt.Fprintf(errOut, "collector: standard output stalled: %d writes not done\n", lost)
+	}
 	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1
 	}
 	return 0
+}
+
+// tlsConfig checks the TLS flags and loads the configuration; status is
+// non-zero (2) on bad usage.
+func tlsConfig(stderr io.Writer, tcpAddr, cert, key, ca string) (*tls.Config, int) {
+	if cert == "" && key == "" && ca == "" {
+		return nil, 0
+	}
+	if tcpAddr == "" {
+		fmt.Fprintln(stderr, "collector: -tls-cert, -tls-key and -tls-ca need -tcp")
+		return nil, 2
+	}
+	if cert == "" || key == "" {
+		fmt.Fprintln(stderr, "collector: TLS needs both -tls-cert and -tls-key")
+		return nil, 2
+	}
+	cfg, err := receiver.LoadTLSConfig(cert, key, ca)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return nil, 2
+	}
+	return cfg, 0
 }
 
 // parseAllow reads a comma-separated list of prefixes; a bare address
@@ -162,10 +220,8 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 // workers do not mix.
 type printer struct {
 	json, flowsOnly bool
-	out             io.Writer
+	out             *boundedWriter
 	errs            io.Writer
-
-	mu sync.Mutex // serialises writes to out
 
 	bufs sync.Pool // of *lines
 
@@ -183,7 +239,7 @@ type lines struct {
 
 const errorsPerSecond = 10
 
-func (p *printer) handle(d *netflow.Datagram) {
+func (p *printer) handle(d *receiver.Datagram) {
 	if d.Err != nil {
 		p.decodeError(d)
 	}
@@ -252,14 +308,12 @@ func (p *printer) flow(l *lines, f *netflow.Flow, rec *netflow.Record) {
 }
 
 func (p *printer) write(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.out.Write(b)
+	p.out.write(b)
 }
 
 // decodeError reports a datagram that did not (entirely) decode, at most
 // errorsPerSecond times a second.
-func (p *printer) decodeError(d *netflow.Datagram) {
+func (p *printer) decodeError(d *receiver.Datagram) {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
 	if now := time.Now(); now.Sub(p.errWindow) >= time.Second {
@@ -286,10 +340,14 @@ func (p *printer) flushErrors() {
 }
 
 // printStats writes the receiver's counters, in total and per exporter.
-func printStats(w io.Writer, st netflow.ReceiverStats, ps netflow.PendingStats) {
+func printStats(w io.Writer, st receiver.Stats, ps netflow.PendingStats) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "total: %s\n", formatCounters(st.Total))
 	fmt.Fprintf(&b, "kernel drops: %d\n", st.KernelDrops)
+	if t := st.TCP; t.Accepted+t.Refused+t.OverLimit+t.HandshakeFailed > 0 {
+		fmt.Fprintf(&b, "tcp: accepted %d, refused %d, over limit %d, handshake failed %d, closed %d, idle closed %d, stream errors %d\n",
+			t.Accepted, t.Refused, t.OverLimit, t.HandshakeFailed, t.Closed, t.IdleClosed, t.StreamErrors)
+	}
 	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
 		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)
 	exporters := make([]netip.AddrPort, 0, len(st.Exporters))
@@ -307,9 +365,9 @@ func printStats(w io.Writer, st netflow.ReceiverStats, ps netflow.PendingStats) 
 	io.WriteString(w, b.String())
 }
 
-func formatCounters(c netflow.Counters) string {
-	s := fmt.Sprintf("datagrams %d, bytes %d, decoded %d, flows %d, failed %d, denied %d, oversize %d, dropped %d",
-		c.Datagrams, c.Bytes, c.Decoded, c.Flows, c.Failed, c.Denied, c.Oversize, c.Dropped)
+func formatCounters(c receiver.Counters) string {
+	s := fmt.Sprintf("datagrams %d, bytes %d, decoded %d, flows %d, failed %d, denied %d, oversize %d, dropped %d, stopped %d",
+		c.Datagrams, c.Bytes, c.Decoded, c.Flows, c.Failed, c.Denied, c.Oversize, c.Dropped, c.Stopped)
 	e := c.Errors
 	var kinds []string
 	for _, k := range []struct {

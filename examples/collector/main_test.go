@@ -195,7 +195,7 @@ func TestCollectorJSON(t *testing.T) {
 	}
 	errs := stderr.String()
 	for _, want := range []string{
-		"total: datagrams 2, bytes 124, decoded 1, flows 2, failed 1, denied 0, oversize 0, dropped 0 (unsupported version 1)",
+		"total: datagrams 2, bytes 124, decoded 1, flows 2, failed 1, denied 0, oversize 0, dropped 0, stopped 0 (unsupported version 1)",
 		"exporter " + from.String() + ": datagrams 2",
 		"kernel drops: 0",
 	} {

@@ -1,4 +1,4 @@
-package netflow
+package receiver
 
 import (
 	"encoding/binary"

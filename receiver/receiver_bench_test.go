@@ -1,4 +1,4 @@
-package netflow_test
+package receiver_test
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/receiver"
 )
 
 // Knobs for investigating loss; the benchmarks otherwise run with the
@@ -65,7 +65,7 @@ func BenchmarkReceiverLoopback(b *testing.B) {
 					}
 					name := fmt.Sprintf("%s/%s/sockets=%d/batch=%d", version, rateName(rate), sockets, batch)
 					b.Run(name, func(b *testing.B) {
-						benchReceiver(b, version, rate, netflow.ReceiverConfig{
+						benchReceiver(b, version, rate, receiver.Config{
 							Sockets:    sockets,
 							BatchSize:  batch,
 							ReadBuffer: *rxBenchReadBuffer,
@@ -142,8 +142,8 @@ func benchBareLoop(b *testing.B, rate int) {
 	}
 }
 
-func benchReceiver(b *testing.B, version string, rate int, cfg netflow.ReceiverConfig) {
-	r := netflow.NewReceiver(nil, cfg)
+func benchReceiver(b *testing.B, version string, rate int, cfg receiver.Config) {
+	r := receiver.New(nil, cfg)
 	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package netflow
+package receiver
 
 import (
 	"net"

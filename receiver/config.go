@@ -1,0 +1,211 @@
+package receiver
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"github.com/flowkit/netflow"
+)
+
+// Receiver defaults: the bounds a zero Config gets.
+const (
+	// DefaultMaxDatagramSize is the largest UDP payload over IPv4, and
+	// the largest IPFIX message (its length field has 16 bits).
+	DefaultMaxDatagramSize = 65535
+	// DefaultReadBuffer is the socket receive buffer asked for when
+	// Config.ReadBuffer is zero. The kernel's usual default (about
+	// 208 KiB) holds under 150 datagrams of 1464 bytes: about 1 ms at
+	// 100,000 datagrams/s, and loopback tests lost 8-31% at that rate
+	// with it, nothing with 4 MiB.
+	DefaultReadBuffer = 4 << 20
+	// DefaultQueueLen is the number of datagrams each worker's queue
+	// holds when Config.QueueLen is zero.
+	DefaultQueueLen = 4096
+	// DefaultMaxQueueBytes bounds the bytes of the datagrams waiting in
+	// all the workers' queues together when Config.MaxQueueBytes is zero.
+	DefaultMaxQueueBytes = 64 << 20
+	// DefaultDrainTimeout is how long a stopping receiver keeps handing
+	// queued datagrams to the handler when Config.DrainTimeout is zero.
+	DefaultDrainTimeout = 2 * time.Second
+	// DefaultBatchSize is the number of datagrams read per system call.
+	DefaultBatchSize = 32
+	// DefaultMaxExporters is the number of sources counted one by one.
+	DefaultMaxExporters = 4096
+	// DefaultExporterIdle is how long the counters of a silent source
+	// are kept.
+	DefaultExporterIdle = 15 * time.Minute
+	// DefaultSweepInterval is how often the sweeper runs.
+	DefaultSweepInterval = time.Minute
+	// DefaultMaxConnections bounds the open TCP connections.
+	DefaultMaxConnections = 1024
+	// DefaultIdleTimeout closes a TCP connection that sent nothing for
+	// this long.
+	DefaultIdleTimeout = 5 * time.Minute
+	// TLSHandshakeTimeout bounds a TLS handshake.
+	TLSHandshakeTimeout = 10 * time.Second
+)
+
+// Config configures a Receiver. The zero value is valid; every bound has
+// the default named after it (DefaultQueueLen, ...).
+type Config struct {
+	// Decoder decodes the datagrams; its template store, pending data and
+	// exporter state are shared by every worker and connection. Nil means
+	// netflow.NewDecoder(netflow.Config{}). Templates are keyed by the
+	// exporter's address and port, which scopes those of a TCP connection
+	// to it (RFC 7011 section 8); a Decoder with IgnoreExporterPort set
+	// mixes the sessions of one address instead.
+	Decoder *netflow.Decoder
+
+	// Allow lists the networks exporters may send from. Datagrams from
+	// any other source are dropped before decoding and counted in
+	// Counters.Denied of the total only (a refused source costs no
+	// memory); TCP connections from them are closed at accept. Nil or
+	// empty accepts every source. Receiver.SetAllow replaces the list
+	// while the receiver runs.
+	Allow []netip.Prefix
+
+	// Workers is the number of goroutines that decode UDP datagrams and
+	// call the handler. Zero means runtime.GOMAXPROCS(0). (Each TCP
+	// connection has a goroutine of its own.)
+	Workers int
+	// QueueLen is the number of datagrams waiting for each worker. When a
+	// worker's queue is full, new datagrams for it are dropped. Zero
+	// means DefaultQueueLen (4096), enough for the tens of milliseconds a
+	// worker may wait for a CPU on a busy machine at 100,000
+	// datagrams/s.
+	QueueLen int
+	// MaxQueueBytes bounds the memory of the datagrams waiting in all the
+	// queues together: each queued datagram is copied into a buffer of
+	// the next power of two at or above its size (at least 512 bytes),
+	// and a datagram that would take the total over the bound is dropped
+	// (Counters.Dropped). Zero means DefaultMaxQueueBytes (64 MiB).
+	MaxQueueBytes int
+	// DrainTimeout is how long a stopping receiver goes on handing
+	// queued datagrams to the handler; those still queued after it are
+	// counted in Counters.Stopped and not handed over. Zero means
+	// DefaultDrainTimeout (2 s); a negative value hands over nothing
+	// queued once a stop is requested. A handler call in progress is
+	// never interrupted: a stop waits for it to return.
+	DrainTimeout time.Duration
+
+	// Sockets is the number of sockets Listen binds to the same address
+	// with SO_REUSEPORT, each with its own reading goroutine; the kernel
+	// spreads exporters over them. Zero means one. More than one is
+	// supported on Linux only.
+	Sockets int
+	// ReadBuffer is the socket receive buffer size in bytes (SO_RCVBUF;
+	// on Linux SO_RCVBUFFORCE is tried first, so that a privileged process
+	// may exceed net.core.rmem_max; without the privilege the kernel caps
+	// it at net.core.rmem_max, and the receiver logs a warning when it got
+	// less than asked). Zero means DefaultReadBuffer; negative keeps the
+	// system default.
+	ReadBuffer int
+	// MaxDatagramSize is the largest datagram, or IPFIX message over TCP,
+	// accepted; larger ones are dropped and counted in Counters.Oversize
+	// (over TCP the connection is closed). Zero means
+	// DefaultMaxDatagramSize.
+	MaxDatagramSize int
+	// BatchSize is the number of datagrams read per system call
+	// (recvmmsg, Linux only, UDP sockets only). Zero means
+	// DefaultBatchSize (32); one turns batch reads off. Each socket's
+	// reader keeps BatchSize buffers of MaxDatagramSize+1 bytes.
+	BatchSize int
+
+	// MaxExporters bounds the number of sources counted one by one;
+	// further sources are counted together under the zero AddrPort.
+	// Zero means DefaultMaxExporters (4096).
+	MaxExporters int
+	// ExporterIdle is how long the sweeper keeps the counters of a
+	// source that sent nothing (its figures stay in the total). Zero
+	// means DefaultExporterIdle (15 minutes); negative keeps them.
+	ExporterIdle time.Duration
+
+	// MaxConnections bounds the open TCP connections over every TCP
+	// listener; a connection beyond it is closed at accept and counted
+	// in TCPStats.OverLimit. Zero means DefaultMaxConnections (1024).
+	MaxConnections int
+	// IdleTimeout closes a TCP connection on which no message arrived for
+	// this long (TCPStats.IdleClosed). Zero means DefaultIdleTimeout (5
+	// minutes).
+	IdleTimeout time.Duration
+	// TLS, if set, makes ListenTCP and ServeListener speak TLS (RFC 7011
+	// section 11). Set ClientCAs and ClientAuth to
+	// tls.RequireAndVerifyClientCert to admit only exporters holding a
+	// certificate signed by those CAs (LoadTLSConfig does).
+	TLS *tls.Config
+
+	// Logger receives the receiver's log records: start and stop, first
+	// datagram from each exporter, refused sources (at most one record a
+	// second), connections, failures, and decode errors at debug level.
+	// Nil means silent.
+	Logger *slog.Logger
+
+	// SweepInterval is how often the receiver's sweeper runs: it calls
+	// Decoder.Sweep (so that data held for a template from an exporter
+	// gone quiet expires), the store's Expire method if it has one (so
+	// that expired templates free their exporters' slots), and drops the
+	// counters of sources idle for ExporterIdle. Zero means
+	// DefaultSweepInterval (one minute); a negative value never.
+	SweepInterval time.Duration
+
+	// OnError, if set, is called once with the failure that stopped the
+	// receiver after it started (a socket read error), before Wait
+	// returns it. It runs on a receiver goroutine and should not block.
+	OnError func(error)
+}
+
+// withDefaults returns c with every zero bound replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.Decoder == nil {
+		c.Decoder = netflow.NewDecoder(netflow.Config{})
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.Sockets <= 0 {
+		c.Sockets = 1
+	}
+	if c.MaxDatagramSize <= 0 {
+		c.MaxDatagramSize = DefaultMaxDatagramSize
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchSize < 1 {
+		c.BatchSize = 1
+	}
+	if c.MaxExporters <= 0 {
+		c.MaxExporters = DefaultMaxExporters
+	}
+	if c.ExporterIdle == 0 {
+		c.ExporterIdle = DefaultExporterIdle
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	return c
+}
