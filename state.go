@@ -101,7 +101,13 @@ func newStateTable(l Limits, store StateStore, announces bool, now func() time.T
 	return &stateTable{limits: l, store: store, announces: announces, now: now, domains: make(map[TemplateKey]*domainState)}
 }
 
+// domain returns the state of key's domain, made if create (nil at the
+// limit, counted as refused if countRefusal).
 func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
+	return t.domainFor(key, create, true)
+}
+
+func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *domainState {
 	key = domainKey(key)
 	t.mu.RLock()
 	ds := t.domains[key]
@@ -113,7 +119,9 @@ func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
 	defer t.mu.Unlock()
 	if ds = t.domains[key]; ds == nil {
 		if len(t.domains) >= t.limits.MaxStateDomains && !t.reclaimIdle() {
-			t.refused.Add(1)
+			if countRefusal {
+				t.refused.Add(1)
+			}
 			return nil
 		}
 		ds = &domainState{}
@@ -159,7 +167,7 @@ func (t *stateTable) sweep() {
 // the domain has none cached, when the store announced a change, or (for a
 // store that does not announce) every stateRefresh.
 func (t *stateTable) flowState(key TemplateKey) *flowState {
-	ds := t.domain(key, t.store != nil)
+	ds := t.domainFor(key, t.store != nil, false)
 	if ds == nil {
 		return nil
 	}
