@@ -14,7 +14,7 @@ import (
 // it, in wire order, and never dropped silently.
 
 var (
-	heldFieldsA = []tmplField{{8, 4, 0}, {12, 4, 0}, {2, 4, 0}}          // 12-byte records
+	heldFieldsA = []tmplField{{8, 4, 0}, {12, 4, 0}, {2, 4, 0}}            // 12-byte records
 	heldFieldsB = []tmplField{{8, 4, 0}, {12, 4, 0}, {1, 4, 0}, {2, 4, 0}} // 16-byte records
 )
 

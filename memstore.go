@@ -63,10 +63,10 @@ type StoreStats struct {
 type MemoryStore struct {
 	cfg       MemoryStoreConfig
 	mu        sync.RWMutex
-	domains   map[TemplateKey]*storeDomain  // ID 0
-	exporters map[netip.AddrPort]int        // domains per exporter
-	total     int                           // templates held
-	states    map[TemplateKey]storedState // options state by domain (ID 0)
+	domains   map[TemplateKey]*storeDomain // ID 0
+	exporters map[netip.AddrPort]int       // domains per exporter
+	total     int                          // templates held
+	states    map[TemplateKey]storedState  // options state by domain (ID 0)
 	stats     StoreStats
 	// nextReclaim is the earliest time an add at a limit scans for
 	// expired templates again.
