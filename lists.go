@@ -58,7 +58,8 @@ type List struct {
 // List decodes v, a list field of r (IANA elements 291 basicList, 292
 // subTemplateList, 293 subTemplateMultiList), one level deep: nested lists
 // are decoded by calling List on the nested records' values. The templates
-// of template lists are looked up in the decoder's store, in r's domain.
+// of template lists are those r's datagram defined or else those of the
+// decoder's store, in r's domain.
 // Errors match ErrMalformed (not a list, bad framing), ErrTruncated,
 // ErrTemplateNotFound, or ErrLimit when the nesting is deeper than
 // Limits.MaxListDepth.
@@ -145,14 +146,9 @@ func (r *Record) basicList(l *List, b []byte) error {
 }
 
 func (r *Record) nestedRecords(l *List, id uint16, b []byte) error {
-	key := r.set.key
-	key.ID = id
-	t, err := r.set.store.Template(key)
+	t, err := r.set.template(id)
 	if err != nil {
-		if errors.Is(err, ErrTemplateNotFound) {
-			return fmt.Errorf("%w: list names template %d", ErrTemplateNotFound, id)
-		}
-		return storeErr(err)
+		return err
 	}
 	if t.minLen == 0 {
 		return fmt.Errorf("%w: list template %d has empty records", ErrMalformed, id)
@@ -172,4 +168,24 @@ func (r *Record) nestedRecords(l *List, id uint16, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// template returns the template id of the set's domain: the latest its
+// datagram defined, without asking the store, or else the store's.
+func (ds *DataSet) template(id uint16) (*Template, error) {
+	for i := len(ds.local) - 1; i >= 0; i-- {
+		if t := ds.local[i]; t != nil && t.ID == id {
+			return t, nil
+		}
+	}
+	key := ds.key
+	key.ID = id
+	t, err := ds.store.Template(key)
+	if err != nil {
+		if errors.Is(err, ErrTemplateNotFound) {
+			return nil, fmt.Errorf("%w: list names template %d", ErrTemplateNotFound, id)
+		}
+		return nil, storeErr(err)
+	}
+	return t, nil
 }

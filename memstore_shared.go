@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // What a MemoryStore does as a store shared by several decoders: options
@@ -76,25 +77,39 @@ func (s *MemoryStore) Subscribe(f func(TemplateKey)) (cancel func()) {
 func (s *MemoryStore) ExporterState(key TemplateKey) (ExporterState, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st, ok := s.states[domainKey(key)]
+	e, ok := s.states[domainKey(key)]
 	if !ok {
 		return ExporterState{}, false, nil
 	}
-	return st.clone(), true, nil
+	return e.st.clone(), true, nil
+}
+
+// storedState is one domain's options state and when it was last set.
+type storedState struct {
+	st  ExporterState
+	set time.Time
 }
 
 // SetExporterState implements StateStore. A new domain beyond
-// MemoryStoreConfig.MaxStates is refused with ErrLimit.
+// MemoryStoreConfig.MaxStates makes room by dropping the states not set for
+// StateIdle; if none is that old, it is refused with ErrLimit.
 func (s *MemoryStore) SetExporterState(key TemplateKey, st ExporterState) error {
+	return s.setExporterState(key, st, s.cfg.Now())
+}
+
+func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set time.Time) error {
 	dk := domainKey(key)
 	st = st.clone()
 	s.mu.Lock()
 	if _, ok := s.states[dk]; !ok && len(s.states) >= s.cfg.MaxStates {
-		s.stats.Rejected++
-		s.mu.Unlock()
-		return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+		s.dropIdleStates(s.cfg.Now())
+		if len(s.states) >= s.cfg.MaxStates {
+			s.stats.Rejected++
+			s.mu.Unlock()
+			return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+		}
 	}
-	s.states[dk] = st
+	s.states[dk] = storedState{st: st, set: set}
 	s.mu.Unlock()
 	s.subs.announce(dk)
 	return nil
@@ -118,4 +133,15 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// dropIdleStates drops the options states not set for StateIdle. s.mu is
+// held.
+func (s *MemoryStore) dropIdleStates(now time.Time) {
+	for dk, e := range s.states {
+		if now.Sub(e.set) > s.cfg.StateIdle {
+			delete(s.states, dk)
+			s.stats.Expired++
+		}
+	}
 }

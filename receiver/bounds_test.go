@@ -195,10 +195,12 @@ func TestReceiverIdleExportersReclaimed(t *testing.T) {
 func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	rxNoLeak(t)
 	store := netflow.NewMemoryStore(netflow.MemoryStoreConfig{TTL: 100 * time.Millisecond, MaxExporters: 2})
+	dec := netflow.NewDecoder(netflow.Config{Store: store})
 	conn := newRxFakeConn()
 	var sink rxSink
 	r := receiver.New(sink.handle, receiver.Config{
-		Decoder:       netflow.NewDecoder(netflow.Config{Store: store}),
+		Decoder:       dec,
+		Workers:       1, // decoded in the order sent: the third exporter is the one refused
 		SweepInterval: 10 * time.Millisecond,
 		Workers:       1, // in order: the third exporter is the one refused
 	})
@@ -226,7 +228,9 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	assert.EqualValues(t, 2, store.Stats().Expired)
 
 	conn.in <- rxFakeDatagram{data: msg(1), from: src(3)}
-	rxWaitFor(t, "the new exporter decoded", func() bool { return r.Stats().Total.Flows == 3 })
+	// Its data held since the refused template is released with the new
+	// one: two flows.
+	rxWaitFor(t, "the new exporter decoded", func() bool { return r.Stats().Total.Flows == 4 })
 	stop()
 	require.NoError(t, <-served)
 	sink.mu.Lock()
