@@ -282,3 +282,34 @@ func TestReceiverDeniedSourcesLoopback(t *testing.T) {
 	src := allowed.LocalAddr().(*net.UDPAddr).AddrPort()
 	assert.Equal(t, receiver.Counters{Datagrams: 10, Bytes: 10 * 72, Decoded: 10, Flows: 10}, st.Exporters[src])
 }
+
+// The same over a real socket: a 10 ms handler, thousands of datagrams
+// queued on loopback, then cancel.
+func TestReceiverStopWithinDrainDeadlineLoopback(t *testing.T) {
+	rxNoLeak(t)
+	var handled atomic.Uint64
+	const drain = 300 * time.Millisecond
+	r := receiver.New(func(*receiver.Datagram) {
+		time.Sleep(10 * time.Millisecond)
+		handled.Add(1)
+	}, receiver.Config{Workers: 1, DrainTimeout: drain})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	c := rxDial(t, addr)
+	d := rxV5(0, 0, 30)
+	for i := range 2000 {
+		rxSend(t, c, d)
+		if i%200 == 199 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	rxWaitFor(t, "a queue of datagrams", func() bool { return r.Stats().Total.Datagrams >= 1000 })
+	began := time.Now()
+	cancel()
+	took := time.Since(began)
+	assert.Less(t, took, drain+time.Second, "cancel took too long")
+	st := r.Stats().Total
+	assert.NotZero(t, st.Stopped)
+	assert.Equal(t, st.Datagrams, handled.Load()+st.Stopped+st.Dropped)
+	t.Logf("cancel took %v: %d read, %d handed over, %d stopped", took.Round(time.Millisecond), st.Datagrams, handled.Load(), st.Stopped)
+}
