@@ -28,6 +28,11 @@ type subscribers struct {
 type subscriber struct {
 	id uint64
 	f  func(TemplateKey)
+	// calling is held (read) while f is called and (write) by cancel, so
+	// that no call starts once cancel returned. f must not call its own
+	// cancel.
+	calling *sync.RWMutex
+	gone    *bool
 }
 
 func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
@@ -39,11 +44,15 @@ func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
 	if old := s.list.Load(); old != nil {
 		list = append(list, *old...)
 	}
-	list = append(list, subscriber{id: id, f: f})
+	sub := subscriber{id: id, f: f, calling: new(sync.RWMutex), gone: new(bool)}
+	list = append(list, sub)
 	s.list.Store(&list)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			sub.calling.Lock()
+			*sub.gone = true
+			sub.calling.Unlock()
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			old := s.list.Load()
@@ -62,7 +71,11 @@ func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
 func (s *subscribers) announce(key TemplateKey) {
 	if list := s.list.Load(); list != nil {
 		for _, sub := range *list {
-			sub.f(key)
+			sub.calling.RLock()
+			if !*sub.gone {
+				sub.f(key)
+			}
+			sub.calling.RUnlock()
 		}
 	}
 }
