@@ -1,0 +1,483 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/redis/go-redis/v9"
+)
+
+// maxReportedErrors bounds the errors Resync joins (the rest are counted).
+const maxReportedErrors = 8
+
+// run keeps the cache coherent: it subscribes to the change channel,
+// re-reads the prefix on every (re)subscription, and applies the
+// notifications. It reconnects by itself, with backoff, until Close.
+func (s *Store) run(ctx context.Context) {
+	defer close(s.done)
+	ps := s.rdb.Subscribe(ctx, s.channel)
+	defer ps.Close()
+	backoff := 10 * time.Millisecond
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && s.online.Load() {
+				// Quiet channel: check the connection is alive.
+				if err := ps.Ping(ctx); err == nil {
+					continue
+				}
+			}
+			if s.online.Swap(false) {
+				s.errs.Add(1)
+			}
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			s.online.Store(true)
+			// A new connection: notifications of changes made before it
+			// are lost, the re-read below replaces them.
+			s.mu.Lock()
+			clear(s.echoes)
+			s.mu.Unlock()
+			// Until the re-read succeeds, notifications wait in the
+			// socket; they are applied after it, in order.
+			for {
+				err := s.resync(ctx)
+				if err == nil || errors.Is(err, netflow.ErrMalformed) {
+					break
+				}
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = min(2*backoff, time.Second)
+			}
+			select {
+			case <-s.synced:
+			default:
+				close(s.synced)
+			}
+		case *redis.Message:
+			s.apply(m.Payload)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// apply applies one change notification to the cache and announces what
+// changed. A malformed one is counted and dropped.
+func (s *Store) apply(payload string) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if len(payload) < 2 || len(payload) > maxMessage {
+		s.bad.Add(1)
+		return
+	}
+	op := payload[0]
+	head, value, ok := strings.Cut(payload[1:], "\n")
+	if !ok || len(head) < idLen+1 || head[idLen] != ' ' {
+		s.bad.Add(1)
+		return
+	}
+	origin, suffix := head[:idLen], head[idLen+1:]
+	// A local change made here is already in the cache; until its own
+	// notification comes back, notifications of that key from others
+	// were written to Redis before it, and are stale.
+	var ek string
+	switch op {
+	case opTemplate, opWithdraw:
+		ek = echoTemplate + suffix
+	case opState:
+		ek = echoState + suffix
+	case opForget:
+		ek = echoForget + suffix
+	}
+	s.mu.Lock()
+	n := s.echoes[ek]
+	if n > 0 && origin == s.id {
+		if n == 1 {
+			delete(s.echoes, ek)
+		} else {
+			s.echoes[ek] = n - 1
+		}
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		return
+	}
+	s.msgs.Add(1)
+	switch op {
+	case opTemplate:
+		key, err := parseSuffix(suffix, true)
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		t, err := decodeTemplate(key, []byte(value))
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		changed, err := s.cacheTemplate(key, t, false)
+		if err == nil && changed {
+			s.subs.announce(key)
+		}
+	case opWithdraw:
+		key, err := parseSuffix(suffix, true)
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		s.mu.Lock()
+		delete(s.templates, key)
+		s.mu.Unlock()
+	case opState:
+		key, err := parseSuffix(suffix, false)
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		st, err := decodeState(key, []byte(value))
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		s.mu.Lock()
+		_, known := s.states[key]
+		full := !known && len(s.states) >= s.cfg.MaxStates
+		if !full {
+			s.states[key] = st
+		}
+		s.mu.Unlock()
+		if !full {
+			s.subs.announce(key)
+		}
+	case opForget:
+		exp, err := netip.ParseAddrPort(suffix)
+		if err != nil {
+			s.bad.Add(1)
+			return
+		}
+		s.forgetLocal(exp)
+	default:
+		s.bad.Add(1)
+	}
+}
+
+// Resync re-reads every template and options state under the prefix into
+// the cache, as the store does by itself after each reconnect, and
+// announces what changed. Values that are not valid are skipped and
+// counted; the error joins (some of) them, each matching netflow.ErrStore
+// and netflow.ErrMalformed.
+func (s *Store) Resync(ctx context.Context) error {
+	return s.resync(ctx)
+}
+
+func (s *Store) resync(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	epoch, err := s.currentEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	prev := s.epoch
+	s.mu.RUnlock()
+	if prev != "" && prev != epoch {
+		// Redis lost its data (restarted without persistence, flushed):
+		// write back what this instance knows, where no other has yet.
+		if err := s.reseed(ctx); err != nil {
+			return err
+		}
+		s.reseeds.Add(1)
+	}
+	if err := s.flushDirty(ctx); err != nil {
+		return err
+	}
+	templates, states, bad, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	var announce []netflow.TemplateKey
+	s.mu.Lock()
+	for k, e := range templates {
+		if old, ok := s.templates[k]; !ok || !sameLayout(old.t, e.t) {
+			announce = append(announce, k)
+		}
+	}
+	for k := range states {
+		announce = append(announce, k)
+	}
+	s.templates, s.states, s.epoch = templates, states, epoch
+	s.mu.Unlock()
+	s.resyncs.Add(1)
+	s.subs.announce(announce...)
+	return errors.Join(bad...)
+}
+
+// currentEpoch returns the Redis data generation: a random value stored
+// under "<prefix>:epoch" by the first instance to find none.
+func (s *Store) currentEpoch(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	for range 3 {
+		e, err := s.rdb.Get(ctx, s.epochKey()).Result()
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return "", s.fail("epoch", err)
+		}
+		if _, err := s.rdb.SetNX(ctx, s.epochKey(), newEpoch(), 0).Result(); err != nil {
+			return "", s.fail("epoch", err)
+		}
+	}
+	return "", s.fail("epoch", errors.New("epoch key keeps vanishing"))
+}
+
+// reseedScript stores a value only where the key is missing, with a TTL
+// in milliseconds if ARGV[3] > 0, and then publishes ARGV[2] on ARGV[4].
+var reseedScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  redis.call('PUBLISH', ARGV[4], ARGV[2])
+  return 1
+end
+return 0`)
+
+// reseed writes every cached template and state to Redis where no other
+// instance has yet.
+func (s *Store) reseed(ctx context.Context) error {
+	now := time.Now().UnixNano()
+	type item struct {
+		key, msg string
+		val      []byte
+		ttlMs    int64
+	}
+	var items []item
+	s.mu.RLock()
+	for k, e := range s.templates {
+		var ttl int64
+		if e.expires != 0 {
+			if ttl = (e.expires - now) / 1e6; ttl <= 0 {
+				continue
+			}
+		}
+		v := encodeTemplate(e.t)
+		items = append(items, item{s.templateKey(k), s.message(opTemplate, templateSuffix(k), v), v, ttl})
+	}
+	for k, st := range s.states {
+		if v, err := encodeState(st); err == nil {
+			items = append(items, item{s.stateKey(k), s.message(opState, domainSuffix(k), v), v, 0})
+		}
+	}
+	s.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(ctx, 4*s.cfg.Timeout)
+	defer cancel()
+	if err := reseedScript.Load(ctx, s.rdb).Err(); err != nil {
+		return s.fail("reseed", err)
+	}
+	for i := 0; i < len(items); i += 256 {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, it := range items[i:min(i+256, len(items))] {
+				reseedScript.EvalSha(ctx, p, []string{it.key}, it.val, it.msg, it.ttlMs, s.channel)
+			}
+			return nil
+		})
+		if err != nil {
+			return s.fail("reseed", err)
+		}
+	}
+	return nil
+}
+
+// flushDirty writes the local changes Redis missed while it was away.
+func (s *Store) flushDirty(ctx context.Context) error {
+	s.mu.RLock()
+	forgets := make([]netip.AddrPort, 0, len(s.dirtyF))
+	for e := range s.dirtyF {
+		forgets = append(forgets, e)
+	}
+	s.mu.RUnlock()
+	for _, e := range forgets {
+		if err := s.forgetRemote(e); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.dirtyF, e)
+		s.mu.Unlock()
+	}
+	s.mu.RLock()
+	var sets []netflow.TemplateKey
+	var setVals []*netflow.Template
+	var dels []netflow.TemplateKey
+	for k := range s.dirtyT {
+		if e, ok := s.templates[k]; ok {
+			sets, setVals = append(sets, k), append(setVals, e.t)
+		} else {
+			dels = append(dels, k)
+		}
+	}
+	stateKeys := make([]netflow.TemplateKey, 0, len(s.dirtyS))
+	stateVals := make([]netflow.ExporterState, 0, len(s.dirtyS))
+	for k := range s.dirtyS {
+		if st, ok := s.states[k]; ok {
+			stateKeys, stateVals = append(stateKeys, k), append(stateVals, st)
+		}
+	}
+	s.mu.RUnlock()
+	for i, k := range sets {
+		if err := s.writeTemplate(k, setVals[i]); err != nil {
+			return err
+		}
+	}
+	if err := s.deleteTemplates(dels); err != nil {
+		return err
+	}
+	for i, k := range stateKeys {
+		val, err := encodeState(stateVals[i])
+		if err == nil {
+			err = s.writeState(k, val)
+		}
+		if err != nil && !errors.Is(err, netflow.ErrLimit) {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for _, k := range append(sets, dels...) {
+		delete(s.dirtyT, k)
+	}
+	for _, k := range stateKeys {
+		delete(s.dirtyS, k)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// load reads every template and state under the prefix.
+func (s *Store) load(ctx context.Context) (map[netflow.TemplateKey]entry, map[netflow.TemplateKey]netflow.ExporterState, []error, error) {
+	ctx, cancel := context.WithTimeout(ctx, 8*s.cfg.Timeout)
+	defer cancel()
+	var bad []error
+	refuse := func(err error) {
+		s.bad.Add(1)
+		if len(bad) < maxReportedErrors {
+			bad = append(bad, err)
+		}
+	}
+	templates := make(map[netflow.TemplateKey]entry)
+	keys, err := s.scan(ctx, s.prefix+"t:*")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now().UnixNano()
+	for i := 0; i < len(keys) && len(templates) < s.cfg.MaxTemplates; i += 256 {
+		batch := keys[i:min(i+256, len(keys))]
+		var gets []*redis.StringCmd
+		var ttls []*redis.DurationCmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range batch {
+				gets = append(gets, p.Get(ctx, k))
+				ttls = append(ttls, p.PTTL(ctx, k))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, nil, s.fail("load templates", err)
+		}
+		for j, k := range batch {
+			val, err := gets[j].Bytes()
+			if err != nil {
+				continue // gone since the scan, or not a string
+			}
+			key, err := parseSuffix(k[len(s.prefix)+2:], true)
+			if err != nil {
+				refuse(err)
+				continue
+			}
+			t, err := decodeTemplate(key, val)
+			if err != nil {
+				refuse(err)
+				continue
+			}
+			var expires int64
+			if ttl := ttls[j].Val(); ttl > 0 {
+				expires = now + int64(ttl)
+			}
+			if len(templates) < s.cfg.MaxTemplates {
+				templates[key] = entry{t: t, expires: expires}
+			}
+		}
+	}
+	states := make(map[netflow.TemplateKey]netflow.ExporterState)
+	keys, err = s.scan(ctx, s.prefix+"s:*")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(keys) > s.cfg.MaxStates {
+		keys = keys[:s.cfg.MaxStates]
+	}
+	vals, err := s.mget(ctx, keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i, v := range vals {
+		if len(v) == 0 {
+			continue
+		}
+		key, err := parseSuffix(keys[i][len(s.prefix)+2:], false)
+		if err != nil {
+			refuse(err)
+			continue
+		}
+		st, err := decodeState(key, v)
+		if err != nil {
+			refuse(err)
+			continue
+		}
+		states[key] = st
+	}
+	// Local changes Redis has not taken yet win over what it holds.
+	s.mu.RLock()
+	for k := range s.dirtyT {
+		if e, ok := s.templates[k]; ok {
+			templates[k] = e
+		} else {
+			delete(templates, k)
+		}
+	}
+	for k := range s.dirtyS {
+		if st, ok := s.states[k]; ok {
+			states[k] = st
+		}
+	}
+	s.mu.RUnlock()
+	return templates, states, bad, nil
+}
