@@ -135,7 +135,8 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	if strings.ContainsAny(cfg.Prefix, "*?[]\\") {
 		return nil, fmt.Errorf("%w: redisstore: prefix %q holds glob characters", netflow.ErrStore, cfg.Prefix)
 	}
-	opts.MaxRetries = -1 // fail at once: the caller counts it, the cache goes on
+	opts.MaxRetries = -1   // fail at once: the caller counts it, the cache goes on
+	opts.DialerRetries = 1 // the store retries in the background
 	opts.DialTimeout = cfg.Timeout
 	opts.ReadTimeout = cfg.Timeout
 	opts.WriteTimeout = cfg.Timeout

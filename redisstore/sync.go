@@ -398,43 +398,48 @@ func (s *Store) load(ctx context.Context) (map[netflow.TemplateKey]entry, map[ne
 		return nil, nil, nil, err
 	}
 	now := time.Now().UnixNano()
-	for i := 0; i < len(keys) && len(templates) < s.cfg.MaxTemplates; i += 256 {
-		batch := keys[i:min(i+256, len(keys))]
-		var gets []*redis.StringCmd
-		var ttls []*redis.DurationCmd
+	if len(keys) > s.cfg.MaxTemplates {
+		keys = keys[:s.cfg.MaxTemplates]
+	}
+	vals, errs, err := s.valueHeads(ctx, keys, maxTemplateValue)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ttls := make([]*redis.DurationCmd, 0, len(keys))
+	for i := 0; i < len(keys); i += 256 {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range batch {
-				gets = append(gets, p.Get(ctx, k))
+			for _, k := range keys[i:min(i+256, len(keys))] {
 				ttls = append(ttls, p.PTTL(ctx, k))
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil {
 			return nil, nil, nil, s.fail("load templates", err)
 		}
-		for j, k := range batch {
-			val, err := gets[j].Bytes()
-			if err != nil {
-				continue // gone since the scan, or not a string
-			}
-			key, err := parseSuffix(k[len(s.prefix)+2:], true)
-			if err != nil {
-				refuse(err)
-				continue
-			}
-			t, err := decodeTemplate(key, val)
-			if err != nil {
-				refuse(err)
-				continue
-			}
-			var expires int64
-			if ttl := ttls[j].Val(); ttl > 0 {
-				expires = now + int64(ttl)
-			}
-			if len(templates) < s.cfg.MaxTemplates {
-				templates[key] = entry{t: t, expires: expires}
-			}
+	}
+	for i, k := range keys {
+		if errs[i] != nil {
+			refuse(errs[i])
+			continue
 		}
+		if vals[i] == nil {
+			continue // gone since the scan
+		}
+		key, err := parseSuffix(k[len(s.prefix)+2:], true)
+		if err != nil {
+			refuse(err)
+			continue
+		}
+		t, err := decodeTemplate(key, vals[i])
+		if err != nil {
+			refuse(err)
+			continue
+		}
+		var expires int64
+		if ttl := ttls[i].Val(); ttl > 0 {
+			expires = now + int64(ttl)
+		}
+		templates[key] = entry{t: t, expires: expires}
 	}
 	states := make(map[netflow.TemplateKey]netflow.ExporterState)
 	keys, err = s.scan(ctx, s.prefix+"s:*")
@@ -444,12 +449,16 @@ func (s *Store) load(ctx context.Context) (map[netflow.TemplateKey]entry, map[ne
 	if len(keys) > s.cfg.MaxStates {
 		keys = keys[:s.cfg.MaxStates]
 	}
-	vals, err := s.mget(ctx, keys)
+	vals, errs, err = s.valueHeads(ctx, keys, MaxStateValue)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for i, v := range vals {
-		if len(v) == 0 {
+		if errs[i] != nil {
+			refuse(errs[i])
+			continue
+		}
+		if v == nil {
 			continue
 		}
 		key, err := parseSuffix(keys[i][len(s.prefix)+2:], false)

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -210,7 +211,7 @@ func (s *Store) WithdrawAll(key netflow.TemplateKey, options bool) error {
 	if err != nil {
 		return fail(err)
 	}
-	vals, err := s.mget(ctx, keys)
+	vals, _, err := s.valueHeads(ctx, keys, 1) // format and flags
 	if err != nil {
 		return fail(err)
 	}
@@ -221,7 +222,7 @@ func (s *Store) WithdrawAll(key netflow.TemplateKey, options bool) error {
 	cached := len(gone)
 	for i, v := range vals {
 		k, err := parseSuffix(keys[i][len(s.prefix)+2:], true)
-		if err != nil || seen[k] || len(v) < templateHeaderLen || (v[1]&1 == 1) != options {
+		if err != nil || seen[k] || len(v) < 2 || (v[1]&1 == 1) != options {
 			continue
 		}
 		gone = append(gone, k)
@@ -317,18 +318,37 @@ func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
 	}
 }
 
-// mget returns the values of keys (nil for a key gone since).
-func (s *Store) mget(ctx context.Context, keys []string) ([][]byte, error) {
-	out := make([][]byte, 0, len(keys))
-	for i := 0; i < len(keys); i += 512 {
-		vals, err := s.rdb.MGet(ctx, keys[i:min(i+512, len(keys))]...).Result()
-		if err != nil {
-			return nil, s.fail("mget", err)
+// valueHeads returns, for each of keys, at most the first n+1 bytes of its
+// value (GETRANGE, so that a huge value planted under the prefix is never
+// read whole), or an error for that key: nil value and nil error for a key
+// gone since.
+func (s *Store) valueHeads(ctx context.Context, keys []string, n int) ([][]byte, []error, error) {
+	vals := make([][]byte, 0, len(keys))
+	errs := make([]error, 0, len(keys))
+	for i := 0; i < len(keys); i += 256 {
+		batch := keys[i:min(i+256, len(keys))]
+		cmds := make([]*redis.StringCmd, 0, len(batch))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range batch {
+				cmds = append(cmds, p.GetRange(ctx, k, 0, int64(n)))
+			}
+			return nil
+		})
+		var reply redis.Error // a command's error reply: that key's problem
+		if err != nil && !errors.Is(err, redis.Nil) && !errors.As(err, &reply) {
+			return nil, nil, s.fail("read", err)
 		}
-		for _, v := range vals {
-			str, _ := v.(string)
-			out = append(out, []byte(str))
+		for j, c := range cmds {
+			v, err := c.Bytes()
+			switch {
+			case errors.Is(err, redis.Nil) || (err == nil && len(v) == 0):
+				vals, errs = append(vals, nil), append(errs, nil)
+			case err != nil:
+				vals, errs = append(vals, nil), append(errs, malformed("%s: %v", batch[j], err))
+			default:
+				vals, errs = append(vals, v), append(errs, nil)
+			}
 		}
 	}
-	return out, nil
+	return vals, errs, nil
 }

@@ -1,0 +1,100 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/stretchr/testify/require"
+)
+
+// TestOutage stops redis-server under two instances: look-ups of cached
+// templates and state go on, writes fail with ErrStore and are counted;
+// redis-server restarts (empty, on the same port) and the stores recover
+// by themselves: they resubscribe, write back what they held and what
+// changed meanwhile, and new writes reach the other instance again.
+func TestOutage(t *testing.T) {
+	r := startRedis(t)
+	prefix := newPrefix(t)
+	a := r.open(t, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
+	b := r.open(t, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
+	var heard keyLog
+	defer b.Subscribe(heard.f)()
+	dk := testKey
+	dk.ID = 0
+	require.NoError(t, a.AddTemplate(testKey, layout(t, testKey, 1)))
+	require.NoError(t, a.SetExporterState(dk, netflow.ExporterState{SamplingInterval: 10}))
+	eventually(t, "B sees A's template", func() bool { return thirdLen(b, testKey) == 1 })
+	eventually(t, "B sees A's state", func() bool { _, ok, _ := b.ExporterState(dk); return ok })
+
+	r.stop()
+	eventually(t, "both notice the outage", func() bool { return !a.Stats().Connected && !b.Stats().Connected })
+
+	// Look-ups go on from the cache, without waiting for Redis.
+	start := time.Now()
+	for range 1000 {
+		require.Equal(t, uint16(1), thirdLen(a, testKey))
+		require.Equal(t, uint16(1), thirdLen(b, testKey))
+		st, ok, err := b.ExporterState(dk)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, uint32(10), st.SamplingInterval)
+	}
+	require.Less(t, time.Since(start), time.Second, "look-ups wait for Redis")
+
+	// Writes fail, each with ErrStore, and are counted.
+	before := a.Stats().Errors
+	k2 := testKey
+	k2.ID = 257
+	err := a.AddTemplate(k2, layout(t, k2, 2))
+	require.ErrorIs(t, err, netflow.ErrStore)
+	require.ErrorIs(t, a.SetExporterState(dk, netflow.ExporterState{SamplingInterval: 20}), netflow.ErrStore)
+	require.ErrorIs(t, a.WithdrawTemplate(netflow.TemplateKey{Exporter: testKey.Exporter, Version: 10, Domain: 9, ID: 300}), netflow.ErrStore)
+	require.GreaterOrEqual(t, a.Stats().Errors, before+3)
+	require.Equal(t, uint16(2), thirdLen(a, k2), "A decodes with the template it learned while Redis was down")
+	require.Equal(t, 3, a.Stats().Pending)
+	// Through a decoder: the error of a template set matches ErrStore.
+	var de error = err
+	require.True(t, errors.Is(de, netflow.ErrStore))
+
+	// Redis is back, empty.
+	r.start()
+	eventually(t, "A reconnects and writes back", func() bool { st := a.Stats(); return st.Connected && st.Pending == 0 })
+	eventually(t, "B reconnects", func() bool { return b.Stats().Connected })
+	require.Equal(t, uint16(1), thirdLen(a, testKey))
+	eventually(t, "B sees what A learned during the outage", func() bool { return thirdLen(b, k2) == 2 })
+	eventually(t, "B has A's state of the outage", func() bool {
+		st, ok, _ := b.ExporterState(dk)
+		return ok && st.SamplingInterval == 20
+	})
+	require.Equal(t, uint16(1), thirdLen(b, testKey), "B kept its copy across the restart")
+	ctx := context.Background()
+	n, err := a.rdb.Exists(ctx, a.templateKey(testKey), a.templateKey(k2), a.stateKey(dk)).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n, "the emptied Redis holds the templates and state again")
+	require.Positive(t, a.Stats().Reseeds)
+
+	// And new changes flow again.
+	k3 := testKey
+	k3.ID = 258
+	require.NoError(t, a.AddTemplate(k3, layout(t, k3, 3)))
+	eventually(t, "B sees A's new template", func() bool { return thirdLen(b, k3) == 3 })
+	eventually(t, "B announces it", func() bool { return heard.has(k3) })
+	require.NoError(t, b.AddTemplate(testKey, layout(t, testKey, 7)))
+	eventually(t, "A sees B's redefinition", func() bool { return thirdLen(a, testKey) == 7 })
+	t.Logf("A: %+v", a.Stats())
+	t.Logf("B: %+v", b.Stats())
+}
+
+// TestOpenRedisDown: Open fails with ErrStore, within its context, when
+// Redis cannot be reached.
+func TestOpenRedisDown(t *testing.T) {
+	r := startRedis(t)
+	r.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := Open(ctx, r.url(), Config{Prefix: newPrefix(t), Timeout: 200 * time.Millisecond})
+	require.ErrorIs(t, err, netflow.ErrStore)
+}
