@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -86,6 +87,7 @@ func TestTwoInstances(t *testing.T) {
 			if time.Since(start) > 5*time.Second {
 				t.Fatalf("redefinition %d not seen by B within 5s", i)
 			}
+			runtime.Gosched()
 		}
 		windows = append(windows, time.Since(start))
 	}
