@@ -174,3 +174,19 @@ func TestTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "the key expired in Redis")
 }
+
+// TestClose: Close ends the subscription at once and is idempotent; the
+// cache stays readable and writes fail with ErrStore.
+func TestClose(t *testing.T) {
+	r := startRedis(t)
+	s := r.open(t, Config{Prefix: newPrefix(t)})
+	require.NoError(t, s.AddTemplate(testKey, layout(t, testKey, 1)))
+	start := time.Now()
+	require.NoError(t, s.Close())
+	require.Less(t, time.Since(start), time.Second)
+	s.Close()
+	require.Equal(t, uint16(1), thirdLen(s, testKey))
+	k := testKey
+	k.ID = 300
+	require.ErrorIs(t, s.AddTemplate(k, layout(t, k, 1)), netflow.ErrStore)
+}

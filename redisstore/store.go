@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -108,7 +107,7 @@ type Store struct {
 	online  atomic.Bool
 	// synced is closed after the first full read.
 	synced   chan struct{}
-	syncErr  error // of the first full read, set before synced is closed
+	ps       *redis.PubSub
 	cancel   context.CancelFunc
 	done     chan struct{}
 	closeOne sync.Once
@@ -164,13 +163,10 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	s.ps = rdb.Subscribe(runCtx, s.channel)
 	go s.run(runCtx)
 	select {
 	case <-s.synced:
-		if s.syncErr != nil && !errors.Is(s.syncErr, netflow.ErrMalformed) {
-			s.Close()
-			return nil, s.syncErr
-		}
 		return s, nil
 	case <-ctx.Done():
 		s.Close()
@@ -184,8 +180,9 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOne.Do(func() {
 		s.cancel()
-		err = s.rdb.Close()
+		s.ps.Close() // ends a Receive in progress
 		<-s.done
+		err = s.rdb.Close()
 	})
 	return err
 }

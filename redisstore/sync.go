@@ -20,8 +20,7 @@ const maxReportedErrors = 8
 // notifications. It reconnects by itself, with backoff, until Close.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
-	ps := s.rdb.Subscribe(ctx, s.channel)
-	defer ps.Close()
+	ps := s.ps
 	backoff := 10 * time.Millisecond
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
