@@ -266,3 +266,64 @@ func testForgetExporter(t testing.TB, s netflow.TemplateStore) {
 	e := put(gone, 10, 1, 256, false, 5)
 	wantTemplate(t, s, e.key, e.tmpl, "added again after ForgetExporter")
 }
+
+// testAnnounceCancelRacing cancels a subscriber while other goroutines
+// add templates and another, slow, subscriber is being called: an
+// announcement that was under way when cancel returned must not call the
+// cancelled subscriber either.
+func testAnnounceCancelRacing(t testing.TB, s netflow.TemplateStore, opts Options) {
+	a := s.(netflow.Announcer)
+	slow := a.Subscribe(func(netflow.TemplateKey) { time.Sleep(200 * time.Microsecond) })
+	defer slow()
+	tmpls := make([]*netflow.Template, 4)
+	for i := range tmpls {
+		tmpls[i] = newTemplate(t, 10, uint16(256+i), false, i)
+	}
+	for round := range 5 {
+		var mu sync.Mutex
+		cancelled, late := false, 0
+		cancel := a.Subscribe(func(netflow.TemplateKey) {
+			mu.Lock()
+			if cancelled {
+				late++
+			}
+			mu.Unlock()
+		})
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k := baseKey
+					k.Domain = uint32(100 + w)
+					k.ID = uint16(256 + i%4)
+					if err := s.AddTemplate(k, tmpls[i%4]); err != nil {
+						t.Errorf("AddTemplate(%v): %v", k, err)
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(5 * time.Millisecond)
+		cancel()
+		mu.Lock()
+		cancelled = true
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		mu.Lock()
+		n := late
+		mu.Unlock()
+		if n > 0 {
+			t.Fatalf("round %d: a cancelled subscriber was called %d times after cancel returned, by announcements under way when it was cancelled", round, n)
+		}
+	}
+}

@@ -25,6 +25,7 @@ type brokenShared struct {
 	noStateAnnounce    bool // SetExporterState announces nothing
 	stateAnnounceID    bool // SetExporterState announces key.ID as given
 	cancelIgnored      bool // cancel leaves the subscriber registered
+	cancelRaces        bool // an announcement under way still calls a cancelled subscriber
 	forgetByAddress    bool // ForgetExporter forgets every port of the address
 	forgetKeepsState   bool // ForgetExporter keeps the options state
 }
@@ -90,6 +91,10 @@ func (s *mapStore) SetExporterState(k netflow.TemplateKey, st netflow.ExporterSt
 }
 
 func (s *mapStore) announce(k netflow.TemplateKey) {
+	if !s.broken.cancelRaces {
+		s.calling.RLock()
+		defer s.calling.RUnlock()
+	}
 	s.mu.Lock()
 	fs := make([]func(netflow.TemplateKey), 0, len(s.subs))
 	for _, f := range s.subs {
@@ -111,6 +116,8 @@ func (s *mapStore) Subscribe(f func(netflow.TemplateKey)) (cancel func()) {
 		if s.broken.cancelIgnored {
 			return
 		}
+		s.calling.Lock()
+		defer s.calling.Unlock()
 		s.mu.Lock()
 		delete(s.subs, id)
 		s.mu.Unlock()
@@ -158,6 +165,7 @@ func TestKitCatchesBrokenSharedStores(t *testing.T) {
 		{"states not announced", brokenShared{noStateAnnounce: true}, "AnnounceState", "not announced"},
 		{"states announced with the caller's ID", brokenShared{stateAnnounceID: true}, "AnnounceState", "not announced"},
 		{"cancel ignored", brokenShared{cancelIgnored: true}, "AnnounceCancel", "after cancel returned"},
+		{"cancel races announcements under way", brokenShared{cancelRaces: true}, "AnnounceCancelRacing", "after cancel returned"},
 		{"forgets every port of the address", brokenShared{forgetByAddress: true}, "ForgetExporter", "kept after ForgetExporter"},
 		{"forget keeps the state", brokenShared{forgetKeepsState: true}, "ForgetExporter", "forgets the options state"},
 	} {

@@ -80,7 +80,11 @@ type mapStore struct {
 	states map[netflow.TemplateKey]netflow.ExporterState
 	subs   map[int]func(netflow.TemplateKey)
 	nextID int
-	broken brokenShared
+	// calling is held (read) by every announcement while it calls the
+	// subscribers, and by cancel (write), so that no call starts once
+	// cancel returned.
+	calling sync.RWMutex
+	broken  brokenShared
 }
 
 func newMapStore() *mapStore {

@@ -32,7 +32,8 @@
 //     added or replaced, and the domain's key with ID 0 for each state set,
 //     within Options.AnnounceWait (a remote store delivers them
 //     asynchronously); nothing else is announced; after cancel returns, the
-//     subscriber is not called again.
+//     subscriber is not called again, not even by an announcement that was
+//     under way (calling another subscriber) when it was cancelled.
 //   - netflow.ExporterForgetter: ForgetExporter removes every template (all
 //     versions, domains and kinds) and all options state of one exporter
 //     address and port, and nothing of other ports or addresses.
@@ -138,6 +139,7 @@ var subtests = []subtest{
 	{"AnnounceTemplates", needsAnnouncer, testAnnounceTemplates},
 	{"AnnounceState", needsAnnouncerState, testAnnounceState},
 	{"AnnounceCancel", needsAnnouncer, testAnnounceCancel},
+	{"AnnounceCancelRacing", needsAnnouncer, testAnnounceCancelRacing},
 	{"ForgetExporter", needsForgetter, plain(testForgetExporter)},
 }
 
