@@ -22,11 +22,21 @@ type redisServer struct {
 	port int
 	cmd  *exec.Cmd
 	out  *strings.Builder
+	args []string // more redis-server arguments
+	// ping is the port the readiness check dials in plain text (0: port).
+	ping int
 }
 
 // startRedis starts a redis-server for the test, or skips the test if
 // none is installed.
 func startRedis(t testing.TB) *redisServer {
+	t.Helper()
+	return startRedisWith(t, nil)
+}
+
+// startRedisWith starts a redis-server with more arguments; args may use
+// the port chosen for it through the func.
+func startRedisWith(t testing.TB, args func(port int) []string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -37,6 +47,9 @@ func startRedis(t testing.TB) *redisServer {
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
 	r := &redisServer{t: t, path: path, port: port}
+	if args != nil {
+		r.args = args(port)
+	}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -45,13 +58,18 @@ func startRedis(t testing.TB) *redisServer {
 func (r *redisServer) start() {
 	r.t.Helper()
 	r.out = &strings.Builder{}
-	r.cmd = exec.Command(r.path, "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
+	args := append([]string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no"}, r.args...)
+	r.cmd = exec.Command(r.path, args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	require.NoError(r.t, r.cmd.Start())
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", r.addr(), 100*time.Millisecond)
+		ping := r.port
+		if r.ping != 0 {
+			ping = r.ping
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ping), 100*time.Millisecond)
 		if err == nil {
 			_, err = c.Write([]byte("PING\r\n"))
 			buf := make([]byte, 7)
@@ -60,7 +78,8 @@ func (r *redisServer) start() {
 				_, err = c.Read(buf)
 			}
 			c.Close()
-			if err == nil && string(buf) == "+PONG\r\n" {
+			// A server with a password answers NOAUTH: it is up.
+			if err == nil && (string(buf) == "+PONG\r\n" || string(buf) == "-NOAUTH") {
 				return
 			}
 		}
@@ -82,7 +101,16 @@ func (r *redisServer) stop() {
 }
 
 func (r *redisServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-func (r *redisServer) url() string  { return "redis://" + r.addr() + "/0" }
+
+// freePort returns a loopback TCP port free now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+func (r *redisServer) url() string { return "redis://" + r.addr() + "/0" }
 
 var prefixes atomic.Int64
 

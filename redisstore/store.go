@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -39,6 +40,10 @@ type Config struct {
 	// Timeout bounds each Redis operation a store method makes (default
 	// 2s).
 	Timeout time.Duration
+	// TLS, if set, is the TLS configuration of a rediss:// URL (a private
+	// CA, client certificates); by default the system roots verify the
+	// server, named as in the URL.
+	TLS *tls.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -133,6 +138,13 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if strings.ContainsAny(cfg.Prefix, "*?[]\\") {
 		return nil, fmt.Errorf("%w: redisstore: prefix %q holds glob characters", netflow.ErrStore, cfg.Prefix)
+	}
+	if cfg.TLS != nil && opts.TLSConfig != nil {
+		tc := cfg.TLS.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = opts.TLSConfig.ServerName
+		}
+		opts.TLSConfig = tc
 	}
 	opts.MaxRetries = -1   // fail at once: the caller counts it, the cache goes on
 	opts.DialerRetries = 1 // the store retries in the background
