@@ -98,3 +98,33 @@ func TestOpenRedisDown(t *testing.T) {
 	_, err := Open(ctx, r.url(), Config{Prefix: newPrefix(t), Timeout: 200 * time.Millisecond})
 	require.ErrorIs(t, err, netflow.ErrStore)
 }
+
+// TestReconnectRereads: changes whose notifications an instance missed
+// (written behind its back, here straight into Redis) are read when its
+// subscription reconnects, and announced; Redis kept its data, so nothing
+// is written back.
+func TestReconnectRereads(t *testing.T) {
+	r := startRedis(t)
+	prefix := newPrefix(t)
+	s := r.open(t, Config{Prefix: prefix})
+	var heard keyLog
+	defer s.Subscribe(heard.f)()
+	gone := testKey
+	gone.ID = 300
+	require.NoError(t, s.AddTemplate(gone, layout(t, gone, 1)))
+	ctx := context.Background()
+	k := testKey
+	k.ID = 301
+	require.NoError(t, s.rdb.Set(ctx, s.templateKey(k), encodeTemplate(layout(t, k, 5)), 0).Err())
+	require.NoError(t, s.rdb.Del(ctx, s.templateKey(gone)).Err())
+	require.Equal(t, uint16(0), thirdLen(s, k), "no notification: not seen yet")
+	require.Equal(t, uint16(1), thirdLen(s, gone))
+
+	resyncs := s.Stats().Resyncs
+	require.NoError(t, s.rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+	eventually(t, "the store resubscribes and re-reads", func() bool { return s.Stats().Resyncs > resyncs && s.Stats().Connected })
+	require.Equal(t, uint16(5), thirdLen(s, k))
+	require.Equal(t, uint16(0), thirdLen(s, gone), "deleted behind its back")
+	require.True(t, heard.has(k), "the re-read announces what it found new")
+	require.Zero(t, s.Stats().Reseeds)
+}
