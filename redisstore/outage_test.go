@@ -55,13 +55,21 @@ func TestOutage(t *testing.T) {
 	require.GreaterOrEqual(t, a.Stats().Errors, before+3)
 	require.Equal(t, uint16(2), thirdLen(a, k2), "A decodes with the template it learned while Redis was down")
 	require.Equal(t, 3, a.Stats().Pending)
-	// Through a decoder: the error of a template set matches ErrStore.
-	var de error = err
-	require.True(t, errors.Is(de, netflow.ErrStore))
+	require.False(t, errors.Is(err, netflow.ErrTemplateNotFound))
+	// Through a decoder: a template datagram's store error matches
+	// ErrStore, and decoding goes on with the template cached.
+	d := netflow.NewDecoder(netflow.Config{Store: a})
+	tmpl, data := benchDatagrams()
+	_, err = d.Decode(fixtureExporter, tmpl)
+	require.ErrorIs(t, err, netflow.ErrStore)
+	p, err := d.Decode(fixtureExporter, data)
+	require.NoError(t, err)
+	require.Equal(t, benchRecords, p.FlowCount())
 
 	// Redis is back, empty.
 	r.start()
 	eventually(t, "A reconnects and writes back", func() bool { st := a.Stats(); return st.Connected && st.Pending == 0 })
+	require.Equal(t, 3, a.Stats().Templates, "v10 256 and 257, and the decoder's v9 256")
 	eventually(t, "B reconnects", func() bool { return b.Stats().Connected })
 	require.Equal(t, uint16(1), thirdLen(a, testKey))
 	eventually(t, "B sees what A learned during the outage", func() bool { return thirdLen(b, k2) == 2 })
