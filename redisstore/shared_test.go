@@ -190,3 +190,73 @@ func TestClose(t *testing.T) {
 	k.ID = 300
 	require.ErrorIs(t, s.AddTemplate(k, layout(t, k, 1)), netflow.ErrStore)
 }
+
+// TestConvergence: three instances write the same keys from several
+// goroutines each; once they stop, every cache holds what Redis holds.
+func TestConvergence(t *testing.T) {
+	r := startRedis(t)
+	prefix := newPrefix(t)
+	stores := []*Store{r.open(t, Config{Prefix: prefix}), r.open(t, Config{Prefix: prefix}), r.open(t, Config{Prefix: prefix})}
+	keys := make([]netflow.TemplateKey, 2)
+	for i := range keys {
+		keys[i] = testKey
+		keys[i].ID = uint16(256 + i)
+	}
+	var wg sync.WaitGroup
+	for si, s := range stores {
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 300 {
+					k := keys[(si+g+i)%len(keys)]
+					var err error
+					switch (si*7 + g*3 + i) % 5 {
+					case 0:
+						err = s.WithdrawTemplate(k)
+					case 1:
+						err = s.SetExporterState(k, netflow.ExporterState{SamplingInterval: uint32(si*100 + g*10 + i%10)})
+					default:
+						err = s.AddTemplate(k, layout(t, k, uint16(1+(si+g+i)%3)))
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	ctx := context.Background()
+	dk := testKey
+	dk.ID = 0
+	eventually(t, "every cache holds what Redis holds", func() bool {
+		for _, k := range keys {
+			var want uint16
+			if v, err := stores[0].rdb.Get(ctx, stores[0].templateKey(k)).Bytes(); err == nil {
+				tmpl, err := decodeTemplate(k, v)
+				require.NoError(t, err)
+				want = tmpl.Fields[2].Length
+			}
+			for _, s := range stores {
+				if thirdLen(s, k) != want {
+					return false
+				}
+			}
+		}
+		v, err := stores[0].rdb.Get(ctx, stores[0].stateKey(dk)).Bytes()
+		require.NoError(t, err)
+		want, err := decodeState(dk, v)
+		require.NoError(t, err)
+		for _, s := range stores {
+			if got, ok, _ := s.ExporterState(dk); !ok || got.SamplingInterval != want.SamplingInterval {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range stores {
+		require.Zero(t, s.Stats().Errors)
+	}
+}

@@ -106,87 +106,77 @@ func (s *Store) apply(payload string) {
 		return
 	}
 	origin, suffix := head[:idLen], head[idLen+1:]
-	// A local change made here is already in the cache; until its own
-	// notification comes back, notifications of that key from others
-	// were written to Redis before it, and are stale.
-	var ek string
+	var (
+		ek   string
+		key  netflow.TemplateKey
+		tmpl *netflow.Template
+		st   netflow.ExporterState
+		exp  netip.AddrPort
+		err  error
+	)
 	switch op {
 	case opTemplate, opWithdraw:
 		ek = echoTemplate + suffix
+		key, err = parseSuffix(suffix, true)
+		if err == nil && op == opTemplate {
+			tmpl, err = decodeTemplate(key, []byte(value))
+		}
 	case opState:
 		ek = echoState + suffix
+		key, err = parseSuffix(suffix, false)
+		if err == nil {
+			st, err = decodeState(key, []byte(value))
+		}
 	case opForget:
 		ek = echoForget + suffix
+		exp, err = netip.ParseAddrPort(suffix)
+	default:
+		err = malformed("notification operation %q", op)
 	}
+	if err != nil {
+		s.bad.Add(1)
+		return
+	}
+	s.msgs.Add(1)
+	announce := false
 	s.mu.Lock()
+	// A local change made here is already in the cache. Until its own
+	// notification comes back, notifications of that key from others
+	// were executed by Redis before it, and are stale; so are this
+	// instance's own but the last (concurrent local writes may have
+	// reached the cache and Redis in different orders): the last one is
+	// what Redis holds, and is applied. Deciding and applying under one
+	// lock keeps a local write from slipping in between.
 	n := s.echoes[ek]
-	if n > 0 && origin == s.id {
+	own := origin == s.id
+	if n > 0 && own {
 		if n == 1 {
 			delete(s.echoes, ek)
 		} else {
 			s.echoes[ek] = n - 1
 		}
 	}
-	s.mu.Unlock()
-	if n > 0 {
+	if n > 1 || (n == 1 && !own) {
+		s.mu.Unlock()
 		return
 	}
-	s.msgs.Add(1)
 	switch op {
 	case opTemplate:
-		key, err := parseSuffix(suffix, true)
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		t, err := decodeTemplate(key, []byte(value))
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		changed, err := s.cacheTemplate(key, t, false)
-		if err == nil && changed {
-			s.subs.announce(key)
-		}
+		changed, err := s.cacheTemplateLocked(key, tmpl)
+		announce = err == nil && changed
 	case opWithdraw:
-		key, err := parseSuffix(suffix, true)
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		s.mu.Lock()
 		delete(s.templates, key)
-		s.mu.Unlock()
 	case opState:
-		key, err := parseSuffix(suffix, false)
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		st, err := decodeState(key, []byte(value))
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		s.mu.Lock()
-		_, known := s.states[key]
-		full := !known && len(s.states) >= s.cfg.MaxStates
-		if !full {
+		if _, known := s.states[key]; known || len(s.states) < s.cfg.MaxStates {
 			s.states[key] = st
-		}
-		s.mu.Unlock()
-		if !full {
-			s.subs.announce(key)
+			announce = true
 		}
 	case opForget:
-		exp, err := netip.ParseAddrPort(suffix)
-		if err != nil {
-			s.bad.Add(1)
-			return
-		}
-		s.forgetLocal(exp)
-	default:
-		s.bad.Add(1)
+		s.forgetLocked(exp)
+	}
+	s.mu.Unlock()
+	if announce {
+		s.subs.announce(key)
 	}
 }
 

@@ -57,7 +57,7 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 	if len(t.Fields) > MaxTemplateFields {
 		return fmt.Errorf("%w: redisstore: template %v of %d fields (at most %d)", netflow.ErrLimit, key, len(t.Fields), MaxTemplateFields)
 	}
-	changed, err := s.cacheTemplate(key, t, true)
+	changed, err := s.cacheTemplate(key, t)
 	if err != nil {
 		return err
 	}
@@ -72,16 +72,27 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 	return nil
 }
 
-// cacheTemplate stores t in the cache and reports whether it is new or a
-// new layout. own marks a local change whose notification will come back.
-func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template, own bool) (changed bool, err error) {
+// cacheTemplate stores t in the cache, as a local change whose
+// notification will come back, and reports whether it is new or a new
+// layout.
+func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template) (changed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed, err = s.cacheTemplateLocked(key, t)
+	if err == nil {
+		s.echoes[echoTemplate+templateSuffix(key)]++
+	}
+	return changed, err
+}
+
+// cacheTemplateLocked stores t in the cache and reports whether it is new
+// or a new layout. s.mu is held.
+func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template) (changed bool, err error) {
 	now := time.Now().UnixNano()
 	var expires int64
 	if s.cfg.TTL > 0 {
 		expires = now + int64(s.cfg.TTL)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	old, ok := s.templates[key]
 	if ok && old.expires != 0 && now > old.expires {
 		ok = false
@@ -93,9 +104,6 @@ func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template, own 
 		}
 	}
 	s.templates[key] = entry{t: t, expires: expires}
-	if own {
-		s.echoes[echoTemplate+templateSuffix(key)]++
-	}
 	return !ok || !sameLayout(old.t, t), nil
 }
 
@@ -263,6 +271,11 @@ func (s *Store) ForgetExporter(exporter netip.AddrPort) error {
 func (s *Store) forgetLocal(exporter netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetLocked(exporter)
+}
+
+// forgetLocked drops exporter from the cache. s.mu is held.
+func (s *Store) forgetLocked(exporter netip.AddrPort) {
 	for k := range s.templates {
 		if k.Exporter == exporter {
 			delete(s.templates, k)
