@@ -144,4 +144,10 @@ func TestLimits(t *testing.T) {
 	tmpl, err := netflow.NewTemplate(10, 256, false, 0, fields)
 	require.NoError(t, err)
 	require.ErrorIs(t, s.AddTemplate(testKey, tmpl), netflow.ErrLimit)
+	other := testKey
+	other.ID = 257
+	require.ErrorIs(t, s.AddTemplate(other, layout(t, testKey, 1)), netflow.ErrMalformed, "a template under another ID's key")
+	other = testKey
+	other.Version = 9
+	require.ErrorIs(t, s.AddTemplate(other, layout(t, testKey, 1)), netflow.ErrMalformed, "a template under another version's key")
 }

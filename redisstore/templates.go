@@ -54,6 +54,10 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 	if t == nil {
 		return s.WithdrawTemplate(key)
 	}
+	if t.Version != key.Version || t.ID != key.ID {
+		// Stored so, the other instances would refuse it on reading.
+		return fmt.Errorf("%w: redisstore: template %d of version %d stored under %v", netflow.ErrMalformed, t.ID, t.Version, key)
+	}
 	if len(t.Fields) > MaxTemplateFields {
 		return fmt.Errorf("%w: redisstore: template %v of %d fields (at most %d)", netflow.ErrLimit, key, len(t.Fields), MaxTemplateFields)
 	}
