@@ -43,8 +43,9 @@ func (s *Store) SetExporterState(key netflow.TemplateKey, st netflow.ExporterSta
 	st = cloneState(st)
 	s.mu.Lock()
 	if _, ok := s.states[dk]; !ok && len(s.states) >= s.cfg.MaxStates {
+		n := len(s.states)
 		s.mu.Unlock()
-		return fmt.Errorf("%w: redisstore: options state of %d domains cached", netflow.ErrLimit, len(s.states))
+		return fmt.Errorf("%w: redisstore: options state of %d domains cached", netflow.ErrLimit, n)
 	}
 	s.states[dk] = st
 	s.echoes[echoState+domainSuffix(dk)]++

@@ -112,6 +112,7 @@ type Store struct {
 	online  atomic.Bool
 	// synced is closed after the first full read.
 	synced   chan struct{}
+	psMu     sync.Mutex // guards ps
 	ps       *redis.PubSub
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -191,8 +192,10 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOne.Do(func() {
+		s.psMu.Lock()
 		s.cancel()
 		s.ps.Close() // ends a Receive in progress
+		s.psMu.Unlock()
 		<-s.done
 		err = s.rdb.Close()
 	})

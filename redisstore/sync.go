@@ -20,21 +20,28 @@ const maxReportedErrors = 8
 // notifications. It reconnects by itself, with backoff, until Close.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
-	ps := s.ps
 	backoff := 10 * time.Millisecond
+	pinged := false // a PING is out, unanswered
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
+		msg, err := s.pubsub().ReceiveTimeout(ctx, quietTimeout)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && s.online.Load() {
-				// Quiet channel: check the connection is alive.
-				if err := ps.Ping(ctx); err == nil {
-					continue
+				if !pinged {
+					// Quiet channel: check the connection is alive.
+					if err := s.pubsub().Ping(ctx); err == nil {
+						pinged = true
+						continue
+					}
 				}
+				// No answer for a whole period: a connection dead
+				// without a reset (a partition). Start afresh.
+				s.renewPubSub(ctx)
 			}
+			pinged = false
 			if s.online.Swap(false) {
 				s.errs.Add(1)
 			}
@@ -44,7 +51,7 @@ func (s *Store) run(ctx context.Context) {
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 10 * time.Millisecond
+		backoff, pinged = 10*time.Millisecond, false
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind != "subscribe" {
@@ -77,6 +84,27 @@ func (s *Store) run(ctx context.Context) {
 			s.apply(m.Payload)
 		}
 	}
+}
+
+// quietTimeout is how long the subscription may be silent before the store
+// pings it; as long again without an answer, it reconnects.
+const quietTimeout = 15 * time.Second
+
+func (s *Store) pubsub() *redis.PubSub {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	return s.ps
+}
+
+// renewPubSub replaces the subscription by a new one on a new connection.
+func (s *Store) renewPubSub(ctx context.Context) {
+	s.psMu.Lock()
+	defer s.psMu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	s.ps.Close()
+	s.ps = s.rdb.Subscribe(ctx, s.channel)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -156,7 +184,11 @@ func (s *Store) apply(payload string) {
 			s.echoes[ek] = n - 1
 		}
 	}
-	if n > 1 || (n == 1 && !own) {
+	// Likewise, while this instance's ForgetExporter of the key's
+	// exporter has not come back, changes of its keys were executed
+	// before it, and it removes them.
+	barrier := op != opForget && s.echoes[echoForget+key.Exporter.String()] > 0
+	if n > 1 || (n == 1 && !own) || barrier {
 		s.mu.Unlock()
 		return
 	}
@@ -172,7 +204,9 @@ func (s *Store) apply(payload string) {
 			announce = true
 		}
 	case opForget:
-		s.forgetLocked(exp)
+		// Keys with local changes still to come back were changed after
+		// the forgetting, in Redis' order: they stay.
+		s.forgetLocked(exp, true)
 	}
 	s.mu.Unlock()
 	if announce {

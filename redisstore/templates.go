@@ -275,19 +275,20 @@ func (s *Store) ForgetExporter(exporter netip.AddrPort) error {
 func (s *Store) forgetLocal(exporter netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.forgetLocked(exporter)
+	s.forgetLocked(exporter, false)
 }
 
-// forgetLocked drops exporter from the cache. s.mu is held.
-func (s *Store) forgetLocked(exporter netip.AddrPort) {
+// forgetLocked drops exporter from the cache, but with keepPending the
+// keys whose local changes have not come back yet. s.mu is held.
+func (s *Store) forgetLocked(exporter netip.AddrPort, keepPending bool) {
 	for k := range s.templates {
-		if k.Exporter == exporter {
+		if k.Exporter == exporter && !(keepPending && s.echoes[echoTemplate+templateSuffix(k)] > 0) {
 			delete(s.templates, k)
 			delete(s.dirtyT, k)
 		}
 	}
 	for k := range s.states {
-		if k.Exporter == exporter {
+		if k.Exporter == exporter && !(keepPending && s.echoes[echoState+domainSuffix(k)] > 0) {
 			delete(s.states, k)
 			delete(s.dirtyS, k)
 		}
