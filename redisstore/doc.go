@@ -52,7 +52,7 @@
 // V (9 or 10), domain D (v9 source ID or IPFIX observation domain ID) and
 // template ID I, all decimal:
 //
-//	P:t:E|V|D|I   string  a template; PX the TTL if Config.TTL > 0, set
+//	P:t:E|V|D|I   string  a template; expires after the TTL if Config.TTL > 0, set
 //	                      again (so refreshed) by every AddTemplate
 //	P:s:E|V|D     string  a domain's options state, JSON, no TTL
 //	P:epoch       string  random; identifies the Redis data generation
