@@ -205,7 +205,7 @@ func TestConcurrentDecode(t *testing.T) {
 		require.Equal(t, m, got[e], "flows of exporter %v", e)
 	}
 	require.Equal(t, len(want), len(got))
-	require.Zero(t, d.PendingStats().Held)
+	require.Zero(t, d.Stats().Pending.Held)
 	t.Logf("%d goroutines decoded %d datagrams (%.1f rounds of %d) in %v: %d flows of %d exporters, equal to the sequential run",
 		goroutines, claimed, float64(claimed)/float64(len(mix)), len(mix), run, total, len(want))
 }
@@ -275,10 +275,10 @@ func TestConcurrentLateTemplate(t *testing.T) {
 		wg.Wait()
 		require.NoError(t, errData)
 		require.NoError(t, errTmpl)
-		if got := nData + nTmpl; got != records || d.PendingStats().Held != 0 {
+		if got := nData + nTmpl; got != records || d.Stats().Pending.Held != 0 {
 			lost++
 			if lost == 1 {
-				t.Errorf("round %d (template %v after): %d records decoded, want %d; %d sets left pending", round, jitter, got, records, d.PendingStats().Held)
+				t.Errorf("round %d (template %v after): %d records decoded, want %d; %d sets left pending", round, jitter, got, records, d.Stats().Pending.Held)
 			}
 		}
 	}

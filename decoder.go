@@ -1,7 +1,9 @@
 package netflow
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,7 +11,9 @@ import (
 // Config configures a Decoder. The zero value is valid: a new bounded
 // in-memory template store, pending data on, and the default limits.
 type Config struct {
-	// Store holds v9 and IPFIX templates. Nil means NewMemoryStore(MemoryStoreConfig{}).
+	// Store holds v9 and IPFIX templates, and, if it implements StateStore,
+	// the exporters' options state. Nil means
+	// NewMemoryStore(MemoryStoreConfig{}).
 	Store TemplateStore
 	// Registry names and types information elements, with any enterprise
 	// elements of the caller's. Nil means the built-in registry.
@@ -24,8 +28,8 @@ type Config struct {
 	Pending PendingLimits
 	// Limits bounds what one datagram may make the decoder hold.
 	Limits Limits
-	// Now returns the current time, for expiring pending data. Nil means
-	// time.Now.
+	// Now returns the current time, for expiring pending data and idle
+	// state. Nil means time.Now.
 	Now func() time.Time
 }
 
@@ -34,18 +38,31 @@ type Config struct {
 type Limits struct {
 	// MaxTemplateFields is the most fields a template may have (default
 	// 512). A template with more is refused with ErrLimit and counted in
-	// DecoderStats.TemplatesRefused; the other templates of its set are
-	// still learned.
+	// Stats.TemplatesRefused; the other templates of its set are still
+	// learned.
 	MaxTemplateFields int
 	// MaxOptionsEntries is the most options-data entries (sampler,
 	// interface, VRF and application names) kept per exporter domain
-	// (default 4096). Entries beyond it are refused and counted.
+	// (default 4096). Entries beyond it are refused and counted in
+	// ExporterState.Refused.
 	MaxOptionsEntries int
+	// MaxNameBytes is the longest interface, VRF or application name kept
+	// (default 256 bytes); longer names are cut and counted in
+	// ExporterState.Truncated.
+	MaxNameBytes int
+	// MaxStateBytes bounds the bytes of names kept per exporter domain
+	// (default 1 MiB). A name beyond it is refused and counted.
+	MaxStateBytes int
 	// MaxStateDomains is the most exporter domains whose options state is
-	// kept (default 16384). Options data of further domains is not kept
-	// (counted in DecoderStats.StateDomainsRefused); flows still decode,
-	// without the sampling interval such data would have given them.
+	// kept (default 16384). At the limit, domains idle for StateIdle make
+	// room (Stats.StateDomainsReclaimed); otherwise options data of further
+	// domains is not kept (Stats.StateDomainsRefused) and their flows
+	// decode without the sampling interval such data would have given.
 	MaxStateDomains int
+	// StateIdle is how long a domain's options state is kept without a
+	// datagram of that domain once MaxStateDomains is reached, and by
+	// Decoder.Sweep (default 1 hour).
+	StateIdle time.Duration
 	// MaxListDepth is the deepest nesting of RFC 6313 lists decoded
 	// (default 4, at most 255).
 	MaxListDepth int
@@ -58,8 +75,17 @@ func (l *Limits) setDefaults() {
 	if l.MaxOptionsEntries <= 0 {
 		l.MaxOptionsEntries = 4096
 	}
+	if l.MaxNameBytes <= 0 {
+		l.MaxNameBytes = 256
+	}
+	if l.MaxStateBytes <= 0 {
+		l.MaxStateBytes = 1 << 20
+	}
 	if l.MaxStateDomains <= 0 {
 		l.MaxStateDomains = 16384
+	}
+	if l.StateIdle <= 0 {
+		l.StateIdle = time.Hour
 	}
 	if l.MaxListDepth <= 0 {
 		l.MaxListDepth = 4
@@ -81,29 +107,45 @@ type Decoder struct {
 	state      *stateTable
 
 	refusedTemplates atomic.Uint64
+	learnGen         atomic.Uint64 // templates learned, for the pending race (setWalker.finish)
+
+	closeOnce   sync.Once
+	unsubscribe func()
 }
 
-// DecoderStats counts what a Decoder refused at its own limits. The template
-// store and the pending buffer count theirs (MemoryStore.Stats,
-// Decoder.PendingStats).
-type DecoderStats struct {
+// Stats is what a Decoder counts: its own refusals, its pending buffer and
+// options state, and its store's counters where the store reports them.
+type Stats struct {
 	// TemplatesRefused counts templates with more fields than
 	// Limits.MaxTemplateFields.
 	TemplatesRefused uint64
 	// StateDomainsRefused counts options data sets not kept because
-	// Limits.MaxStateDomains exporter domains already have state.
-	StateDomainsRefused uint64
+	// Limits.MaxStateDomains exporter domains already have state, and
+	// StateDomainsReclaimed the idle domains dropped to make room or by
+	// Sweep.
+	StateDomainsRefused   uint64
+	StateDomainsReclaimed uint64
+	// StateDomains is the number of exporter domains with options state.
+	StateDomains int
+	// StateStoreFailures counts reads and writes of options state that
+	// the store (a StateStore) failed.
+	StateStoreFailures uint64
+	// Pending counts the pending buffer (zero with DisablePending).
+	Pending PendingStats
+	// Store holds the store's counters if it implements StatsReporter
+	// (MemoryStore does); StoreOK says whether it does.
+	Store   StoreStats
+	StoreOK bool
 }
 
-// Stats returns the decoder's counters.
-func (d *Decoder) Stats() DecoderStats {
-	return DecoderStats{
-		TemplatesRefused:    d.refusedTemplates.Load(),
-		StateDomainsRefused: d.state.refused.Load(),
-	}
+// StatsReporter is implemented by stores that count what they do;
+// Decoder.Stats includes their counters.
+type StatsReporter interface {
+	Stats() StoreStats
 }
 
-// NewDecoder returns a Decoder configured by cfg.
+// NewDecoder returns a Decoder configured by cfg. If the store implements
+// Announcer, the decoder subscribes to it; Close unsubscribes.
 func NewDecoder(cfg Config) *Decoder {
 	d := &Decoder{
 		store:      cfg.Store,
@@ -122,20 +164,84 @@ func NewDecoder(cfg Config) *Decoder {
 	if !cfg.DisablePending {
 		d.pending = newPendingBuffer(cfg.Pending, now)
 	}
-	d.state = newStateTable(d.limits)
+	ss, _ := d.store.(StateStore)
+	_, announces := d.store.(Announcer)
+	d.state = newStateTable(d.limits, ss, announces, now)
+	if a, ok := d.store.(Announcer); ok {
+		d.unsubscribe = a.Subscribe(d.announced)
+	}
 	return d
+}
+
+// announced is the decoder's Announcer subscription.
+func (d *Decoder) announced(key TemplateKey) {
+	if key.ID == 0 {
+		d.state.invalidate(key)
+		return
+	}
+	if d.pending != nil {
+		d.pending.announced(key)
+	}
+}
+
+// Close ends the decoder's subscription to its store's announcements (see
+// Announcer). A decoder whose store does not announce holds nothing to
+// release; Close is still safe to call, and more than once.
+func (d *Decoder) Close() {
+	d.closeOnce.Do(func() {
+		if d.unsubscribe != nil {
+			d.unsubscribe()
+		}
+	})
 }
 
 // Store returns the decoder's template store.
 func (d *Decoder) Store() TemplateStore { return d.store }
 
-// exporterKey is the exporter as templates, pending data and state are
-// keyed.
-func (d *Decoder) exporterKey(e netip.AddrPort) netip.AddrPort {
-	if d.ignorePort {
-		return netip.AddrPortFrom(e.Addr(), 0)
+// Stats returns the decoder's counters.
+func (d *Decoder) Stats() Stats {
+	s := Stats{
+		TemplatesRefused: d.refusedTemplates.Load(),
 	}
-	return e
+	d.state.stats(&s)
+	if d.pending != nil {
+		s.Pending = d.pending.snapshot()
+	}
+	if r, ok := d.store.(StatsReporter); ok {
+		s.Store, s.StoreOK = r.Stats(), true
+	}
+	return s
+}
+
+// Sweep drops what has outlived its bounds although nobody touched it since:
+// pending sets older than PendingLimits.MaxAge (counted as expired) and the
+// options state of domains idle for Limits.StateIdle. The decoder also
+// expires an exporter's sets whenever that exporter's pending data is
+// touched; Sweep is for exporters gone quiet. A receiver calls it
+// periodically.
+func (d *Decoder) Sweep() {
+	if d.pending != nil {
+		d.pending.sweep()
+	}
+	d.state.sweep()
+}
+
+// PendingSets lists the data sets waiting for their template, per exporter
+// in arrival order. What left the buffer unmatched is counted in
+// Stats().Pending: Expired (MaxAge passed) and Refused (a limit was reached;
+// the decode that refused it also returned an error matching ErrLimit).
+func (d *Decoder) PendingSets() []PendingSet {
+	if d.pending == nil {
+		return nil
+	}
+	return d.pending.list()
+}
+
+// ExporterState returns a copy of what options data told about an exporter
+// domain (version 9 or 10, domain = source ID or observation domain ID):
+// what this decoder learned or, through a StateStore, another instance.
+func (d *Decoder) ExporterState(exporter netip.AddrPort, version uint16, domain uint32) (ExporterState, bool) {
+	return d.state.exporterState(TemplateKey{Exporter: d.exporterKey(exporter), Version: version, Domain: domain})
 }
 
 // Forget drops everything the decoder and its store hold for one exporter:
@@ -155,4 +261,106 @@ func (d *Decoder) Forget(exporter netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// exporterKey is the exporter as templates, pending data and state are
+// keyed.
+func (d *Decoder) exporterKey(e netip.AddrPort) netip.AddrPort {
+	if d.ignorePort {
+		return netip.AddrPortFrom(e.Addr(), 0)
+	}
+	return e
+}
+
+// Decode decodes one datagram into a newly allocated packet.
+func (d *Decoder) Decode(exporter netip.AddrPort, data []byte) (Packet, error) {
+	return d.DecodeInto(nil, exporter, data)
+}
+
+// DecodeFlows decodes one datagram and appends its flows to dst: the fast
+// path for collectors that want only Flow values. It gives the same flows as
+// DecodeInto followed by AppendFlows, skipping the typed v1-v7 records. buf
+// serves v9 and IPFIX decoding as in DecodeInto (nil allocates). On error,
+// dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the flows of
+// the sets that decoded.
+func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, data []byte) ([]Flow, error) {
+	if len(data) < 2 {
+		return dst, decodeErr(0, len(data), "version", ErrTruncated)
+	}
+	if l := fixedLayoutOf(binary.BigEndian.Uint16(data)); l != nil {
+		h, err := parseFixed(data, l)
+		if err != nil {
+			return dst, err
+		}
+		return appendFixedFlows(dst, data, exporter, h, l), nil
+	}
+	p, err := d.decodeInto(buf, exporter, data, true)
+	if p != nil {
+		dst = p.AppendFlows(dst)
+	}
+	return dst, err
+}
+
+// DecodeInto decodes one datagram into buf, reusing its capacity, and returns
+// the packet, which lives in buf until the next call with buf. A nil buf
+// allocates a new packet, as Decode does.
+//
+// On error the returned packet is nil for the fixed-format versions and for
+// a v9 or IPFIX header that is bad. Past the header, a bad or unknown v9 or
+// IPFIX set does not spoil the rest of the datagram: the packet holds every
+// set that decoded and the error joins the problems of the others.
+func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
+	return d.decodeInto(buf, exporter, data, false)
+}
+
+// decodeInto is DecodeInto; flowsOnly lets v9 and IPFIX skip making the
+// Records of fixed-length data sets, which AppendFlows does not need.
+func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, flowsOnly bool) (Packet, error) {
+	if len(data) < 2 {
+		return nil, decodeErr(0, len(data), "version", ErrTruncated)
+	}
+	if buf == nil {
+		buf = new(Buffer)
+	}
+	version := binary.BigEndian.Uint16(data)
+	var (
+		p   Packet
+		err error
+	)
+	switch version {
+	case 1:
+		v1 := packet(&buf.v1)
+		p, err = v1, decodeV1(v1, exporter, data)
+	case 5:
+		v5 := packet(&buf.v5)
+		p, err = v5, decodeV5(v5, exporter, data)
+	case 6:
+		v6 := packet(&buf.v6)
+		p, err = v6, decodeV6(v6, exporter, data)
+	case 7:
+		v7 := packet(&buf.v7)
+		p, err = v7, decodeV7(v7, exporter, data)
+	case 9:
+		// A packet comes back with a set-level error (it holds the sets
+		// that decoded), not with a header error.
+		if len(data) < v9HeaderLen {
+			return nil, decodeErr(9, len(data), "header", ErrTruncated)
+		}
+		v9 := packet(&buf.v9)
+		v9.flowsOnly = flowsOnly
+		return v9, decodeV9(d, v9, exporter, data)
+	case 10:
+		if _, err := ipfixLength(data); err != nil {
+			return nil, err
+		}
+		v10 := packet(&buf.v10)
+		v10.flowsOnly = flowsOnly
+		return v10, decodeIPFIX(d, v10, exporter, data)
+	default:
+		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }

@@ -330,7 +330,7 @@ func floodData(dst []byte, r *rand.Rand, version uint16, domain uint32, n, maxBo
 // floodPendingBounds checks the pending buffer's limits, per exporter too.
 func floodPendingBounds(tb testing.TB, d *Decoder, l PendingLimits) PendingStats {
 	tb.Helper()
-	st := d.PendingStats()
+	st := d.Stats().Pending
 	require.LessOrEqual(tb, st.Bytes, l.MaxBytes)
 	b := d.pending
 	b.mu.Lock()
@@ -403,7 +403,7 @@ func TestFloodPendingData(t *testing.T) {
 	// is full (with ErrLimit, counted) ...
 	_, err := d.DecodeInto(&legit.buf, legit.addr, buildIPFIXData(1))
 	require.ErrorIs(t, err, ErrLimit)
-	require.Equal(t, st.Refused+1, d.PendingStats().Refused)
+	require.Equal(t, st.Refused+1, d.Stats().Pending.Refused)
 
 	// ... but what it sent early is held, and decodes when the templates
 	// come.
@@ -420,7 +420,7 @@ func TestFloodPendingData(t *testing.T) {
 	heap := after - min(before, after)
 	runtime.KeepAlive(d)
 	t.Logf("%d datagrams of pending data: %d refused; pending holds %d sets, %d bytes (MaxBytes %d), Added %d Refused %d Matched %d; live heap %.1f MiB",
-		datagrams, refusedSeen, st.Held, st.Bytes, lim.MaxBytes, st.Added, st.Refused, d.PendingStats().Matched, float64(heap)/(1<<20))
+		datagrams, refusedSeen, st.Held, st.Bytes, lim.MaxBytes, st.Added, st.Refused, d.Stats().Pending.Matched, float64(heap)/(1<<20))
 	require.LessOrEqual(t, heap, uint64(2*lim.MaxBytes+4<<20))
 }
 
@@ -440,7 +440,7 @@ func TestFloodPendingTinySets(t *testing.T) {
 		_, err := d.DecodeInto(&buf, floodAddr(i), dg)
 		floodOnlyLimit(t, err)
 	}
-	st := d.PendingStats()
+	st := d.Stats().Pending
 	after := floodHeap()
 	heap := after - min(before, after)
 	runtime.KeepAlive(d)
@@ -668,15 +668,15 @@ func TestLimitPending(t *testing.T) {
 		p, err := d.Decode(testExporter, unknown(300, max+1, 4))
 		require.ErrorIs(t, err, ErrLimit)
 		require.Equal(t, max, floodSets(p).Pending)
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, max, st.Held)
 		require.Equal(t, uint64(1), st.Refused)
 		require.Equal(t, max*cost(4), st.Bytes)
 		p, err = d.Decode(testExporter, limitTemplates(10, 1, 300))
 		require.NoError(t, err)
 		require.Equal(t, max, p.FlowCount())
-		require.Equal(t, uint64(max), d.PendingStats().Matched)
-		require.Zero(t, d.PendingStats().Bytes)
+		require.Equal(t, uint64(max), d.Stats().Pending.Matched)
+		require.Zero(t, d.Stats().Pending.Bytes)
 	})
 	t.Run("MaxBytesPerExporter", func(t *testing.T) {
 		const body = 65000
@@ -689,7 +689,7 @@ func TestLimitPending(t *testing.T) {
 		}
 		_, err := d.DecodeInto(&buf, testExporter, unknown(300, 1, body))
 		require.ErrorIs(t, err, ErrLimit)
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, fit, st.Held)
 		require.Equal(t, fit*cost(body), st.Bytes)
 		require.LessOrEqual(t, st.Bytes, 1<<20)
@@ -711,15 +711,30 @@ func TestLimitPending(t *testing.T) {
 				refusedAt = i
 			}
 		}
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, (64<<20)/cost(body), refusedAt)
 		require.LessOrEqual(t, st.Bytes, 64<<20)
 		require.Greater(t, st.Bytes+cost(body), 64<<20)
 		require.Equal(t, uint64(1), st.Refused)
-		// The held sets are served when their templates come.
-		p, err := d.Decode(limitAddr(0), limitTemplates(10, 1, 300))
-		require.NoError(t, err)
-		require.Len(t, p.(*IPFIXPacket).DataSets, perExporter)
+		// The held sets are served when their templates come, at most
+		// maxReleaseRecords (plus one set) a call: the rest on the
+		// exporter's next decodes.
+		served, calls := 0, 0
+		for served < perExporter {
+			p, err := d.Decode(limitAddr(0), limitTemplates(10, 1, 300))
+			require.NoError(t, err)
+			records := 0
+			for _, ds := range p.(*IPFIXPacket).DataSets {
+				require.True(t, ds.Late)
+				records += len(ds.Records)
+			}
+			require.LessOrEqual(t, records, maxReleaseRecords+body)
+			served += len(p.(*IPFIXPacket).DataSets)
+			calls++
+			require.Less(t, calls, perExporter+1, "held sets are not served")
+		}
+		require.Equal(t, perExporter, served)
+		require.Greater(t, calls, 1, "one call released more than maxReleaseRecords")
 	})
 	t.Run("MaxExporters", func(t *testing.T) {
 		const max = 4096
@@ -731,7 +746,7 @@ func TestLimitPending(t *testing.T) {
 		}
 		_, err := d.DecodeInto(&buf, limitAddr(max), unknown(300, 1, 4))
 		require.ErrorIs(t, err, ErrLimit)
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, max, st.Held)
 		require.Equal(t, uint64(1), st.Refused)
 		// A held exporter may still add sets.
@@ -793,9 +808,9 @@ func limitNestedLists(depth int) []byte {
 		}
 		return append([]byte{255, byte(len(b) >> 8), byte(len(b))}, b...)
 	}
-	rec := varlen([]byte{byte(AllOf), 0x01, 0x2c})
+	rec := varlen([]byte{byte(ListAllOf), 0x01, 0x2c})
 	for range depth - 1 {
-		rec = varlen(append([]byte{byte(AllOf), 0x01, 0x2c}, rec...))
+		rec = varlen(append([]byte{byte(ListAllOf), 0x01, 0x2c}, rec...))
 	}
 	return ipfixMessage(1, 0,
 		set(2, templateRecord(300, tmplField{292, VariableLength, 0}), false),

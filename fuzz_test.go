@@ -388,7 +388,7 @@ func fuzzStatefulOnce(data []byte) error {
 			store.Expire()
 		}
 	}
-	ps := d.PendingStats()
+	ps := d.Stats().Pending
 	if ps.Held < 0 || ps.Bytes < 0 || ps.Held > 2*4 || ps.Bytes > 6<<10 {
 		return fmt.Errorf("pending stats out of bounds: %+v", ps)
 	}

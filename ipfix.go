@@ -6,18 +6,42 @@ import (
 	"time"
 )
 
+// IPFIX (RFC 7011): a 16-byte message header whose length frames the
+// message, then sets. Set 2 holds templates, 3 options templates, 256 and
+// above data; 0, 1 and 4-255 are reserved. A field specifier whose ID has
+// the enterprise bit set carries a private enterprise number. An options
+// template counts its scope fields, which are information elements. A
+// template record without fields withdraws its ID (2 and 3: every data or
+// options template). Uptimes count from systemInitTimeMilliseconds.
+var ipfixDialect = dialect{
+	version:       10,
+	headerLen:     16,
+	templateSet:   2,
+	optionsSet:    3,
+	enterpriseBit: true,
+	withdrawals:   true,
+	lists:         true,
+	optionsHeader: func(rec []byte) (scope, count, hdr int, err error) {
+		// Template ID, field count, scope field count.
+		if len(rec) < 6 {
+			return 0, 0, 0, ErrTruncated
+		}
+		return int(binary.BigEndian.Uint16(rec[4:])), int(binary.BigEndian.Uint16(rec[2:])), 6, nil
+	},
+}
+
 const ipfixHeaderLen = 16
 
 // IPFIXHeader is the IPFIX message header (RFC 7011 section 3.1).
 type IPFIXHeader struct {
 	Length              uint16 // message length in bytes, header included
-	ExportTime          uint32 // seconds since 1970
+	UnixSecs            uint32 // export time, seconds since 1970
 	Sequence            uint32 // data records sent before this message, modulo 2^32
 	ObservationDomainID uint32
 }
 
-// Time returns ExportTime as a UTC time.
-func (h *IPFIXHeader) Time() time.Time { return time.Unix(int64(h.ExportTime), 0).UTC() }
+// ExportTime returns UnixSecs as a UTC time.
+func (h *IPFIXHeader) ExportTime() time.Time { return time.Unix(int64(h.UnixSecs), 0).UTC() }
 
 // IPFIXPacket is a decoded IPFIX message. Its records alias the datagram.
 type IPFIXPacket struct {
@@ -45,7 +69,7 @@ func ipfixLength(data []byte) (int, error) {
 	return length, nil
 }
 
-func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
+func decodeIPFIX(d *Decoder, p *IPFIXPacket, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
 	p.reset()
 	length, err := ipfixLength(data)
@@ -55,23 +79,17 @@ func (d *Decoder) decodeIPFIX(p *IPFIXPacket, exporter netip.AddrPort, data []by
 	data = data[:length]
 	p.Header = IPFIXHeader{
 		Length:              uint16(length),
-		ExportTime:          binary.BigEndian.Uint32(data[4:]),
+		UnixSecs:            binary.BigEndian.Uint32(data[4:]),
 		Sequence:            binary.BigEndian.Uint32(data[8:]),
 		ObservationDomainID: binary.BigEndian.Uint32(data[12:]),
 	}
-	w := setWalker{
-		d:   d,
-		s:   &p.Sets,
-		key: domainOf(d.exporterKey(exporter), 10, p.Header.ObservationDomainID),
-		ctx: flowContext{
-			exporter:   exporter,
-			version:    10,
-			domain:     p.Header.ObservationDomainID,
-			sequence:   p.Header.Sequence,
-			exportTime: p.Header.Time(),
-			exportNs:   p.Header.Time().UnixNano(),
-		},
-	}
-	w.walk(data, ipfixHeaderLen)
-	return w.finish()
+	export := p.Header.ExportTime()
+	return walkSets(d, &p.Sets, &ipfixDialect, data, flowContext{
+		exporter:   exporter,
+		version:    10,
+		domain:     p.Header.ObservationDomainID,
+		sequence:   p.Header.Sequence,
+		exportTime: export,
+		exportNs:   export.UnixNano(),
+	})
 }

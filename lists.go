@@ -12,28 +12,28 @@ type ListSemantic uint8
 
 // The list semantics of RFC 6313 section 4.5.
 const (
-	NoneOf        ListSemantic = 0
-	ExactlyOneOf  ListSemantic = 1
-	OneOrMoreOf   ListSemantic = 2
-	AllOf         ListSemantic = 3
-	Ordered       ListSemantic = 4
-	UndefinedList ListSemantic = 0xff
+	ListNoneOf       ListSemantic = 0
+	ListExactlyOneOf ListSemantic = 1
+	ListOneOrMoreOf  ListSemantic = 2
+	ListAllOf        ListSemantic = 3
+	ListOrdered      ListSemantic = 4
+	ListUndefined    ListSemantic = 0xff
 )
 
 // String returns the semantic's RFC 6313 name.
 func (s ListSemantic) String() string {
 	switch s {
-	case NoneOf:
+	case ListNoneOf:
 		return "noneOf"
-	case ExactlyOneOf:
+	case ListExactlyOneOf:
 		return "exactlyOneOf"
-	case OneOrMoreOf:
+	case ListOneOrMoreOf:
 		return "oneOrMoreOf"
-	case AllOf:
+	case ListAllOf:
 		return "allOf"
-	case Ordered:
+	case ListOrdered:
 		return "ordered"
-	case UndefinedList:
+	case ListUndefined:
 		return "undefined"
 	}
 	return "semantic(" + strconv.Itoa(int(s)) + ")"
@@ -58,7 +58,8 @@ type List struct {
 // List decodes v, a list field of r (IANA elements 291 basicList, 292
 // subTemplateList, 293 subTemplateMultiList), one level deep: nested lists
 // are decoded by calling List on the nested records' values. The templates
-// of template lists are looked up in the decoder's store, in r's domain.
+// of template lists are those r's datagram defined or else those of the
+// decoder's store, in r's domain.
 // Errors match ErrMalformed (not a list, bad framing), ErrTruncated,
 // ErrTemplateNotFound, or ErrLimit when the nesting is deeper than
 // Limits.MaxListDepth.
@@ -145,14 +146,9 @@ func (r *Record) basicList(l *List, b []byte) error {
 }
 
 func (r *Record) nestedRecords(l *List, id uint16, b []byte) error {
-	key := r.set.key
-	key.ID = id
-	t, err := r.set.store.Template(key)
+	t, err := r.set.template(id)
 	if err != nil {
-		if errors.Is(err, ErrTemplateNotFound) {
-			return fmt.Errorf("%w: list names template %d", ErrTemplateNotFound, id)
-		}
-		return storeErr(err)
+		return err
 	}
 	if t.minLen == 0 {
 		return fmt.Errorf("%w: list template %d has empty records", ErrMalformed, id)
@@ -172,4 +168,24 @@ func (r *Record) nestedRecords(l *List, id uint16, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// template returns the template id of the set's domain: the latest its
+// datagram defined, without asking the store, or else the store's.
+func (ds *DataSet) template(id uint16) (*Template, error) {
+	for i := len(ds.local) - 1; i >= 0; i-- {
+		if t := ds.local[i]; t != nil && t.ID == id {
+			return t, nil
+		}
+	}
+	key := ds.key
+	key.ID = id
+	t, err := ds.store.Template(key)
+	if err != nil {
+		if errors.Is(err, ErrTemplateNotFound) {
+			return nil, fmt.Errorf("%w: list names template %d", ErrTemplateNotFound, id)
+		}
+		return nil, storeErr(err)
+	}
+	return t, nil
 }

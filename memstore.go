@@ -1,9 +1,7 @@
 package netflow
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"sync"
 	"time"
@@ -34,8 +32,13 @@ type MemoryStoreConfig struct {
 	// the same exporter domain are ever evicted.
 	EvictOldest bool
 	// MaxStates is the most exporter domains whose options state is kept
-	// (default 16384); see StateStore.
+	// (default 16384); see StateStore. At the limit, states not set for
+	// StateIdle (default 1 hour; Expire drops them too) make room.
 	MaxStates int
+	StateIdle time.Duration
+	// MaxTemplateFields is the most fields of a template Load accepts
+	// (default 512, as Limits.MaxTemplateFields).
+	MaxTemplateFields int
 	// TTL expires a template not refreshed for this long (0: never).
 	TTL time.Duration
 	// Now returns the current time (default time.Now).
@@ -60,12 +63,15 @@ type StoreStats struct {
 type MemoryStore struct {
 	cfg       MemoryStoreConfig
 	mu        sync.RWMutex
-	domains   map[TemplateKey]*storeDomain  // ID 0
-	exporters map[netip.AddrPort]int        // domains per exporter
-	total     int                           // templates held
-	states    map[TemplateKey]ExporterState // options state by domain (ID 0)
+	domains   map[TemplateKey]*storeDomain // ID 0
+	exporters map[netip.AddrPort]int       // domains per exporter
+	total     int                          // templates held
+	states    map[TemplateKey]storedState  // options state by domain (ID 0)
 	stats     StoreStats
-	subs      subscribers
+	// nextReclaim is the earliest time an add at a limit scans for
+	// expired templates again.
+	nextReclaim time.Time
+	subs        subscribers
 }
 
 type storeDomain struct {
@@ -94,11 +100,17 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	if cfg.MaxStates <= 0 {
 		cfg.MaxStates = 16384
 	}
+	if cfg.MaxTemplateFields <= 0 {
+		cfg.MaxTemplateFields = 512
+	}
+	if cfg.StateIdle <= 0 {
+		cfg.StateIdle = time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &MemoryStore{
-		states:    make(map[TemplateKey]ExporterState),
+		states:    make(map[TemplateKey]storedState),
 		cfg:       cfg,
 		domains:   make(map[TemplateKey]*storeDomain),
 		exporters: make(map[netip.AddrPort]int),
@@ -114,14 +126,17 @@ func domainKey(k TemplateKey) TemplateKey {
 func (s *MemoryStore) Template(key TemplateKey) (*Template, error) {
 	s.mu.RLock()
 	var e *storeEntry
+	var seen time.Time
 	if d := s.domains[domainKey(key)]; d != nil {
-		e = d.templates[key.ID]
+		if e = d.templates[key.ID]; e != nil {
+			seen = e.seen // read under the lock: Load and AddTemplate write it
+		}
 	}
 	s.mu.RUnlock()
 	if e == nil {
 		return nil, ErrTemplateNotFound
 	}
-	if s.cfg.TTL > 0 && s.cfg.Now().Sub(e.seen) > s.cfg.TTL {
+	if s.cfg.TTL > 0 && s.cfg.Now().Sub(seen) > s.cfg.TTL {
 		s.mu.Lock()
 		if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] == e {
 			s.remove(key, d)
@@ -139,14 +154,15 @@ func (s *MemoryStore) AddTemplate(key TemplateKey, t *Template) error {
 	if t == nil {
 		return s.WithdrawTemplate(key)
 	}
-	err := s.addTemplate(key, t)
+	err := s.addTemplate(key, t, s.cfg.Now())
 	if err == nil {
 		s.subs.announce(key)
 	}
 	return err
 }
 
-func (s *MemoryStore) addTemplate(key TemplateKey, t *Template) error {
+// addTemplate stores t as refreshed at seen.
+func (s *MemoryStore) addTemplate(key TemplateKey, t *Template, seen time.Time) error {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,6 +170,10 @@ func (s *MemoryStore) addTemplate(key TemplateKey, t *Template) error {
 	d := s.domains[dk]
 	if d == nil {
 		n, known := s.exporters[key.Exporter]
+		if !known && len(s.exporters) >= s.cfg.MaxExporters {
+			s.reclaim(now) // expired templates free their exporter's slot
+			n, known = s.exporters[key.Exporter]
+		}
 		switch {
 		case !known && len(s.exporters) >= s.cfg.MaxExporters:
 			s.stats.Rejected++
@@ -172,10 +192,13 @@ func (s *MemoryStore) addTemplate(key TemplateKey, t *Template) error {
 		} else {
 			s.stats.Replaced++
 		}
-		d.templates[key.ID] = &storeEntry{t: t, seen: now}
+		d.templates[key.ID] = &storeEntry{t: t, seen: seen}
 		return nil
 	}
 	s.expireDomain(d, now)
+	if s.total >= s.cfg.MaxTemplates {
+		s.reclaim(now)
+	}
 	domainFull := len(d.templates) >= s.cfg.MaxTemplatesPerDomain
 	if domainFull || s.total >= s.cfg.MaxTemplates {
 		if !s.cfg.EvictOldest || len(d.templates) == 0 {
@@ -199,10 +222,32 @@ func (s *MemoryStore) addTemplate(key TemplateKey, t *Template) error {
 		s.total--
 		s.stats.Evicted++
 	}
-	d.templates[key.ID] = &storeEntry{t: t, seen: now}
+	d.templates[key.ID] = &storeEntry{t: t, seen: seen}
 	s.total++
 	s.stats.Learned++
 	return nil
+}
+
+// reclaim expires every template past its TTL, at most once a second (at a
+// limit, a flood of new exporters must not make each add scan the store):
+// expired templates, and the exporters they leave empty, make room. s.mu
+// is held.
+func (s *MemoryStore) reclaim(now time.Time) {
+	if s.cfg.TTL <= 0 || now.Before(s.nextReclaim) {
+		return
+	}
+	s.nextReclaim = now.Add(min(time.Second, s.cfg.TTL))
+	s.expireAll(now)
+}
+
+// expireAll drops every expired template and emptied domain. s.mu is held.
+func (s *MemoryStore) expireAll(now time.Time) {
+	for dk, d := range s.domains {
+		s.expireDomain(d, now)
+		if len(d.templates) == 0 {
+			s.dropDomain(dk)
+		}
+	}
 }
 
 // expireDomain drops the expired templates of one domain. s.mu is held.
@@ -270,17 +315,14 @@ func (s *MemoryStore) WithdrawAll(key TemplateKey, options bool) error {
 	return nil
 }
 
-// Expire drops every template not refreshed within the TTL.
+// Expire drops every template not refreshed within the TTL. The store also
+// does so by itself for a new exporter or template at a limit; a receiver
+// calls Expire periodically.
 func (s *MemoryStore) Expire() {
-	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for dk, d := range s.domains {
-		s.expireDomain(d, now)
-		if len(d.templates) == 0 {
-			s.dropDomain(dk)
-		}
-	}
+	s.expireAll(s.cfg.Now())
+	s.dropIdleStates(s.cfg.Now())
 }
 
 // Stats returns the store's counters.
@@ -291,62 +333,4 @@ func (s *MemoryStore) Stats() StoreStats {
 	st.Exporters = len(s.exporters)
 	st.Templates = s.total
 	return st
-}
-
-// savedTemplate is the JSON form of one stored template.
-type savedTemplate struct {
-	Exporter   string          `json:"exporter"`
-	Version    uint16          `json:"version"`
-	Domain     uint32          `json:"domain"`
-	ID         uint16          `json:"id"`
-	Options    bool            `json:"options,omitempty"`
-	ScopeCount int             `json:"scope_count,omitempty"`
-	Fields     []TemplateField `json:"fields"`
-	Seen       time.Time       `json:"seen"`
-}
-
-// Save writes every template as JSON, for Load after a restart.
-func (s *MemoryStore) Save(w io.Writer) error {
-	s.mu.RLock()
-	var out []savedTemplate
-	for dk, d := range s.domains {
-		for id, e := range d.templates {
-			out = append(out, savedTemplate{
-				Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, ID: id,
-				Options: e.t.Options, ScopeCount: e.t.ScopeCount, Fields: e.t.Fields, Seen: e.seen,
-			})
-		}
-	}
-	s.mu.RUnlock()
-	return json.NewEncoder(w).Encode(out)
-}
-
-// Load adds the templates that Save wrote, subject to the store's limits.
-// Each template is validated as if it came off the wire; the first one that
-// fails stops the load with an error matching ErrMalformed.
-func (s *MemoryStore) Load(r io.Reader) error {
-	var in []savedTemplate
-	if err := json.NewDecoder(r).Decode(&in); err != nil {
-		return fmt.Errorf("%w: template store load: %v", ErrMalformed, err)
-	}
-	for _, st := range in {
-		exp, err := netip.ParseAddrPort(st.Exporter)
-		if err != nil {
-			return fmt.Errorf("%w: template store load: %v", ErrMalformed, err)
-		}
-		t, err := NewTemplate(st.Version, st.ID, st.Options, st.ScopeCount, st.Fields)
-		if err != nil {
-			return err
-		}
-		key := TemplateKey{Exporter: exp, Version: st.Version, Domain: st.Domain, ID: st.ID}
-		if err := s.AddTemplate(key, t); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] != nil && !st.Seen.IsZero() {
-			d.templates[key.ID].seen = st.Seen
-		}
-		s.mu.Unlock()
-	}
-	return nil
 }

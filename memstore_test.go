@@ -254,15 +254,22 @@ func TestMemoryStoreSaveLoad(t *testing.T) {
 		require.True(t, t1.sameLayout(t2), "%v", key)
 		require.Equal(t, t1.MinRecordLen(), t2.MinRecordLen())
 	}
-	require.Zero(t, d2.PendingStats().Held)
+	require.Zero(t, d2.Stats().Pending.Held)
 
-	// Saving the loaded store gives the same templates.
+	// Saving the loaded store gives the same templates and state.
 	var again bytes.Buffer
 	require.NoError(t, store2.Save(&again))
-	var a, b []map[string]any
+	type doc struct {
+		Format    string           `json:"format"`
+		Templates []map[string]any `json:"templates"`
+		States    []map[string]any `json:"states"`
+	}
+	var a, b doc
 	require.NoError(t, json.Unmarshal(saved.Bytes(), &a))
 	require.NoError(t, json.Unmarshal(again.Bytes(), &b))
-	require.ElementsMatch(t, a, b)
+	require.Equal(t, "netflow-state/1", a.Format)
+	require.ElementsMatch(t, a.Templates, b.Templates)
+	require.ElementsMatch(t, a.States, b.States)
 }
 
 func TestMemoryStoreLoadKeepsAge(t *testing.T) {
@@ -288,9 +295,9 @@ func TestMemoryStoreLoadErrors(t *testing.T) {
 		want       error
 	}{
 		{"not JSON", "{", ErrMalformed},
-		{"bad exporter", `[{"exporter":"nowhere","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]}]`, ErrMalformed},
-		{"no fields", `[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[]}]`, ErrMalformed},
-		{"scope beyond fields", `[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"options":true,"scope_count":3,"fields":[{"ID":8,"PEN":0,"Length":4}]}]`, ErrMalformed},
+		{"bad exporter", `{"templates":[{"exporter":"nowhere","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]}]}`, ErrMalformed},
+		{"no fields", `{"templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[]}]}`, ErrMalformed},
+		{"scope beyond fields", `{"templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"options":true,"scope_count":3,"fields":[{"ID":8,"PEN":0,"Length":4}]}]}`, ErrMalformed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := NewMemoryStore(MemoryStoreConfig{})

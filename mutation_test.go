@@ -780,7 +780,7 @@ func TestMutationFixtures(t *testing.T) {
 				total += k
 			}
 			decoded++
-			st := d.PendingStats()
+			st := d.Stats().Pending
 			if st.Bytes > 64<<20 {
 				t.Errorf("%s: pending holds %d bytes", rel, st.Bytes)
 			}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +32,8 @@ type PendingStats struct {
 	Held    int    // sets held now
 	Bytes   int    // bytes held now, 256 per set of bookkeeping included
 	Added   uint64 // sets taken in
-	Matched uint64 // sets decoded when their template came
+	Matched uint64 // sets released when their template came
+	Failed  uint64 // released sets that did not decode (reported by that decode's error)
 	Expired uint64 // sets dropped unmatched after MaxAge
 	Refused uint64 // sets refused at a limit
 }
@@ -46,12 +48,41 @@ type pendingBuffer struct {
 	by     map[netip.AddrPort]*pendingQueue
 	bytes  int
 	stats  PendingStats
+	held   atomic.Int64 // sets held, read without the lock
 }
 
 type pendingQueue struct {
 	sets  []pendingSet
 	bytes int
+	// ready lists keys whose template came while more of their sets were
+	// held than one call releases (maxReleaseRecords): the rest go on the
+	// exporter's next decodes, with the template that released them.
+	ready []readyKey
+	// check lists keys the store announced (another instance learned
+	// their template): the next decode looks them up once.
+	check []TemplateKey
+	// retryAt is when the next decode looks up the held keys again, for
+	// stores that do not announce.
+	retryAt time.Time
 }
+
+// readyKey is a key whose held sets a template released.
+type readyKey struct {
+	key TemplateKey
+	t   *Template
+}
+
+// pendingRetry is how often the held keys of an exporter are looked up in
+// the store again, for a template another instance learned into a shared
+// store that does not announce it: at most one look-up per held key per
+// exporter per interval, on that exporter's decodes.
+const pendingRetry = time.Second
+
+// maxReleaseRecords bounds the records of held sets one decode releases,
+// so that a small template datagram cannot turn into an unbounded burst of
+// flows: it is about what one largest datagram can carry. The rest is
+// released by the exporter's next decodes, in order.
+const maxReleaseRecords = 1 << 16
 
 type pendingSet struct {
 	key  TemplateKey
@@ -118,49 +149,140 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error
 	q.bytes += size
 	b.bytes += size
 	b.stats.Added++
+	b.held.Add(1)
+	if q.retryAt.IsZero() {
+		q.retryAt = now.Add(pendingRetry)
+	}
 	return nil
 }
 
-// take removes and returns the sets held for any of keys, which share one
-// exporter, in arrival order.
-func (b *pendingBuffer) take(keys []TemplateKey) []pendingSet {
+// any reports whether any set is held, without taking the lock.
+func (b *pendingBuffer) any() bool { return b.held.Load() > 0 }
+
+// releasedSet is a held set taken out with the template that released it.
+type releasedSet struct {
+	pendingSet
+	t *Template
+}
+
+// take removes the sets held for any of keys (one exporter's), each
+// released by its template, in arrival order, and appends them to out
+// while *budget (records, counted as the most a set's body can hold) lasts;
+// at least one set is taken if *budget is positive. Sets left behind are
+// marked ready, to be released with their template by later calls.
+func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []releasedSet {
 	if len(keys) == 0 {
-		return nil
+		return out
 	}
-	key := keys[0]
+	exporter := keys[0].key.Exporter
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	q := b.by[key.Exporter]
+	q := b.by[exporter]
 	if q == nil {
-		return nil
+		return out
 	}
-	b.expire(key.Exporter, q, b.now())
-	var out []pendingSet
+	b.expire(exporter, q, b.now())
+	if q = b.by[exporter]; q == nil {
+		return out
+	}
 	kept := q.sets[:0]
 	for _, s := range q.sets {
-		if slices.Contains(keys, s.key) {
-			out = append(out, s)
-			q.bytes -= s.size()
-			b.bytes -= s.size()
-			b.stats.Matched++
+		i := slices.IndexFunc(keys, func(r readyKey) bool { return r.key == s.key })
+		if i < 0 {
+			kept = append(kept, s)
 			continue
 		}
-		kept = append(kept, s)
+		if *budget <= 0 {
+			kept = append(kept, s)
+			if !slices.ContainsFunc(q.ready, func(r readyKey) bool { return r.key == s.key }) {
+				q.ready = append(q.ready, keys[i])
+			}
+			continue
+		}
+		*budget -= len(s.body) / max(keys[i].t.minLen, 1)
+		out = append(out, releasedSet{pendingSet: s, t: keys[i].t})
+		b.drop(q, &s)
+		b.stats.Matched++
 	}
 	clear(q.sets[len(kept):])
 	q.sets = kept
 	if len(q.sets) == 0 {
-		delete(b.by, key.Exporter)
+		delete(b.by, exporter)
 	}
 	return out
+}
+
+// drop accounts for a set leaving q. b.mu is held.
+func (b *pendingBuffer) drop(q *pendingQueue, s *pendingSet) {
+	q.bytes -= s.size()
+	b.bytes -= s.size()
+	b.held.Add(-1)
+}
+
+// due returns what a decode for exporter should release before its own
+// sets: the keys a template released that are still held (ready), and the
+// keys to look up in the store (announced, or due for a retry). It
+// appends to the given slices; held reports whether exporter has sets held.
+func (b *pendingBuffer) due(exporter netip.AddrPort, ready []readyKey, lookup []TemplateKey) (_ []readyKey, _ []TemplateKey, held bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.by[exporter]
+	if q == nil {
+		return ready, lookup, false
+	}
+	now := b.now()
+	b.expire(exporter, q, now)
+	if q = b.by[exporter]; q == nil {
+		return ready, lookup, false
+	}
+	ready = append(ready, q.ready...)
+	q.ready = q.ready[:0]
+	if !now.Before(q.retryAt) {
+		q.retryAt = now.Add(pendingRetry)
+		for _, s := range q.sets {
+			if !slices.Contains(q.check, s.key) {
+				q.check = append(q.check, s.key)
+			}
+		}
+	}
+	for _, k := range q.check {
+		if !slices.ContainsFunc(ready, func(r readyKey) bool { return r.key == k }) && !slices.Contains(lookup, k) {
+			lookup = append(lookup, k)
+		}
+	}
+	q.check = q.check[:0]
+	return ready, lookup, true
+}
+
+// announced marks key for a look-up on its exporter's next decode, if sets
+// are held for it: the store said another instance learned its template.
+func (b *pendingBuffer) announced(key TemplateKey) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.by[key.Exporter]
+	if q == nil || slices.Contains(q.check, key) {
+		return
+	}
+	for _, s := range q.sets {
+		if s.key == key {
+			q.check = append(q.check, key)
+			return
+		}
+	}
+}
+
+// failed counts n released sets that did not decode.
+func (b *pendingBuffer) failed(n int) {
+	b.mu.Lock()
+	b.stats.Failed += uint64(n)
+	b.mu.Unlock()
 }
 
 // expire drops q's sets older than MaxAge. b.mu is held.
 func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now time.Time) {
 	n := 0
 	for n < len(q.sets) && now.Sub(q.sets[n].at) > b.limits.MaxAge {
-		q.bytes -= q.sets[n].size()
-		b.bytes -= q.sets[n].size()
+		b.drop(q, &q.sets[n])
 		b.stats.Expired++
 		n++
 	}
@@ -173,14 +295,26 @@ func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now tim
 	}
 }
 
-// Sweep drops every pending set older than the pending MaxAge, counting
-// it as expired. The decoder also expires an exporter's sets whenever that
-// exporter's pending data is touched; Sweep is for exporters gone quiet.
-func (d *Decoder) Sweep() {
-	if d.pending == nil {
-		return
+// PendingSet describes one data set waiting for its template.
+type PendingSet struct {
+	Key      TemplateKey // exporter (as keyed), version, domain, template ID
+	Bytes    int
+	Received time.Time
+}
+
+// forget drops every set held for exporter.
+func (b *pendingBuffer) forget(exporter netip.AddrPort) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.by[exporter]; q != nil {
+		b.bytes -= q.bytes
+		b.held.Add(-int64(len(q.sets)))
+		delete(b.by, exporter)
 	}
-	b := d.pending
+}
+
+// sweep drops every set older than MaxAge.
+func (b *pendingBuffer) sweep() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -189,12 +323,8 @@ func (d *Decoder) Sweep() {
 	}
 }
 
-// PendingStats returns the pending buffer's counters.
-func (d *Decoder) PendingStats() PendingStats {
-	if d.pending == nil {
-		return PendingStats{}
-	}
-	b := d.pending
+// snapshot returns the counters.
+func (b *pendingBuffer) snapshot() PendingStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.stats
@@ -205,22 +335,8 @@ func (d *Decoder) PendingStats() PendingStats {
 	return s
 }
 
-// PendingSet describes one data set waiting for its template.
-type PendingSet struct {
-	Key      TemplateKey // exporter (as keyed), version, domain, template ID
-	Bytes    int
-	Received time.Time
-}
-
-// PendingSets lists the data sets waiting for their template, per exporter
-// in arrival order. What left the buffer unmatched is counted in
-// PendingStats: Expired (MaxAge passed) and Refused (a limit was reached;
-// the decode that refused it also returned an error matching ErrLimit).
-func (d *Decoder) PendingSets() []PendingSet {
-	if d.pending == nil {
-		return nil
-	}
-	b := d.pending
+// list describes every held set, per exporter in arrival order.
+func (b *pendingBuffer) list() []PendingSet {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []PendingSet
@@ -230,14 +346,4 @@ func (d *Decoder) PendingSets() []PendingSet {
 		}
 	}
 	return out
-}
-
-// forget drops every set held for exporter.
-func (b *pendingBuffer) forget(exporter netip.AddrPort) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if q := b.by[exporter]; q != nil {
-		b.bytes -= q.bytes
-		delete(b.by, exporter)
-	}
 }

@@ -143,7 +143,7 @@ func TestPendingAcrossDatagrams(t *testing.T) {
 			require.Empty(t, s.DataSets)
 			require.Zero(t, p.FlowCount())
 			require.Empty(t, p.AppendFlows(nil))
-			st := d.PendingStats()
+			st := d.Stats().Pending
 			require.Equal(t, 1, st.Held)
 			require.Equal(t, uint64(1), st.Added)
 			require.Positive(t, st.Bytes)
@@ -169,7 +169,7 @@ func TestPendingAcrossDatagrams(t *testing.T) {
 			require.Len(t, ds.Records, 3)
 			checkBuiltFlows(t, p.AppendFlows(nil), 3, c.version, testExporter, 7, time.Unix(int64(dataExport), 0).UTC())
 
-			st = d.PendingStats()
+			st = d.Stats().Pending
 			require.Zero(t, st.Held)
 			require.Zero(t, st.Bytes)
 			require.Equal(t, uint64(1), st.Matched)
@@ -202,7 +202,7 @@ func TestPendingSameDatagram(t *testing.T) {
 			}
 			checkBuiltFlows(t, p.AppendFlows(nil), 4, c.version, testExporter, seq, buildExport)
 			// It never went through the buffer.
-			require.Equal(t, PendingStats{}, d.PendingStats())
+			require.Equal(t, PendingStats{}, d.Stats().Pending)
 		})
 	}
 }
@@ -223,7 +223,7 @@ func TestPendingArrivalOrder(t *testing.T) {
 		_, err := d.Decode(testExporter, m)
 		require.NoError(t, err)
 	}
-	require.Equal(t, 4, d.PendingStats().Held)
+	require.Equal(t, 4, d.Stats().Pending.Held)
 	// One message defines 257 and 258 (in that order).
 	p, err := d.Decode(testExporter, ipfixMessage(1, 20,
 		set(2, append(templateRecord(257, fieldsA...), templateRecord(258, fieldsB...)...), false)))
@@ -255,7 +255,7 @@ func TestPendingLimits(t *testing.T) {
 		p, err := d.Decode(testExporter, buildIPFIXData(1))
 		require.ErrorIs(t, err, ErrLimit)
 		require.Zero(t, packetSets(t, p).Pending)
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, uint64(1), st.Refused)
 		require.Equal(t, 2, st.Held)
 
@@ -263,13 +263,13 @@ func TestPendingLimits(t *testing.T) {
 		p, err = d.Decode(other, buildIPFIXData(1))
 		require.NoError(t, err)
 		require.Equal(t, 1, packetSets(t, p).Pending)
-		require.Equal(t, 3, d.PendingStats().Held)
+		require.Equal(t, 3, d.Stats().Pending.Held)
 
 		// The template releases the two held sets of its exporter only.
 		p, err = d.Decode(testExporter, buildIPFIXTemplate())
 		require.NoError(t, err)
 		require.Equal(t, 2, p.FlowCount())
-		st = d.PendingStats()
+		st = d.Stats().Pending
 		require.Equal(t, 1, st.Held)
 		require.Equal(t, uint64(2), st.Matched)
 		require.Equal(t, other, d.PendingSets()[0].Key.Exporter)
@@ -281,10 +281,10 @@ func TestPendingLimits(t *testing.T) {
 		probe := NewDecoder(Config{})
 		_, err := probe.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err)
-		c1 := probe.PendingStats().Bytes
+		c1 := probe.Stats().Pending.Bytes
 		_, err = probe.Decode(testExporter, buildIPFIXData(2))
 		require.NoError(t, err)
-		record := probe.PendingStats().Bytes - c1 - c1 // (cost(1) + cost(2)) - 2*cost(1)
+		record := probe.Stats().Pending.Bytes - c1 - c1 // (cost(1) + cost(2)) - 2*cost(1)
 		require.Equal(t, len(flowRecords(ipfixBenchFields, 1)), record)
 		cost := func(n int) int { return c1 + (n-1)*record }
 
@@ -300,7 +300,7 @@ func TestPendingLimits(t *testing.T) {
 		require.Greater(t, cost(big), limit)
 		_, err = d.Decode(other, buildIPFIXData(big)) // alone over the limit
 		require.ErrorIs(t, err, ErrLimit)
-		st := d.PendingStats()
+		st := d.Stats().Pending
 		require.Equal(t, uint64(2), st.Refused)
 		require.Equal(t, 2, st.Held)
 		require.Equal(t, limit, st.Bytes)
@@ -316,7 +316,7 @@ func TestPendingLimits(t *testing.T) {
 		require.ErrorIs(t, err, ErrLimit)
 		_, err = d.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err, "a held exporter may add more")
-		require.Equal(t, uint64(1), d.PendingStats().Refused)
+		require.Equal(t, uint64(1), d.Stats().Pending.Refused)
 	})
 }
 
@@ -328,23 +328,23 @@ func TestPendingExpiry(t *testing.T) {
 	require.NoError(t, err)
 	_, err = d.Decode(other, buildV9Data(2))
 	require.NoError(t, err)
-	require.Equal(t, 2, d.PendingStats().Held)
+	require.Equal(t, 2, d.Stats().Pending.Held)
 
 	clock.Advance(30 * time.Second)
 	d.Sweep()
-	require.Equal(t, 2, d.PendingStats().Held, "not yet expired")
+	require.Equal(t, 2, d.Stats().Pending.Held, "not yet expired")
 
 	// Touching an exporter's pending data expires its old sets.
 	clock.Advance(45 * time.Second)
 	_, err = d.Decode(testExporter, buildV9Data(1))
 	require.NoError(t, err)
-	st := d.PendingStats()
+	st := d.Stats().Pending
 	require.Equal(t, uint64(1), st.Expired)
 	require.Equal(t, 2, st.Held)
 
 	// Sweep expires the exporter that went quiet.
 	d.Sweep()
-	st = d.PendingStats()
+	st = d.Stats().Pending
 	require.Equal(t, uint64(2), st.Expired)
 	require.Equal(t, 1, st.Held)
 	require.Equal(t, testExporter, d.PendingSets()[0].Key.Exporter)
@@ -356,7 +356,7 @@ func TestPendingExpiry(t *testing.T) {
 	p, err = d.Decode(other, buildV9Template())
 	require.NoError(t, err)
 	require.Zero(t, p.FlowCount())
-	st = d.PendingStats()
+	st = d.Stats().Pending
 	require.Equal(t, PendingStats{Added: 3, Matched: 1, Expired: 2}, st)
 }
 
@@ -369,7 +369,7 @@ func TestPendingDisabled(t *testing.T) {
 	require.Equal(t, uint16(9), de.Version)
 	require.Zero(t, packetSets(t, p).Pending)
 	require.Zero(t, p.FlowCount())
-	require.Equal(t, PendingStats{}, d.PendingStats())
+	require.Equal(t, PendingStats{}, d.Stats().Pending)
 	require.Nil(t, d.PendingSets())
 	d.Sweep() // no buffer: nothing to do, no panic
 
@@ -411,5 +411,5 @@ func TestPendingIgnoreExporterPort(t *testing.T) {
 	p, err = d.Decode(templateFrom, buildIPFIXTemplate())
 	require.NoError(t, err)
 	require.Zero(t, p.FlowCount())
-	require.Equal(t, 1, d.PendingStats().Held)
+	require.Equal(t, 1, d.Stats().Pending.Held)
 }

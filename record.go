@@ -75,43 +75,22 @@ func (r *Record) Lookup(id uint16) (Value, bool) {
 
 // LookupEnterprise returns the first value of element (pen, id).
 func (r *Record) LookupEnterprise(pen uint32, id uint16) (Value, bool) {
+	i := 0
 	for v := range r.All() {
-		if v.Field.ID == id && v.Field.PEN == pen && !(v.Scope && r.Template.Version == 9) {
+		if v.Field.ID == id && v.Field.PEN == pen && r.Template.dialect.isElement(i, r.Template.ScopeCount) {
 			return v, true
 		}
+		i++
 	}
 	return Value{}, false
 }
 
 func (r *Record) lookup(i int, f TemplateField) InfoElement {
-	if r.Template.Version == 9 {
-		if i < r.Template.ScopeCount {
-			return v9ScopeInfo(f.ID)
-		}
-		if info, ok := LookupV9(f.ID); ok {
-			return info
-		}
-		return InfoElement{ID: f.ID}
-	}
 	var reg *Registry
 	if r.set != nil {
 		reg = r.set.reg
 	}
-	if info, ok := reg.Lookup(f.PEN, f.ID); ok {
-		return info
-	}
-	return InfoElement{ID: f.ID, PEN: f.PEN}
-}
-
-// v9ScopeNames are the RFC 3954 scope field types.
-var v9ScopeNames = [...]string{1: "scope_system", 2: "scope_interface", 3: "scope_line_card", 4: "scope_cache", 5: "scope_template"}
-
-func v9ScopeInfo(id uint16) InfoElement {
-	info := InfoElement{ID: id, Type: TypeUnsigned32}
-	if int(id) < len(v9ScopeNames) {
-		info.Name = v9ScopeNames[id]
-	}
-	return info
+	return r.Template.dialect.info(reg, i, r.Template.ScopeCount, f)
 }
 
 // Name returns the element's name: the registry's, or "PEN.ID" / "ID" for an
@@ -191,15 +170,15 @@ func (v Value) Time() (time.Time, bool) {
 	switch v.Info.Type {
 	case TypeDateTimeSeconds:
 		if n, ok := v.Uint(); ok {
-			return time.Unix(int64(n), 0).UTC(), true
+			return secondsTime(n)
 		}
 	case TypeDateTimeMilliseconds:
-		if n, ok := v.Uint(); ok && n <= math.MaxInt64 {
-			return time.UnixMilli(int64(n)).UTC(), true
+		if n, ok := v.Uint(); ok {
+			return milliTime(n)
 		}
 	case TypeDateTimeMicroseconds, TypeDateTimeNanoseconds:
 		if len(v.Raw) == 8 {
-			return ntpTime(v.Raw, v.Info.Type == TypeDateTimeMicroseconds), true
+			return ntpTime(v.Raw, v.Info.Type == TypeDateTimeMicroseconds)
 		}
 	}
 	return time.Time{}, false

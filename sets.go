@@ -4,114 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
-	"time"
 )
 
-// Sets is what v9 and IPFIX packets have in common: the templates they
-// defined and their data and options data sets.
-type Sets struct {
-	// Templates lists the templates this datagram defined, in wire order.
-	Templates []*Template
-	// Withdrawn lists the template IDs this datagram withdrew (IPFIX), in
-	// wire order; 2 and 3 mean all data or all options templates.
-	Withdrawn []uint16
-	// DataSets holds the data and options data sets that decoded, in wire
-	// order, then the sets that had waited for a template this datagram
-	// brought (Late).
-	DataSets []DataSet
-	// Pending counts the data sets of this datagram whose template is not
-	// known yet and that the decoder holds until it comes.
-	Pending int
-
-	records    []Record
-	unresolved []unresolvedSet
-	learned    []TemplateKey
-	flowsOnly  bool // Decoder.DecodeFlows: no Records for fixed-length data sets
-}
-
-// DataSet is one data or options data set.
-type DataSet struct {
-	TemplateID uint16
-	Template   *Template
-	Records    []Record
-	// Late is true for a set that arrived before its template, in an
-	// earlier datagram or earlier in this one, and was held until the
-	// template came. Sequence and ExportTime are those of the datagram the
-	// set came in.
-	Late       bool
-	Sequence   uint32
-	ExportTime time.Time
-
-	ctx      flowContext
-	body     []byte // the set's records, padding included
-	reg      *Registry
-	store    TemplateStore
-	key      TemplateKey // the store key of the set's domain
-	maxDepth int
-	lo, hi   int
-}
-
-// Options reports whether the set holds options data (exporter state such as
-// sampling rates and interface names) rather than flows.
-func (s *DataSet) Options() bool { return s.Template.Options }
-
-// FlowCount returns the number of flow records (options records excluded).
-func (s *Sets) FlowCount() int {
-	n := 0
-	for i := range s.DataSets {
-		n += s.DataSets[i].flowCount()
-	}
-	return n
-}
-
-func (ds *DataSet) flowCount() int {
-	switch t := ds.Template; {
-	case t.Options:
-		return 0
-	case t.fixedLen > 0:
-		return len(ds.body) / t.fixedLen
-	}
-	return len(ds.Records)
-}
-
-// AppendFlows appends one Flow per data record (not per options record) to
-// dst.
-func (s *Sets) AppendFlows(dst []Flow) []Flow {
-	n := len(dst)
-	dst = grow(dst, n+s.FlowCount())
-	for i := range s.DataSets {
-		ds := &s.DataSets[i]
-		t := ds.Template
-		switch {
-		case t.Options:
-		case t.fixedLen > 0:
-			// Fixed-length records are cut from the body directly: the
-			// Records may not exist (DecodeFlows).
-			for off := 0; off+t.fixedLen <= len(ds.body); off += t.fixedLen {
-				fillFlow(&dst[n], t, ds.body[off:off+t.fixedLen], &ds.ctx)
-				n++
-			}
-		default:
-			for j := range ds.Records {
-				fillFlow(&dst[n], t, ds.Records[j].Data, &ds.ctx)
-				n++
-			}
-		}
-	}
-	return dst
-}
-
-func (s *Sets) reset() {
-	s.Templates = s.Templates[:0]
-	s.Withdrawn = s.Withdrawn[:0]
-	s.DataSets = s.DataSets[:0]
-	s.Pending = 0
-	s.records = s.records[:0]
-	s.unresolved = s.unresolved[:0]
-	s.learned = s.learned[:0]
-}
+// The set walker: it decodes the sets of one v9 or IPFIX message by the
+// message's dialect, learns templates into the store, decodes data sets,
+// hands those whose template is unknown to the pending buffer and releases
+// held sets when their template comes.
 
 // unresolvedSet is a data set whose template was unknown when it was read.
 type unresolvedSet struct {
@@ -124,8 +23,13 @@ type unresolvedSet struct {
 type setWalker struct {
 	d         *Decoder
 	s         *Sets
+	dialect   *dialect
 	key       TemplateKey // exporter, version, domain; ID set per use
 	ctx       flowContext
+	held      bool       // the pending buffer holds sets of this exporter
+	budget    int        // records of held sets this message may still release
+	gen       uint64     // Decoder.learnGen when the walk began
+	learned   []readyKey // templates of the current template set: what they release
 	errs      []error
 	moreErrs  int     // problems beyond maxErrors
 	moreKinds []error // their sentinels
@@ -135,6 +39,26 @@ type setWalker struct {
 // are counted in a last error, so that a hostile message of thousands of
 // tiny bad sets cannot make the decoder allocate an error for each.
 const maxErrors = 16
+
+// sentinels are the errors every decoder error matches.
+var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimit, ErrStore, ErrUnsupportedVersion, ErrEmpty}
+
+// walkSets decodes, for d, the sets of a message whose header (dl.headerLen bytes)
+// was read into ctx.
+func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) error {
+	w := setWalker{
+		d:       d,
+		s:       s,
+		dialect: dl,
+		key:     domainKey(TemplateKey{Exporter: d.exporterKey(ctx.exporter), Version: dl.version, Domain: ctx.domain}),
+		ctx:     ctx,
+		budget:  maxReleaseRecords,
+		gen:     d.learnGen.Load(),
+	}
+	w.releaseDue()
+	w.walk(data, dl.headerLen)
+	return w.finish()
+}
 
 func (w *setWalker) fail(offset int, what string, err error) {
 	if len(w.errs) < maxErrors {
@@ -149,12 +73,8 @@ func (w *setWalker) fail(offset int, what string, err error) {
 	}
 }
 
-// sentinels are the errors every decoder error matches.
-var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimit, ErrStore, ErrUnsupportedVersion, ErrEmpty}
-
 // walk decodes the sets in data[off:].
 func (w *setWalker) walk(data []byte, off int) {
-	v := w.key.Version
 	for off < len(data) {
 		rest := data[off:]
 		if len(rest) < 4 || binary.BigEndian.Uint16(rest[2:]) < 4 {
@@ -171,21 +91,29 @@ func (w *setWalker) walk(data []byte, off int) {
 		}
 		body := rest[4:length]
 		switch {
-		case (v == 9 && id == 0) || (v == 10 && id == 2):
+		case id == w.dialect.templateSet:
 			w.templates(body, off+4, false)
-		case (v == 9 && id == 1) || (v == 10 && id == 3):
+		case id == w.dialect.optionsSet:
 			w.templates(body, off+4, true)
 		case id >= 256:
 			w.dataSet(id, body, off+4)
 		}
-		// Set IDs 2-255 (v9) and 0, 1, 4-255 (IPFIX) are reserved: skipped.
+		// Other set IDs below 256 are reserved: skipped.
 		off += length
 	}
 }
 
-// templates decodes a (options) template set body.
+// templates decodes a (options) template set body, then releases what
+// waited for the templates it defined.
 func (w *setWalker) templates(body []byte, base int, options bool) {
-	v := w.key.Version
+	w.learned = w.learned[:0]
+	w.templateRecords(body, base, options)
+	w.releaseLearned()
+}
+
+// templateRecords decodes the records of a (options) template set.
+func (w *setWalker) templateRecords(body []byte, base int, options bool) {
+	dl := w.dialect
 	off := 0
 	for off < len(body) {
 		start := off // the template record, for errors
@@ -195,33 +123,20 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 		}
 		id := binary.BigEndian.Uint16(rest)
 		count := int(binary.BigEndian.Uint16(rest[2:]))
-		hdr := 4
-		scope := 0
+		hdr, scope := 4, 0
 		switch {
-		case v == 9 && options:
-			// Template ID, option scope length and option length, in bytes.
-			if len(rest) < 6 {
-				w.fail(base+off, "options template header", ErrTruncated)
-				return
-			}
-			scopeLen, optLen := count, int(binary.BigEndian.Uint16(rest[4:]))
-			if scopeLen%4 != 0 || optLen%4 != 0 {
-				w.fail(base+off, "options template lengths", ErrMalformed)
-				return
-			}
-			scope, count, hdr = scopeLen/4, (scopeLen+optLen)/4, 6
-		case v == 10 && count == 0:
+		case dl.withdrawals && count == 0:
 			w.withdraw(id, options, base+off)
 			off += 4
 			continue
-		case v == 10 && options:
-			if len(rest) < 6 {
-				w.fail(base+off, "options template header", ErrTruncated)
+		case options:
+			var err error
+			if scope, count, hdr, err = dl.optionsHeader(rest); err != nil {
+				w.fail(base+off, "options template header", err)
 				return
 			}
-			scope, hdr = int(binary.BigEndian.Uint16(rest[4:])), 6
 		}
-		n, err := w.fieldSpecsLen(rest[hdr:], count)
+		n, err := dl.fieldSpecsLen(rest[hdr:], count)
 		if err != nil {
 			w.fail(base+off+hdr, "template fields", err)
 			return
@@ -238,8 +153,7 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 		if id < 256 || count > w.d.limits.MaxTemplateFields {
 			continue // skipped whole: the set's other templates still count
 		}
-		fields := w.fieldSpecs(specs, count)
-		t, err := NewTemplate(v, id, options, scope, fields)
+		t, err := NewTemplate(dl.version, id, options, scope, dl.fieldSpecs(specs, count))
 		if err != nil {
 			w.fail(base+start, "template", err)
 			continue
@@ -248,49 +162,8 @@ func (w *setWalker) templates(body []byte, base int, options bool) {
 	}
 }
 
-// fieldSpecsLen returns the length of count field specifiers at b, without
-// allocating, or ErrTruncated if b does not hold them.
-func (w *setWalker) fieldSpecsLen(b []byte, count int) (int, error) {
-	if w.key.Version == 9 {
-		if len(b) < 4*count {
-			return 0, ErrTruncated
-		}
-		return 4 * count, nil
-	}
-	n := 0
-	for range count {
-		if len(b)-n < 4 {
-			return 0, ErrTruncated
-		}
-		n += 4
-		if b[n-4]&0x80 != 0 {
-			if len(b)-n < 4 {
-				return 0, ErrTruncated
-			}
-			n += 4
-		}
-	}
-	return n, nil
-}
-
-// fieldSpecs reads the count field specifiers that fieldSpecsLen measured.
-// Its allocation is sized by bytes the set holds, not by the count alone.
-func (w *setWalker) fieldSpecs(b []byte, count int) []TemplateField {
-	fields := make([]TemplateField, count)
-	n := 0
-	for i := range fields {
-		f := TemplateField{ID: binary.BigEndian.Uint16(b[n:]), Length: binary.BigEndian.Uint16(b[n+2:])}
-		n += 4
-		if w.key.Version == 10 && f.ID&0x8000 != 0 {
-			f.ID &= 0x7fff
-			f.PEN = binary.BigEndian.Uint32(b[n:])
-			n += 4
-		}
-		fields[i] = f
-	}
-	return fields
-}
-
+// learn stores t. The first definition of an ID in a template set is
+// the one that releases what waited for it (releaseLearned).
 func (w *setWalker) learn(t *Template, offset int) {
 	key := w.key
 	key.ID = t.ID
@@ -298,8 +171,38 @@ func (w *setWalker) learn(t *Template, offset int) {
 		w.fail(offset, "template store", storeErr(err))
 		return
 	}
+	w.d.learnGen.Add(1)
 	w.s.Templates = append(w.s.Templates, t)
-	w.s.learned = append(w.s.learned, key)
+	w.s.local = append(w.s.local, t)
+	if !slices.ContainsFunc(w.learned, func(r readyKey) bool { return r.key == key }) {
+		w.learned = append(w.learned, readyKey{key: key, t: t})
+	}
+}
+
+// releaseLearned decodes what waited for the templates of the template set
+// just read, each set with the template that released it: the sets held
+// from earlier datagrams in the order they arrived, then this message's own
+// earlier sets in wire order.
+func (w *setWalker) releaseLearned() {
+	if len(w.learned) == 0 {
+		return
+	}
+	// Checked afresh, not by w.held: a set another goroutine adds after
+	// this walk began is taken here, or that goroutine sees learnGen move
+	// (finish) and takes it back itself.
+	if w.d.pending != nil && w.d.pending.any() {
+		w.release(w.learned)
+	}
+	kept := w.s.unresolved[:0]
+	for _, u := range w.s.unresolved {
+		i := slices.IndexFunc(w.learned, func(r readyKey) bool { return r.key.ID == u.id })
+		if i < 0 {
+			kept = append(kept, u)
+			continue
+		}
+		w.records(w.learned[i].t, w.key, u.body, u.offset, w.ctx, true)
+	}
+	w.s.unresolved = kept
 }
 
 func (w *setWalker) withdraw(id uint16, options bool, offset int) {
@@ -320,6 +223,13 @@ func (w *setWalker) withdraw(id uint16, options bool, offset int) {
 		return
 	}
 	w.s.Withdrawn = append(w.s.Withdrawn, id)
+	// A later data set of this message must not use a withdrawn template
+	// this message defined.
+	for i, t := range w.s.local {
+		if t != nil && (t.ID == id || (id == 2 && !t.Options) || (id == 3 && t.Options)) {
+			w.s.local[i] = nil
+		}
+	}
 }
 
 func storeErr(err error) error {
@@ -329,37 +239,96 @@ func storeErr(err error) error {
 	return errors.Join(ErrStore, err)
 }
 
-func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
-	key := w.key
-	key.ID = id
-	t, err := w.d.store.Template(key)
-	if err != nil {
-		if !errors.Is(err, ErrTemplateNotFound) {
-			w.fail(offset, "template store", storeErr(err))
-			return
+// localTemplate returns the latest template of id this message defined
+// and did not withdraw.
+func (w *setWalker) localTemplate(id uint16) *Template {
+	for i := len(w.s.local) - 1; i >= 0; i-- {
+		if t := w.s.local[i]; t != nil && t.ID == id {
+			return t
 		}
-		w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset})
-		return
 	}
-	w.records(t, body, offset, w.ctx, false)
+	return nil
 }
 
-// records splits a data set body into records of t and adds the set.
-func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContext, late bool) {
+// dataSet decodes a data set with the template this message defined for
+// it or, failing that, the one the store holds (one look-up); a set of an
+// unknown template waits for it in the message (learn) and then in the
+// pending buffer (finish).
+func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
+	t := w.localTemplate(id)
+	if t == nil {
+		key := w.key
+		key.ID = id
+		var err error
+		if t, err = w.d.store.Template(key); err != nil {
+			if !errors.Is(err, ErrTemplateNotFound) {
+				w.fail(offset, "template store", storeErr(err))
+				return
+			}
+			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset})
+			return
+		}
+		if w.held {
+			// Another instance may have learned it into a shared store:
+			// what waited for it goes first.
+			w.release([]readyKey{{key: key, t: t}})
+		}
+	}
+	w.records(t, w.key, body, offset, w.ctx, false)
+}
+
+// releaseDue releases, before the message's own sets, the held sets of its
+// exporter that are due: those a template released beyond an earlier
+// message's budget, and those whose template the store announced or a
+// periodic look-up finds.
+func (w *setWalker) releaseDue() {
+	p := w.d.pending
+	if p == nil || !p.any() {
+		return
+	}
+	w.s.ready, w.s.lookups, w.held = p.due(w.key.Exporter, w.s.ready[:0], w.s.lookups[:0])
+	for _, k := range w.s.lookups {
+		if t, err := w.d.store.Template(k); err == nil {
+			w.s.ready = append(w.s.ready, readyKey{key: k, t: t})
+		}
+	}
+	w.release(w.s.ready)
+}
+
+// release decodes the sets held for keys, each with its template, in
+// arrival order, within the message's release budget.
+func (w *setWalker) release(keys []readyKey) {
+	w.s.released = w.d.pending.take(w.s.released[:0], keys, &w.budget)
+	failed := 0
+	for i := range w.s.released {
+		rs := &w.s.released[i]
+		if !w.records(rs.t, domainKey(rs.key), rs.body, 0, rs.ctx, true) {
+			failed++
+		}
+	}
+	if failed > 0 {
+		w.d.pending.failed(failed)
+	}
+}
+
+// records splits a data set body into records of t and adds the set. It
+// reports whether the set decoded.
+func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset int, ctx flowContext, late bool) bool {
 	if t.minLen == 0 {
 		w.fail(offset, "data set of a template with empty records", ErrMalformed)
-		return
+		return false
 	}
 	lo := len(w.s.records)
 	if t.fixedLen > 0 && w.s.flowsOnly && !t.Options {
 		if len(body) >= t.fixedLen {
-			w.addSet(t, body, ctx, late, lo)
+			w.addSet(t, key, body, ctx, late, lo)
 		}
-		return
+		return true
 	}
 	// One allocation for the most records body can hold, not append's
 	// repeated 1.25x growth (five times the final size for a cold Buffer).
 	w.s.records = slices.Grow(w.s.records, len(body)/t.minLen)
+	ok := true
 	if t.fixedLen > 0 {
 		for off := 0; off+t.fixedLen <= len(body); off += t.fixedLen {
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+t.fixedLen : off+t.fixedLen]})
@@ -367,10 +336,11 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 	} else {
 		off := 0
 		for len(body)-off >= t.minLen {
-			n, ok := recordLen(t, body[off:])
-			if !ok {
+			n, fits := recordLen(t, body[off:])
+			if !fits {
 				if !allZero(body[off:]) {
 					w.fail(offset+off, "variable-length record", ErrTruncated)
+					ok = false
 				}
 				break
 			}
@@ -379,20 +349,23 @@ func (w *setWalker) records(t *Template, body []byte, offset int, ctx flowContex
 		}
 	}
 	if len(w.s.records) == lo {
-		return
+		return ok
 	}
-	w.addSet(t, body, ctx, late, lo)
+	w.addSet(t, key, body, ctx, late, lo)
 	if t.Options {
-		w.d.state.learn(w.key, t, w.s.records[lo:])
+		if err := w.d.state.learn(key, t, w.s.records[lo:]); err != nil {
+			w.fail(offset, "options state store", err)
+		}
 	}
+	return ok
 }
 
 // addSet adds a data set whose records are w.s.records[lo:].
-func (w *setWalker) addSet(t *Template, body []byte, ctx flowContext, late bool, lo int) {
+func (w *setWalker) addSet(t *Template, key TemplateKey, body []byte, ctx flowContext, late bool, lo int) {
 	w.s.DataSets = append(w.s.DataSets, DataSet{
 		TemplateID: t.ID, Template: t, Late: late,
 		Sequence: ctx.sequence, ExportTime: ctx.exportTime,
-		ctx: ctx, body: body, reg: w.d.registry, store: w.d.store, key: w.key,
+		ctx: ctx, body: body, reg: w.d.registry, store: w.d.store, key: key,
 		maxDepth: w.d.limits.MaxListDepth, lo: lo, hi: len(w.s.records),
 	})
 }
@@ -417,51 +390,40 @@ func recordLen(t *Template, b []byte) (int, bool) {
 	return off, off > 0
 }
 
-// finish resolves the sets that named unknown templates, hands them to the
-// pending buffer, releases pending sets whose template this message
-// brought, and sets the record slices.
+// finish hands the sets whose template is still unknown to the pending
+// buffer and sets the record slices.
 func (w *setWalker) finish() error {
 	for _, u := range w.s.unresolved {
-		key := w.key
-		key.ID = u.id
-		t, err := w.d.store.Template(key)
-		if err == nil {
-			w.records(t, u.body, u.offset, w.ctx, true)
+		if w.d.pending == nil {
+			w.fail(u.offset, "data set", ErrTemplateNotFound)
 			continue
 		}
-		if w.d.pending != nil {
-			if perr := w.d.pending.add(key, u.body, w.ctx); perr == nil {
-				// The template may have come, from another goroutine,
-				// between the look-up above and add, and its pending sets
-				// been taken before this one was added: take it back.
-				if _, err := w.d.store.Template(key); err == nil {
-					w.s.learned = append(w.s.learned, key)
-				} else {
-					w.s.Pending++
-				}
-				continue
-			} else {
-				w.fail(u.offset, "data set", perr)
+		key := w.key
+		key.ID = u.id
+		if err := w.d.pending.add(key, u.body, w.ctx); err != nil {
+			w.fail(u.offset, "data set", err)
+			continue
+		}
+		if w.d.learnGen.Load() != w.gen {
+			// A template was learned since this walk began, maybe this
+			// one by another goroutine that looked for held sets before
+			// this one was added: look again, once, and take it back.
+			if t, err := w.d.store.Template(key); err == nil {
+				w.release([]readyKey{{key: key, t: t}})
 				continue
 			}
 		}
-		w.fail(u.offset, "data set", ErrTemplateNotFound)
+		w.s.Pending++
 	}
-	if w.d.pending != nil {
-		// One take for every template this message brought, so that the
-		// held sets come out in the order they arrived.
-		for _, ps := range w.d.pending.take(w.s.learned) {
-			t, err := w.d.store.Template(ps.key)
-			if err != nil {
-				continue
-			}
-			w.records(t, ps.body, 0, ps.ctx, true)
-		}
-	}
-	state := w.d.state.flowState(w.key)
+	var stateKey TemplateKey
+	var state *flowState
 	for i := range w.s.DataSets {
 		ds := &w.s.DataSets[i]
+		if i == 0 || ds.key != stateKey {
+			stateKey, state = ds.key, w.d.state.flowState(ds.key)
+		}
 		ds.ctx.state = state
+		ds.local = w.s.local
 		ds.Records = w.s.records[ds.lo:ds.hi:ds.hi]
 		for j := range ds.Records {
 			ds.Records[j].set = ds
@@ -471,18 +433,4 @@ func (w *setWalker) finish() error {
 		w.errs = append(w.errs, fmt.Errorf("%d more problems in this message, not listed: %w", w.moreErrs, errors.Join(w.moreKinds...)))
 	}
 	return errors.Join(w.errs...)
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// domainKey is a TemplateKey without the template ID.
-func domainOf(exporter netip.AddrPort, version uint16, domain uint32) TemplateKey {
-	return TemplateKey{Exporter: exporter, Version: version, Domain: domain}
 }

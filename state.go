@@ -35,16 +35,27 @@ type ExporterState struct {
 	// ApplicationNames maps application IDs (95, as hex of the raw bytes)
 	// to names (96).
 	ApplicationNames map[string]string
-	// Refused counts entries not kept because of Limits.MaxOptionsEntries.
-	Refused uint64
+	// Refused counts entries not kept because of Limits.MaxOptionsEntries
+	// or Limits.MaxStateBytes, and Truncated the names cut to
+	// Limits.MaxNameBytes.
+	Refused   uint64
+	Truncated uint64
 }
 
 // domainState is the mutable options state of one exporter domain.
 type domainState struct {
 	mu      sync.Mutex
 	st      ExporterState
-	entries int
+	known   bool // st holds what options data (here or elsewhere) told
+	entries int  // names and samplers kept, against MaxOptionsEntries
+	bytes   int  // bytes of names kept, against MaxStateBytes
 	flow    atomic.Pointer[flowState]
+	used    atomic.Int64 // unix seconds of the last datagram or options data
+	// loaded is when the state was last read from the StateStore (unix
+	// nanoseconds, 0: never), and stale is set when the store announced a
+	// change: the next use reads it again.
+	loaded atomic.Int64
+	stale  atomic.Bool
 }
 
 // flowState is the immutable part of a domain's state that flows use:
@@ -66,19 +77,37 @@ func (s *flowState) samplingInterval(id uint64, hasID bool) uint32 {
 	return s.interval
 }
 
-// stateTable holds the options state of every exporter domain.
+// stateRefresh is how often a domain's options state is read again from a
+// StateStore that does not announce changes (and, for a domain without
+// state, how often the store is asked whether another instance has some).
+const stateRefresh = 5 * time.Second
+
+// stateTable holds the options state of every exporter domain: the state
+// itself or, with a StateStore, a cache of the store's.
 type stateTable struct {
-	refused atomic.Uint64 // options sets not kept: MaxStateDomains reached
-	mu      sync.RWMutex
-	limits  Limits
-	domains map[TemplateKey]*domainState
+	refused   atomic.Uint64 // options sets not kept: MaxStateDomains reached
+	reclaimed atomic.Uint64 // idle domains dropped
+	failures  atomic.Uint64 // StateStore errors
+	mu        sync.RWMutex
+	limits    Limits
+	store     StateStore // nil: the table is the state
+	announces bool       // the store announces changes: no periodic re-read
+	now       func() time.Time
+	domains   map[TemplateKey]*domainState
+	nextScan  time.Time // earliest next idle scan at the limit
 }
 
-func newStateTable(l Limits) *stateTable {
-	return &stateTable{limits: l, domains: make(map[TemplateKey]*domainState)}
+func newStateTable(l Limits, store StateStore, announces bool, now func() time.Time) *stateTable {
+	return &stateTable{limits: l, store: store, announces: announces, now: now, domains: make(map[TemplateKey]*domainState)}
 }
 
+// domain returns the state of key's domain, made if create (nil at the
+// limit, counted as refused if countRefusal).
 func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
+	return t.domainFor(key, create, true)
+}
+
+func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *domainState {
 	key = domainKey(key)
 	t.mu.RLock()
 	ds := t.domains[key]
@@ -89,51 +118,198 @@ func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ds = t.domains[key]; ds == nil {
-		if len(t.domains) >= t.limits.MaxStateDomains {
-			t.refused.Add(1)
+		if len(t.domains) >= t.limits.MaxStateDomains && !t.reclaimIdle() {
+			if countRefusal {
+				t.refused.Add(1)
+			}
 			return nil
 		}
 		ds = &domainState{}
+		ds.used.Store(t.now().Unix())
 		t.domains[key] = ds
 	}
 	return ds
 }
 
-// flowState returns the current flow state of a domain, nil if none.
-func (t *stateTable) flowState(key TemplateKey) *flowState {
-	if ds := t.domain(key, false); ds != nil {
-		return ds.flow.Load()
+// reclaimIdle drops domains idle for StateIdle, at most once a second (a
+// flood at the limit must not make every datagram scan the table). It
+// reports whether there is room. t.mu is held.
+func (t *stateTable) reclaimIdle() bool {
+	now := t.now()
+	if now.Before(t.nextScan) {
+		return false
 	}
-	return nil
+	t.nextScan = now.Add(time.Second)
+	t.dropIdle(now)
+	return len(t.domains) < t.limits.MaxStateDomains
 }
 
-// learn takes the options records of one set into the domain's state.
-func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record) {
-	ds := t.domain(key, true)
+// dropIdle drops the domains idle for StateIdle. t.mu is held.
+func (t *stateTable) dropIdle(now time.Time) {
+	cutoff := now.Add(-t.limits.StateIdle).Unix()
+	for k, ds := range t.domains {
+		if ds.used.Load() < cutoff {
+			delete(t.domains, k)
+			t.reclaimed.Add(1)
+		}
+	}
+}
+
+// sweep drops idle domains.
+func (t *stateTable) sweep() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dropIdle(t.now())
+}
+
+// flowState returns the current flow state of a domain, nil if none, and
+// marks the domain used. With a StateStore it reads the store's state when
+// the domain has none cached, when the store announced a change, or (for a
+// store that does not announce) every stateRefresh.
+func (t *stateTable) flowState(key TemplateKey) *flowState {
+	ds := t.domainFor(key, t.store != nil, false)
 	if ds == nil {
+		return nil
+	}
+	now := t.now()
+	if sec := now.Unix(); ds.used.Load() != sec {
+		ds.used.Store(sec)
+	}
+	if t.store != nil && t.due(ds, now) {
+		t.load(key, ds, now)
+	}
+	return ds.flow.Load()
+}
+
+// due reports whether ds should be read from the store again.
+func (t *stateTable) due(ds *domainState, now time.Time) bool {
+	loaded := ds.loaded.Load()
+	switch {
+	case loaded == 0, ds.stale.Load():
+		return true
+	case t.announces:
+		return false
+	}
+	return now.UnixNano()-loaded > int64(stateRefresh)
+}
+
+// load replaces ds's state by the store's, if the store holds one.
+func (t *stateTable) load(key TemplateKey, ds *domainState, now time.Time) {
+	ds.stale.Store(false)
+	ds.loaded.Store(now.UnixNano())
+	st, ok, err := t.store.ExporterState(domainKey(key))
+	if err != nil {
+		t.failures.Add(1)
+		return
+	}
+	if !ok {
 		return
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	ds.st, ds.known = st, true
+	ds.recount()
+	ds.publish()
+}
+
+// invalidate marks a domain's cached state stale (the store announced a
+// change).
+func (t *stateTable) invalidate(key TemplateKey) {
+	if ds := t.domain(key, false); ds != nil {
+		ds.stale.Store(true)
+	}
+}
+
+// learn takes the options records of one set into the domain's state and,
+// with a StateStore, writes the result through to the store.
+func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record) error {
+	ds := t.domain(key, true)
+	if ds == nil {
+		return nil
+	}
+	if t.store != nil && t.due(ds, t.now()) {
+		// Merge into what other instances learned, not over it.
+		t.load(key, ds, t.now())
+	}
+	ds.used.Store(t.now().Unix())
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
 	changed := false
 	for i := range recs {
-		changed = ds.learnRecord(&recs[i], t.limits.MaxOptionsEntries) || changed
+		changed = ds.learnRecord(&recs[i], &t.limits) || changed
 	}
+	ds.known = true
 	if changed {
-		fs := &flowState{samplers: make(map[uint64]uint32, len(ds.st.Samplers)), interval: ds.st.SamplingInterval}
-		for k, v := range ds.st.Samplers {
-			fs.samplers[k] = v
-		}
-		if !ds.st.SystemInit.IsZero() {
-			fs.systemInit = uint64(ds.st.SystemInit.UnixMilli())
-		}
-		ds.flow.Store(fs)
+		ds.publish()
 	}
+	if t.store != nil {
+		if err := t.store.SetExporterState(domainKey(key), ds.st); err != nil {
+			t.failures.Add(1)
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+// publish makes the flow state of ds.st current. ds.mu is held.
+func (ds *domainState) publish() {
+	fs := &flowState{samplers: make(map[uint64]uint32, len(ds.st.Samplers)), interval: ds.st.SamplingInterval}
+	for k, v := range ds.st.Samplers {
+		fs.samplers[k] = v
+	}
+	if !ds.st.SystemInit.IsZero() {
+		fs.systemInit = uint64(ds.st.SystemInit.UnixMilli())
+	}
+	ds.flow.Store(fs)
+}
+
+// recount sets the entry and byte counts of a state read from a store.
+// ds.mu is held.
+func (ds *domainState) recount() {
+	ds.entries = len(ds.st.Samplers) + len(ds.st.InterfaceNames) + len(ds.st.InterfaceDescriptions) +
+		len(ds.st.VRFNames) + len(ds.st.ApplicationNames)
+	ds.bytes = 0
+	for _, m := range []map[uint32]string{ds.st.InterfaceNames, ds.st.InterfaceDescriptions, ds.st.VRFNames} {
+		for _, v := range m {
+			ds.bytes += len(v)
+		}
+	}
+	for k, v := range ds.st.ApplicationNames {
+		ds.bytes += len(k) + len(v)
+	}
+}
+
+// exporterState returns a copy of a domain's state.
+func (t *stateTable) exporterState(key TemplateKey) (ExporterState, bool) {
+	ds := t.domain(key, false)
+	if ds == nil && t.store != nil {
+		st, ok, err := t.store.ExporterState(domainKey(key))
+		if err != nil {
+			t.failures.Add(1)
+		}
+		return st, ok && err == nil
+	}
+	if ds == nil {
+		return ExporterState{}, false
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	return ds.st.clone(), ds.known
+}
+
+// stats adds the table's counters to s.
+func (t *stateTable) stats(s *Stats) {
+	s.StateDomainsRefused = t.refused.Load()
+	s.StateDomainsReclaimed = t.reclaimed.Load()
+	s.StateStoreFailures = t.failures.Load()
+	t.mu.RLock()
+	s.StateDomains = len(t.domains)
+	t.mu.RUnlock()
 }
 
 // learnRecord reads the fields of one options record that this package
 // keeps. It reports whether the flow state changed.
-func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
+func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
 	var (
 		sampler, ifIndex, vrf           uint64
 		hasSampler, hasIf, hasVRF       bool
@@ -148,49 +324,50 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 		hasApp                          bool
 		sysInit                         uint64
 	)
+	i := -1
 	for v := range r.All() {
+		i++
 		id := v.Field.ID
 		if v.Field.PEN != 0 {
 			continue
 		}
-		if v.Scope && r.Template.Version == 9 {
-			// v9 scope types: 2 is an interface.
-			if id == 2 {
+		if !r.Template.dialect.isElement(i, r.Template.ScopeCount) {
+			if id == v9ScopeInterface {
 				ifIndex, hasIf = v.Uint()
 			}
 			continue
 		}
 		n, _ := v.Uint()
 		switch id {
-		case 48, 302:
+		case ieSamplerId, ieSelectorId:
 			sampler, hasSampler = n, true
-		case 34, 50:
+		case ieSamplingInterval, ieSamplerRandomInterval:
 			interval = n
-		case 35, 49, 304:
+		case ieSamplingAlgorithm, ieSamplerMode, ieSelectorAlgorithm:
 			algorithm = n
-		case 305:
+		case ieSamplingPacketInterval:
 			pktInterval, hasPktInterval = n, true
-		case 306:
+		case ieSamplingPacketSpace:
 			pktSpace = n
-		case 309:
+		case ieSamplingSize:
 			size = n
-		case 310:
+		case ieSamplingPopulation:
 			population = n
-		case 10:
+		case ieIngressInterface:
 			ifIndex, hasIf = n, true
-		case 82:
+		case ieInterfaceName:
 			ifName, hasIfName = v.Text(), true
-		case 83:
+		case ieInterfaceDescription:
 			ifDesc, hasIfDesc = v.Text(), true
-		case 234:
+		case ieIngressVRFID:
 			vrf, hasVRF = n, true
-		case 236:
+		case ieVRFname:
 			vrfName, hasVRFN = v.Text(), true
-		case 95:
+		case ieApplicationId:
 			appKey = hex.EncodeToString(v.Raw)
-		case 96:
+		case ieApplicationName:
 			appName, hasApp = v.Text(), true
-		case 160:
+		case ieSystemInitTimeMilliseconds:
 			sysInit = n
 		}
 	}
@@ -206,7 +383,7 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 			if ds.st.Samplers == nil {
 				ds.st.Samplers = make(map[uint64]uint32)
 			}
-			if _, ok := ds.st.Samplers[sampler]; ok || ds.room(maxEntries) {
+			if _, ok := ds.st.Samplers[sampler]; ok || ds.room(0, l) {
 				ds.st.Samplers[sampler] = uint32(interval)
 				if algorithm != 0 {
 					if ds.st.SamplerAlgorithms == nil {
@@ -226,55 +403,55 @@ func (ds *domainState) learnRecord(r *Record, maxEntries int) bool {
 		changed = true
 	}
 	if hasIf && hasIfName {
-		ds.st.InterfaceNames = putName(ds, ds.st.InterfaceNames, uint32(ifIndex), ifName, maxEntries)
+		ds.st.InterfaceNames = putName(ds, ds.st.InterfaceNames, uint32(ifIndex), ifName, l)
 	}
 	if hasIf && hasIfDesc {
-		ds.st.InterfaceDescriptions = putName(ds, ds.st.InterfaceDescriptions, uint32(ifIndex), ifDesc, maxEntries)
+		ds.st.InterfaceDescriptions = putName(ds, ds.st.InterfaceDescriptions, uint32(ifIndex), ifDesc, l)
 	}
 	if hasVRF && hasVRFN {
-		ds.st.VRFNames = putName(ds, ds.st.VRFNames, uint32(vrf), vrfName, maxEntries)
+		ds.st.VRFNames = putName(ds, ds.st.VRFNames, uint32(vrf), vrfName, l)
 	}
-	if hasApp && appKey != "" {
-		if ds.st.ApplicationNames == nil {
-			ds.st.ApplicationNames = make(map[string]string)
-		}
-		if _, ok := ds.st.ApplicationNames[appKey]; ok || ds.room(maxEntries) {
-			ds.st.ApplicationNames[appKey] = appName
-		}
+	if hasApp && appKey != "" && len(appKey) <= 2*l.MaxNameBytes {
+		ds.st.ApplicationNames = putName(ds, ds.st.ApplicationNames, appKey, appName, l)
 	}
 	return changed
 }
 
-// room reports whether one more entry may be kept, and counts it.
-func (ds *domainState) room(max int) bool {
-	if ds.entries >= max {
+// room reports whether one more entry of n bytes may be kept, and counts
+// it.
+func (ds *domainState) room(n int, l *Limits) bool {
+	if ds.entries >= l.MaxOptionsEntries || ds.bytes+n > l.MaxStateBytes {
 		ds.st.Refused++
 		return false
 	}
 	ds.entries++
+	ds.bytes += n
 	return true
 }
 
-func putName(ds *domainState, m map[uint32]string, k uint32, v string, max int) map[uint32]string {
-	if m == nil {
-		m = make(map[uint32]string)
+// putName keeps m[k] = v, v cut to MaxNameBytes, within the domain's
+// bounds.
+func putName[K comparable](ds *domainState, m map[K]string, k K, v string, l *Limits) map[K]string {
+	if len(v) > l.MaxNameBytes {
+		v = v[:l.MaxNameBytes]
+		ds.st.Truncated++
 	}
-	if _, ok := m[k]; ok || ds.room(max) {
+	if m == nil {
+		m = make(map[K]string)
+	}
+	if old, ok := m[k]; ok {
+		if ds.bytes-len(old)+len(v) > l.MaxStateBytes {
+			ds.st.Refused++
+			return m
+		}
+		ds.bytes += len(v) - len(old)
+		m[k] = v
+		return m
+	}
+	if ds.room(len(v), l) {
 		m[k] = v
 	}
 	return m
-}
-
-// ExporterState returns a copy of what options data told about an exporter
-// domain (version 9 or 10, domain = source ID or observation domain ID).
-func (d *Decoder) ExporterState(exporter netip.AddrPort, version uint16, domain uint32) (ExporterState, bool) {
-	ds := d.state.domain(domainOf(d.exporterKey(exporter), version, domain), false)
-	if ds == nil {
-		return ExporterState{}, false
-	}
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	return ds.st.clone(), true
 }
 
 // clone returns a copy of st that shares no map with it.

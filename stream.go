@@ -22,21 +22,15 @@ func SplitMessage(data []byte) (msg, rest []byte, err error) {
 	}
 	version := binary.BigEndian.Uint16(data)
 	n := 0
-	switch version {
-	case 1:
-		n = v1HeaderLen + v1RecordLen*int(binary.BigEndian.Uint16(data[2:]))
-	case 5:
-		n = v5HeaderLen + v5RecordLen*int(binary.BigEndian.Uint16(data[2:]))
-	case 6:
-		n = v5HeaderLen + v6RecordLen*int(binary.BigEndian.Uint16(data[2:]))
-	case 7:
-		n = v7HeaderLen + v7RecordLen*int(binary.BigEndian.Uint16(data[2:]))
-	case 10:
+	switch l := fixedLayoutOf(version); {
+	case l != nil:
+		n = l.messageLen(data)
+	case version == 10:
 		n = int(binary.BigEndian.Uint16(data[2:]))
 		if n < ipfixHeaderLen {
 			return nil, nil, decodeErr(10, 2, "message length", ErrMalformed)
 		}
-	case 9:
+	case version == 9:
 		n = v9HeaderLen
 		for n+4 <= len(data) {
 			id, l := binary.BigEndian.Uint16(data[n:]), int(binary.BigEndian.Uint16(data[n+2:]))

@@ -33,6 +33,7 @@ type Template struct {
 	fixedLen int   // record length when no field is variable, else 0
 	offsets  []int // field offsets when fixedLen > 0
 	lists    bool  // holds RFC 6313 list fields
+	dialect  *dialect
 	plan     flowPlan
 	json     atomic.Value // *jsonLayout, built on first use (recordjson_layout.go)
 }
@@ -56,6 +57,13 @@ type TemplateKey struct {
 // templates without scope fields (Juniper SRX); a data set of a template
 // whose records are empty is refused when it is decoded.
 func NewTemplate(version, id uint16, options bool, scopeCount int, fields []TemplateField) (*Template, error) {
+	dl := dialectOf(version)
+	switch {
+	case dl == nil:
+		return nil, fmt.Errorf("%w: template %d of version %d: only v9 and IPFIX have templates", ErrMalformed, id, version)
+	case id < 256:
+		return nil, fmt.Errorf("%w: template ID %d below 256", ErrMalformed, id)
+	}
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("%w: template %d without fields", ErrMalformed, id)
 	}
@@ -68,6 +76,7 @@ func NewTemplate(version, id uint16, options bool, scopeCount int, fields []Temp
 		Options:    options,
 		ScopeCount: scopeCount,
 		Fields:     fields,
+		dialect:    dl,
 	}
 	variable := false
 	for _, f := range fields {
@@ -78,7 +87,7 @@ func NewTemplate(version, id uint16, options bool, scopeCount int, fields []Temp
 		default:
 			t.minLen += int(f.Length)
 		}
-		if f.PEN == 0 && f.ID >= 291 && f.ID <= 293 && version == 10 {
+		if dl.lists && f.PEN == 0 && (f.ID == ieBasicList || f.ID == ieSubTemplateList || f.ID == ieSubTemplateMultiList) {
 			t.lists = true
 		}
 	}

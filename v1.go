@@ -1,16 +1,11 @@
 package netflow
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 )
 
-// NetFlow v1: a 16-byte header and 48-byte records.
-const (
-	v1HeaderLen = 16
-	v1RecordLen = 48
-)
+// NetFlow v1: a 16-byte header and 48-byte records (v1Layout).
 
 // V1Header is the NetFlow v1 header.
 type V1Header struct {
@@ -55,67 +50,24 @@ func (p *V1Packet) FlowCount() int { return len(p.Records) }
 // AppendFlows appends one Flow per record to dst. v1 has no sequence
 // number, engine, AS numbers or masks.
 func (p *V1Packet) AppendFlows(dst []Flow) []Flow {
+	c := fixedContext{exporter: p.Exporter, layout: &v1Layout, known: v1Layout.known}
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {
 		r := &p.Records[i]
-		dst[n+i] = Flow{
-			Exporter: p.Exporter,
-			Version:  1,
-			SrcAddr:  r.SrcAddr,
-			DstAddr:  r.DstAddr,
-			NextHop:  r.NextHop,
-			SrcPort:  r.SrcPort,
-			DstPort:  r.DstPort,
-			Proto:    r.Proto,
-			ToS:      r.ToS,
-			TCPFlags: r.TCPFlags,
-			Packets:  uint64(r.Packets),
-			Bytes:    uint64(r.Octets),
-			Start:    r.Start,
-			End:      r.End,
-			InIf:     uint32(r.Input),
-			OutIf:    uint32(r.Output),
-			Known:    v1Fields,
+		v5 := V5Record{
+			SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, NextHop: r.NextHop, Input: r.Input, Output: r.Output,
+			Packets: r.Packets, Octets: r.Octets, First: r.First, Last: r.Last, SrcPort: r.SrcPort,
+			DstPort: r.DstPort, TCPFlags: r.TCPFlags, Proto: r.Proto, ToS: r.ToS, Start: r.Start, End: r.End,
 		}
-	}
-	return dst
-}
-
-// appendV1Flows decodes the records of a v1 datagram, whose framing
-// parseFixed checked, straight into Flow values.
-func appendV1Flows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedHeader) []Flow {
-	c := h.clock()
-	n := len(dst)
-	dst = grow(dst, n+int(h.count))
-	for i := range int(h.count) {
-		b := data[v1HeaderLen+i*v1RecordLen:][:v1RecordLen]
-		dst[n+i] = Flow{
-			Exporter: exporter,
-			Version:  1,
-			SrcAddr:  addr4(b[0:]),
-			DstAddr:  addr4(b[4:]),
-			NextHop:  addr4(b[8:]),
-			InIf:     uint32(binary.BigEndian.Uint16(b[12:])),
-			OutIf:    uint32(binary.BigEndian.Uint16(b[14:])),
-			Packets:  uint64(binary.BigEndian.Uint32(b[16:])),
-			Bytes:    uint64(binary.BigEndian.Uint32(b[20:])),
-			Start:    c.at(binary.BigEndian.Uint32(b[24:])),
-			End:      c.at(binary.BigEndian.Uint32(b[28:])),
-			SrcPort:  binary.BigEndian.Uint16(b[32:]),
-			DstPort:  binary.BigEndian.Uint16(b[34:]),
-			Proto:    b[38],
-			ToS:      b[39],
-			TCPFlags: b[40],
-			Known:    v1Fields,
-		}
+		c.recordFlow(&dst[n+i], &v5)
 	}
 	return dst
 }
 
 func decodeV1(p *V1Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
-	fh, err := parseFixed(data, 1, v1HeaderLen, v1RecordLen)
+	fh, err := parseFixed(data, &v1Layout)
 	if err != nil {
 		p.Records = p.Records[:0]
 		return err
@@ -123,28 +75,15 @@ func decodeV1(p *V1Packet, exporter netip.AddrPort, data []byte) error {
 	p.Header = V1Header{Count: fh.count, SysUptime: fh.sysUptime, UnixSecs: fh.unixSecs, UnixNsecs: fh.unixNsecs}
 	c := fh.clock()
 	p.Records = grow(p.Records, int(fh.count))
+	var v5 V5Record
 	for i := range p.Records {
-		b := data[v1HeaderLen+i*v1RecordLen:][:v1RecordLen]
-		r := &p.Records[i]
 		// Bytes 36-37 are padding; 41-47 padding and reserved.
-		*r = V1Record{
-			SrcAddr:  addr4(b[0:]),
-			DstAddr:  addr4(b[4:]),
-			NextHop:  addr4(b[8:]),
-			Input:    binary.BigEndian.Uint16(b[12:]),
-			Output:   binary.BigEndian.Uint16(b[14:]),
-			Packets:  binary.BigEndian.Uint32(b[16:]),
-			Octets:   binary.BigEndian.Uint32(b[20:]),
-			First:    binary.BigEndian.Uint32(b[24:]),
-			Last:     binary.BigEndian.Uint32(b[28:]),
-			SrcPort:  binary.BigEndian.Uint16(b[32:]),
-			DstPort:  binary.BigEndian.Uint16(b[34:]),
-			Proto:    b[38],
-			ToS:      b[39],
-			TCPFlags: b[40],
+		readFixedRecord(&v5, data[v1Layout.headerLen+i*v1Layout.recordLen:], &v1Layout, c)
+		p.Records[i] = V1Record{
+			SrcAddr: v5.SrcAddr, DstAddr: v5.DstAddr, NextHop: v5.NextHop, Input: v5.Input, Output: v5.Output,
+			Packets: v5.Packets, Octets: v5.Octets, First: v5.First, Last: v5.Last, SrcPort: v5.SrcPort,
+			DstPort: v5.DstPort, Proto: v5.Proto, ToS: v5.ToS, TCPFlags: v5.TCPFlags, Start: v5.Start, End: v5.End,
 		}
-		r.Start = c.at(r.First)
-		r.End = c.at(r.Last)
 	}
 	return nil
 }

@@ -1,16 +1,11 @@
 package netflow
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 )
 
-// NetFlow v5: a 24-byte header and 48-byte records.
-const (
-	v5HeaderLen = 24
-	v5RecordLen = 48
-)
+// NetFlow v5: a 24-byte header and 48-byte records (v5Layout).
 
 // V5Header is the NetFlow v5 header. NetFlow v6 uses the same layout.
 type V5Header struct {
@@ -66,52 +61,51 @@ func (p *V5Packet) FlowCount() int { return len(p.Records) }
 
 // AppendFlows appends one Flow per record to dst.
 func (p *V5Packet) AppendFlows(dst []Flow) []Flow {
-	return appendV5Flows(dst, p.Records, &p.Header, p.Exporter, 5)
-}
-
-func appendV5Flows(dst []Flow, recs []V5Record, h *V5Header, exporter netip.AddrPort, version uint16) []Flow {
+	c := newFixedContext(p.Exporter, &v5Layout, p.Header.fixed())
 	n := len(dst)
-	dst = grow(dst, n+len(recs))
-	domain, sampling := h.Domain(), uint32(h.SamplingInterval)
-	for i := range recs {
-		v5Flow(&dst[n+i], &recs[i], exporter, version, domain, h.FlowSequence, sampling)
+	dst = grow(dst, n+len(p.Records))
+	for i := range p.Records {
+		c.recordFlow(&dst[n+i], &p.Records[i])
 	}
 	return dst
 }
 
-// parseV5Header reads the v5/v6 header and checks that the datagram holds
-// its records of recordLen bytes.
-func parseV5Header(h *V5Header, data []byte, version uint16, recordLen int) error {
-	fh, err := parseFixed(data, version, v5HeaderLen, recordLen)
-	if err != nil {
-		return err
+// fixed returns the header as parseFixed reads it.
+func (h *V5Header) fixed() fixedHeader {
+	return fixedHeader{
+		count: h.Count, sysUptime: h.SysUptime, unixSecs: h.UnixSecs, unixNsecs: h.UnixNsecs,
+		sequence: h.FlowSequence, engine: uint16(h.EngineType)<<8 | uint16(h.EngineID),
+		sampling: uint16(h.SamplingMode)<<14 | h.SamplingInterval,
 	}
-	sampling := binary.BigEndian.Uint16(data[22:])
-	*h = V5Header{
+}
+
+// v5Header returns the typed v5/v6 header.
+func v5Header(fh fixedHeader) V5Header {
+	return V5Header{
 		Count:            fh.count,
 		SysUptime:        fh.sysUptime,
 		UnixSecs:         fh.unixSecs,
 		UnixNsecs:        fh.unixNsecs,
-		FlowSequence:     binary.BigEndian.Uint32(data[16:]),
-		EngineType:       data[20],
-		EngineID:         data[21],
-		SamplingMode:     uint8(sampling >> 14),
-		SamplingInterval: sampling & 0x3fff,
+		FlowSequence:     fh.sequence,
+		EngineType:       uint8(fh.engine >> 8),
+		EngineID:         uint8(fh.engine),
+		SamplingMode:     uint8(fh.sampling >> 14),
+		SamplingInterval: fh.sampling & 0x3fff,
 	}
-	return nil
 }
 
 func decodeV5(p *V5Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
-	if err := parseV5Header(&p.Header, data, 5, v5RecordLen); err != nil {
+	fh, err := parseFixed(data, &v5Layout)
+	if err != nil {
 		p.Records = p.Records[:0]
 		return err
 	}
-	c := newUptimeClock(p.Header.UnixSecs, p.Header.UnixNsecs, p.Header.SysUptime)
-	p.Records = grow(p.Records, int(p.Header.Count))
-	b := data[v5HeaderLen:]
+	p.Header = v5Header(fh)
+	c := fh.clock()
+	p.Records = grow(p.Records, int(fh.count))
 	for i := range p.Records {
-		parseV5Layout(&p.Records[i], b[i*v5RecordLen:], c)
+		readFixedRecord(&p.Records[i], data[v5Layout.headerLen+i*v5Layout.recordLen:], &v5Layout, c)
 	}
 	return nil
 }

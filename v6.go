@@ -4,9 +4,8 @@ import (
 	"net/netip"
 )
 
-// NetFlow v6: the v5 header and 52-byte records (the v5 record plus
-// encapsulation sizes and the peer next hop).
-const v6RecordLen = 52
+// NetFlow v6: the v5 header and 52-byte records (v6Layout: the v5 record
+// plus encapsulation sizes and the peer next hop).
 
 // V6Header is the NetFlow v6 header, laid out as v5's.
 type V6Header = V5Header
@@ -35,27 +34,29 @@ func (p *V6Packet) FlowCount() int { return len(p.Records) }
 
 // AppendFlows appends one Flow per record to dst.
 func (p *V6Packet) AppendFlows(dst []Flow) []Flow {
+	c := newFixedContext(p.Exporter, &v6Layout, p.Header.fixed())
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
-	h := &p.Header
 	for i := range p.Records {
-		v5Flow(&dst[n+i], &p.Records[i].V5Record, p.Exporter, 6, h.Domain(), h.FlowSequence, uint32(h.SamplingInterval))
+		c.recordFlow(&dst[n+i], &p.Records[i].V5Record)
 	}
 	return dst
 }
 
 func decodeV6(p *V6Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
-	if err := parseV5Header(&p.Header, data, 6, v6RecordLen); err != nil {
+	fh, err := parseFixed(data, &v6Layout)
+	if err != nil {
 		p.Records = p.Records[:0]
 		return err
 	}
-	c := newUptimeClock(p.Header.UnixSecs, p.Header.UnixNsecs, p.Header.SysUptime)
-	p.Records = grow(p.Records, int(p.Header.Count))
+	p.Header = v5Header(fh)
+	c := fh.clock()
+	p.Records = grow(p.Records, int(fh.count))
 	for i := range p.Records {
-		b := data[v5HeaderLen+i*v6RecordLen:][:v6RecordLen]
+		b := data[v6Layout.headerLen+i*v6Layout.recordLen:][:v6Layout.recordLen]
 		r := &p.Records[i]
-		parseV5Layout(&r.V5Record, b, c)
+		readFixedRecord(&r.V5Record, b, &v6Layout, c)
 		r.InEncap = b[46]
 		r.OutEncap = b[47]
 		r.PeerNextHop = addr4(b[48:])

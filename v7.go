@@ -6,11 +6,8 @@ import (
 	"time"
 )
 
-// NetFlow v7 (Catalyst switches): a 24-byte header and 52-byte records.
-const (
-	v7HeaderLen = 24
-	v7RecordLen = 52
-)
+// NetFlow v7 (Catalyst switches): a 24-byte header and 52-byte records
+// (v7Layout).
 
 // V7Header is the NetFlow v7 header.
 type V7Header struct {
@@ -55,17 +52,18 @@ func (p *V7Packet) FlowCount() int { return len(p.Records) }
 // AppendFlows appends one Flow per record to dst. v7 has no engine fields:
 // Domain is 0.
 func (p *V7Packet) AppendFlows(dst []Flow) []Flow {
+	c := fixedContext{exporter: p.Exporter, layout: &v7Layout, seq: p.Header.FlowSequence, known: v7Layout.known}
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {
-		v5Flow(&dst[n+i], &p.Records[i].V5Record, p.Exporter, 7, 0, p.Header.FlowSequence, 0)
+		c.recordFlow(&dst[n+i], &p.Records[i].V5Record)
 	}
 	return dst
 }
 
 func decodeV7(p *V7Packet, exporter netip.AddrPort, data []byte) error {
 	p.Exporter = exporter
-	fh, err := parseFixed(data, 7, v7HeaderLen, v7RecordLen)
+	fh, err := parseFixed(data, &v7Layout)
 	if err != nil {
 		p.Records = p.Records[:0]
 		return err
@@ -75,15 +73,15 @@ func decodeV7(p *V7Packet, exporter netip.AddrPort, data []byte) error {
 		SysUptime:    fh.sysUptime,
 		UnixSecs:     fh.unixSecs,
 		UnixNsecs:    fh.unixNsecs,
-		FlowSequence: binary.BigEndian.Uint32(data[16:]),
-		Reserved:     binary.BigEndian.Uint32(data[20:]),
+		FlowSequence: fh.sequence,
+		Reserved:     fh.reserved,
 	}
 	c := fh.clock()
 	p.Records = grow(p.Records, int(fh.count))
 	for i := range p.Records {
-		b := data[v7HeaderLen+i*v7RecordLen:][:v7RecordLen]
+		b := data[v7Layout.headerLen+i*v7Layout.recordLen:][:v7Layout.recordLen]
 		r := &p.Records[i]
-		parseV5Layout(&r.V5Record, b, c)
+		readFixedRecord(&r.V5Record, b, &v7Layout, c)
 		r.Flags = b[36]
 		r.FieldFlags = binary.BigEndian.Uint16(b[46:])
 		r.RouterSC = addr4(b[48:])

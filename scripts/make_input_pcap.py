@@ -5,7 +5,12 @@ Used as the input of softflowd (scripts/capture_softflowd.sh). Addresses are
 loopback or documentation ranges (192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32);
 the packets only ever exist inside the pcap file, nothing is sent.
 
-  python3 scripts/make_input_pcap.py OUT.pcap [OUT_flows.json]
+  python3 scripts/make_input_pcap.py [--extra-udp-flows N] OUT.pcap [OUT_flows.json]
+
+--extra-udp-flows N adds N one-packet IPv4 UDP flows (192.0.2.0/24 ->
+198.51.100.7, distinct ports) after the others, so that an exporter has enough
+records to fill several export messages (scripts/capture_softflowd_tcp.sh).
+Without it the output is the same as it always was.
 
 The optional JSON lists each unidirectional flow with its packet count, byte
 count as IP total length (what softflowd counts: frame minus Ethernet header),
@@ -61,7 +66,7 @@ def ip6(src, dst, proto, seg, tc=0):
 
 
 # (t_ms offset, v6, src, dst, proto, sport, dport, payload_len, tcp_flags, tos, icmp)
-def packets():
+def packets(extra_udp=0):
     P = []
     # 1. IPv4 TCP 192.0.2.10:40000 <-> 198.51.100.20:80, ToS 0x10 forward
     c, s = ("192.0.2.10", 40000), ("198.51.100.20", 80)
@@ -92,16 +97,23 @@ def packets():
         P.append((600 + 100 * i, True, "2001:db8::10", "2001:db8::20", 17, 5000, 6000, 64, 0, 0, None))
     # 7. IPv6 ICMPv6 echo ::1 -> ::1 (loopback), type 128
     P.append((700, True, "::1", "::1", 58, 7, 0, 32, 0, 0, (128, 0)))
+    # 8. Optional one-packet UDP flows, 1 ms apart after the last packet above.
+    for i in range(extra_udp):
+        P.append((2000 + i, False, "192.0.2.%d" % (100 + i % 100), "198.51.100.7", 17,
+                  20000 + i, 9000 + i % 50, 20 + i % 100, 0, 0, None))
     P.sort(key=lambda p: p[0])
     return P
 
 
 def main():
-    out = sys.argv[1]
+    args, extra = sys.argv[1:], 0
+    if args[:1] == ["--extra-udp-flows"]:
+        extra, args = int(args[1]), args[2:]
+    out = args[0]
     flows = {}
     with open(out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i, (t, v6, src, dst, proto, sp, dp, n, fl, tos, icmp) in enumerate(packets()):
+        for i, (t, v6, src, dst, proto, sp, dp, n, fl, tos, icmp) in enumerate(packets(extra)):
             seg = l4(proto, src, dst, sp, dp, bytes((i + k) & 0xFF for k in range(n)), fl, v6, icmp)
             pkt = ip6(src, dst, proto, seg, tos) if v6 else ip4(src, dst, proto, seg, tos, i + 1)
             eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01" + (b"\x86\xdd" if v6 else b"\x08\x00")
@@ -119,11 +131,11 @@ def main():
             e["bytes"] += len(pkt)
             e["tcp_flags"] |= fl
             e["last_ms"] = BASE * 1000 + t
-    if len(sys.argv) > 2:
+    if len(args) > 1:
         doc = {"note": "unidirectional flows in the synthetic input; bytes = sum of IP total lengths; "
                        "for ICMP src_port/dst_port hold type/code; times in Unix ms",
                "flows": list(flows.values())}
-        with open(sys.argv[2], "w") as f:
+        with open(args[1], "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
 

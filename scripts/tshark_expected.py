@@ -12,7 +12,8 @@ Usage (from the repository root):
   python3 scripts/tshark_expected.py wrap OUT.pcap INPUT...     # raw payloads -> pcap
 
 INPUT is a .pcap (decoded as is; every UDP destination port in it is handed to
-cflow with -d udp.port==P,cflow) or a raw UDP payload file (.dat/.bin), which is
+cflow with -d udp.port==P,cflow, and every TCP port that data segments are sent
+to with -d tcp.port==P,cflow, so that tshark reassembles IPFIX over TCP) or a raw UDP payload file (.dat/.bin), which is
 split into NetFlow/IPFIX messages when it holds several back to back (v1/v5/v7
 by header count, IPFIX by its length field; only when the pieces tile the file
 exactly) and wrapped one message per UDP datagram into a pcap
@@ -22,6 +23,10 @@ collector fed those files in that order.
 
 Output: {"source": ..., "inputs": [...], "datagrams": [...]} where each
 datagram has the header keys of its version and "flows" (see testdata/README.md).
+Over TCP a "datagram" is one IPFIX message as tshark reassembled it, listed at
+the frame that completed it ("index" is that frame's, so several messages
+completed by one frame share it); frames of a TCP capture that complete no
+message (ACKs, first segments of a message) are not listed.
 """
 import json
 import os
@@ -125,6 +130,18 @@ def udp_ports(pcap):
     return sorted({int(x) for x in out.split() if x.strip().isdigit()})
 
 
+def tcp_data_ports(pcap):
+    """TCP ports that segments with payload are sent to (the collectors)."""
+    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.dstport", "-e", "tcp.len"],
+                         capture_output=True, text=True, env=_env()).stdout
+    ports = set()
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[0].isdigit() and f[1].isdigit() and int(f[1]) > 0:
+            ports.add(int(f[0]))
+    return sorted(ports)
+
+
 def _env():
     e = dict(os.environ)
     e["TZ"] = "UTC"
@@ -132,10 +149,14 @@ def _env():
     return e
 
 
-def run_tshark(pcap, ports):
+def decode_as(ports, tcp_ports=()):
+    return ["udp.port==%d,cflow" % p for p in ports] + ["tcp.port==%d,cflow" % p for p in tcp_ports]
+
+
+def run_tshark(pcap, ports, tcp_ports=()):
     cmd = ["tshark", "-r", pcap]
-    for p in ports:
-        cmd += ["-d", "udp.port==%d,cflow" % p]
+    for d in decode_as(ports, tcp_ports):
+        cmd += ["-d", d]
     cmd += ["-T", "json", "-x"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=True).stdout
     # tshark's JSON repeats keys (e.g. two cflow.padding in one record): keep pairs.
@@ -402,37 +423,48 @@ def decode(inputs, tmpdir):
         if len(pcaps) != 1:
             raise SystemExit("one pcap at a time")
         pcap, origins = pcaps[0], None
-        ports = udp_ports(pcap)
+        ports, tports = udp_ports(pcap), tcp_data_ports(pcap)
     else:
         pcap = os.path.join(tmpdir, "wrapped.pcap")
         origins = raw_inputs_to_pcap(inputs, pcap)
-        ports = [RAW_PORT]
-    pkts = run_tshark(pcap, ports)
+        ports, tports = [RAW_PORT], []
+    pkts = run_tshark(pcap, ports, tports)
     doc = {"source": "tshark %s %s -T json -x" % (
-        tshark_version(), " ".join("-d udp.port==%d,cflow" % p for p in ports)),
+        tshark_version(), " ".join("-d " + d for d in decode_as(ports, tports))),
         "inputs": [os.path.relpath(p, TD) for p in inputs]}
     datagrams, templates = [], {}
     for i, p in enumerate(pkts):
         layers = get(get(p, "_source"), "layers")
-        c = get(layers, "cflow")
-        if c is None:
-            d = {"index": i, "undecoded": True}
-        else:
-            raw = get(layers, "cflow_raw")
+        # One cflow layer per message: a UDP datagram has one, a TCP segment
+        # none or several (each message tshark reassembled and completed here).
+        cs = [v for k, v in layers if k == "cflow"]
+        raws = [v for k, v in layers if k == "cflow_raw"]
+        if not cs and get(layers, "tcp") is not None:
+            continue
+        tcp = get(layers, "tcp") is not None
+        ds = []  # (datagram, the tree its expert messages come from)
+        if not cs:
+            ds.append(({"index": i, "undecoded": True}, layers))
+        for n, c in enumerate(cs):
+            raw = raws[n] if n < len(raws) else None
             if isinstance(raw, list) and raw and isinstance(raw[0], list):
                 raw = raw[0]
-            d = reduce_datagram(i, c, templates, bytes.fromhex(raw[0]) if raw else None)
-        if origins:
-            d = dict(list(d.items())[:1] + [("origin", origins[i])] + list(d.items())[1:])
-        expert = []
-        collect_expert(layers, expert)
-        if get(layers, "_ws.malformed") is not None or any("Malformed" in e for e in expert):
-            d["tshark_malformed"] = True
-        # tshark's cross-datagram sequence analysis is not a decoding problem: drop it.
-        expert = [e for e in expert if not e.startswith("Unexpected flow sequence")]
-        if expert:
-            d["tshark_expert"] = sorted(set(expert))
-        datagrams.append(d)
+            # Over TCP only the message's own tree: tshark's TCP analysis
+            # (segments, ACKs) says nothing about the decode.
+            ds.append((reduce_datagram(i, c, templates, bytes.fromhex(raw[0]) if raw else None),
+                       c if tcp else layers))
+        for d, tree in ds:
+            if origins:
+                d = dict(list(d.items())[:1] + [("origin", origins[i])] + list(d.items())[1:])
+            expert = []
+            collect_expert(tree, expert)
+            if get(layers, "_ws.malformed") is not None or any("Malformed" in e for e in expert):
+                d["tshark_malformed"] = True
+            # tshark's cross-datagram sequence analysis is not a decoding problem: drop it.
+            expert = [e for e in expert if not e.startswith("Unexpected flow sequence")]
+            if expert:
+                d["tshark_expert"] = sorted(set(expert))
+            datagrams.append(d)
     doc["datagrams"] = datagrams
     return doc
 
@@ -467,7 +499,7 @@ def all_targets():
     for sub in ("softflowd", "fprobe"):
         if os.path.isdir(td(sub)):
             for fn in sorted(os.listdir(td(sub))):
-                if re.fullmatch(r"(softflowd|fprobe)_v\d+\.pcap", fn):
+                if re.fullmatch(r"(softflowd|fprobe)_v\d+(_tcp)?\.pcap", fn):
                     # testdata/fprobe/ (live capture) must not clash with generated-fprobe/
                     name = os.path.splitext(fn)[0].replace("fprobe_", "fprobe_live_")
                     t[name] = [td(sub, fn)]

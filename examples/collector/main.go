@@ -178,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if lost := out.close(flushTimeout); lost > 0 {
 		fmt.Fprintf(errOut, "collector: standard output stalled: %d writes not done\n", lost)
 	}
-	printStats(errOut, r.Stats(), cfg.Decoder.PendingStats())
+	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1

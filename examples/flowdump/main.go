@@ -13,6 +13,22 @@
 // loopback links; the exporter is the datagram's source address and port.
 // The exporter of a raw file's messages is 0.0.0.0:0.
 //
+// From a capture it also reads IPFIX over TCP (RFC 7011 section 10.4): TCP
+// streams are reassembled (retransmitted and out-of-order segments put
+// right, several streams at once), and each direction of a connection is
+// its own exporter, its source address and port, so the templates of two
+// streams never mix. A stream is read as IPFIX when it is sent to the
+// -tcp-port (4739, IANA's IPFIX port, by default), or when its data begins
+// with an IPFIX (version 10) header. When the capture missed a stream's
+// start, or lost segments in the middle, flowdump resynchronises: it skips
+// to the next place that holds a valid message (a version 10 header whose
+// length its sets tile exactly, followed by another header or the end of
+// the stream) and says on standard error how many bytes it skipped; a
+// stream not known to be IPFIX is searched for 256 KiB before it is taken
+// for something else. A stream that breaks the framing (a length below 16)
+// or ends inside a message is reported and read no further. SCTP, IPFIX's
+// third transport, is not read.
+//
 // One decoder, and so one template store, reads all the files in order: in
 // `flowdump tpl.pcap data.pcap` the data of the second file decodes with the
 // templates of the first. Data that comes before its template is held and
@@ -21,7 +37,8 @@
 // Flags:
 //
 //	-json        write JSON Lines, one object per flow, instead of a table
-//	-port N      only decode UDP datagrams sent to port N (captures only)
+//	-port N      only decode UDP datagrams and TCP streams sent to port N (captures only)
+//	-tcp-port N  read TCP streams sent to port N as IPFIX whatever they begin with (default 4739; 0: none)
 //	-flows-only  do not print options data records
 //	-stats       print counts at the end, on standard error
 //
@@ -42,7 +59,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -51,7 +67,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/flowkit/netflow"
@@ -73,7 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		jsonOut   = fs.Bool("json", false, "write JSON Lines, one object per flow, instead of a table")
-		port      = fs.Int("port", 0, "only decode UDP datagrams sent to this port (captures only; 0: any)")
+		port      = fs.Int("port", 0, "only decode UDP datagrams and TCP streams sent to this port (captures only; 0: any)")
+		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
 	)
@@ -93,20 +109,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *port < 0 || *port > 65535 {
-		fmt.Fprintf(stderr, "flowdump: -port %d: not a UDP port\n", *port)
+		fmt.Fprintf(stderr, "flowdump: -port %d: not a port\n", *port)
+		return 2
+	}
+	if *tcpPort < 0 || *tcpPort > 65535 {
+		fmt.Fprintf(stderr, "flowdump: -tcp-port %d: not a port\n", *tcpPort)
 		return 2
 	}
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
-	d := &dumper{
-		json:      *jsonOut,
-		port:      uint16(*port),
-		flowsOnly: *flowsOnly,
-		dec:       netflow.NewDecoder(netflow.Config{}),
-		out:       out,
-		errw:      stderr,
-		stats:     counts{versions: map[uint16]int{}},
-	}
+	d := newDumper(out, stderr)
+	d.json, d.flowsOnly = *jsonOut, *flowsOnly
+	d.port, d.tcpPort = uint16(*port), uint16(*tcpPort)
 	status := 0
 	for _, name := range fs.Args() {
 		if err := d.file(name); err != nil {
@@ -118,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowdump: writing output: %v\n", err)
 		status = 1
 	}
-	ps := d.dec.PendingStats()
+	ps := d.dec.Stats().Pending
 	if ps.Held > 0 {
 		fmt.Fprintf(stderr, "flowdump: %d data set(s) still wait for a template that no file brought\n", ps.Held)
 	}
@@ -128,10 +142,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
+// newDumper returns a dumper writing flows to out and problems to errw,
+// with the default options.
+func newDumper(out *bufio.Writer, errw io.Writer) *dumper {
+	return &dumper{
+		tcpPort: ipfixTCPPort,
+		dec:     netflow.NewDecoder(netflow.Config{}),
+		out:     out,
+		errw:    errw,
+		stats:   counts{versions: map[uint16]int{}},
+	}
+}
+
 // dumper decodes datagrams and prints their flows.
 type dumper struct {
 	json      bool
 	port      uint16 // 0: any
+	tcpPort   uint16 // TCP streams to this port are IPFIX (0: none)
 	flowsOnly bool
 
 	dec    *netflow.Decoder
@@ -143,6 +170,9 @@ type dumper struct {
 	out   *bufio.Writer
 	errw  io.Writer
 	stats counts
+	index int // datagrams and TCP messages seen in the current capture file
+	// tcpErrs are the errors that ended TCP streams, in order.
+	tcpErrs []error
 }
 
 // errorf writes one line to stderr, after what stdout holds so far, so that
@@ -240,12 +270,19 @@ func (d *dumper) pcapng(name string, r io.Reader) error {
 	})
 }
 
-// packets reads a capture to its end and decodes its UDP datagrams.
+// packets reads a capture to its end and decodes its UDP datagrams and
+// the IPFIX messages of its TCP streams.
 func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.CaptureInfo) layers.LinkType) error {
 	defrag := ip4defrag.NewIPv4Defragmenter()
 	var lastPurge time.Time
 	badLink := map[layers.LinkType]bool{}
-	index := 0 // datagrams seen in this file
+	d.index = 0
+	var streams *tcpAssembly // made at the first TCP segment
+	defer func() {
+		if streams != nil {
+			streams.end()
+		}
+	}()
 	for frame := 1; ; frame++ {
 		data, ci, err := src.ReadPacketData()
 		if err == io.EOF {
@@ -271,12 +308,24 @@ func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.C
 			defrag.DiscardOlderThan(ci.Timestamp.Add(-time.Minute))
 			lastPurge = ci.Timestamp
 		}
-		from, to, payload, ok := udpDatagram(gopacket.NewPacket(frameData, first, gopacket.DecodeOptions{NoCopy: true}), defrag, ci.Timestamp)
+		tp, ok := transport(gopacket.NewPacket(frameData, first, gopacket.DecodeOptions{NoCopy: true}), defrag, ci.Timestamp)
 		if !ok {
 			d.stats.skipped++
 			continue
 		}
-		if d.port != 0 && to.Port() != d.port {
+		if tp.tcp != nil {
+			if d.port != 0 && uint16(tp.tcp.DstPort) != d.port && uint16(tp.tcp.SrcPort) != d.port {
+				d.stats.skipped++
+				continue
+			}
+			if streams == nil {
+				streams = newTCPAssembly(d, name)
+			}
+			streams.segment(tp.netFlow, tp.tcp, ci, frame)
+			continue
+		}
+		from, to, payload, ok := endpoints(tp.srcIP, tp.dstIP, tp.udp)
+		if !ok || d.port != 0 && to.Port() != d.port {
 			d.stats.skipped++
 			continue
 		}
@@ -284,8 +333,8 @@ func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.C
 		if ci.CaptureLength < ci.Length {
 			where += ", cut short by the capture's snap length"
 		}
-		d.datagram(name, index, where, from, payload)
-		index++
+		d.datagram(name, d.index, where, from, payload)
+		d.index++
 	}
 }
 
@@ -321,36 +370,47 @@ func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, []byte, bo
 	return gopacket.LayerTypeZero, nil, false
 }
 
-// udpDatagram finds the UDP datagram in pkt and returns its source and
-// destination and payload. Fragments of an IPv4 datagram are held in defrag
-// until the last one comes.
-func udpDatagram(pkt gopacket.Packet, defrag *ip4defrag.IPv4Defragmenter, ts time.Time) (src, dst netip.AddrPort, payload []byte, ok bool) {
-	var srcIP, dstIP net.IP
+// transportPacket is the UDP datagram or the TCP segment of a packet.
+type transportPacket struct {
+	srcIP, dstIP net.IP
+	netFlow      gopacket.Flow // of the IP layer
+	udp          *layers.UDP
+	tcp          *layers.TCP
+}
+
+// transport finds the UDP datagram or TCP segment in pkt. Fragments of an
+// IPv4 packet are held in defrag until the last one comes.
+func transport(pkt gopacket.Packet, defrag *ip4defrag.IPv4Defragmenter, ts time.Time) (tp transportPacket, ok bool) {
 	for _, l := range pkt.Layers() {
 		switch l := l.(type) {
 		case *layers.IPv4:
-			srcIP, dstIP = l.SrcIP, l.DstIP
+			tp.srcIP, tp.dstIP, tp.netFlow = l.SrcIP, l.DstIP, l.NetworkFlow()
 			if l.Flags&layers.IPv4MoreFragments != 0 || l.FragOffset != 0 {
 				whole, err := defrag.DefragIPv4WithTimestamp(l, ts)
-				if err != nil || whole == nil || whole.Protocol != layers.IPProtocolUDP {
-					return src, dst, nil, false
+				if err != nil || whole == nil {
+					return tp, false
 				}
-				var udp layers.UDP
-				if udp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback) != nil {
-					return src, dst, nil, false
+				switch whole.Protocol {
+				case layers.IPProtocolUDP:
+					tp.udp = &layers.UDP{}
+					return tp, tp.udp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback) == nil
+				case layers.IPProtocolTCP:
+					tp.tcp = &layers.TCP{}
+					return tp, tp.tcp.DecodeFromBytes(whole.Payload, gopacket.NilDecodeFeedback) == nil
 				}
-				return endpoints(srcIP, dstIP, &udp)
+				return tp, false
 			}
 		case *layers.IPv6:
-			srcIP, dstIP = l.SrcIP, l.DstIP
+			tp.srcIP, tp.dstIP, tp.netFlow = l.SrcIP, l.DstIP, l.NetworkFlow()
 		case *layers.UDP:
-			if srcIP == nil {
-				return src, dst, nil, false
-			}
-			return endpoints(srcIP, dstIP, l)
+			tp.udp = l
+			return tp, tp.srcIP != nil
+		case *layers.TCP:
+			tp.tcp = l
+			return tp, tp.srcIP != nil
 		}
 	}
-	return src, dst, nil, false
+	return tp, false
 }
 
 func endpoints(srcIP, dstIP net.IP, udp *layers.UDP) (src, dst netip.AddrPort, payload []byte, ok bool) {
@@ -460,88 +520,4 @@ func (d *dumper) tableHeader() {
 func (d *dumper) writeLine() {
 	d.line = append(d.line, '\n')
 	d.out.Write(d.line)
-}
-
-// counts is what -stats prints.
-type counts struct {
-	files, badFiles int
-	datagrams       int
-	skipped         int // captured frames that held no datagram to decode
-	versions        map[uint16]int
-	flows           int
-	options         int
-	templates       int
-	errors          int
-	kinds           [8]int // by errorKinds, then none of them
-}
-
-// errorKinds are the sentinels errors are counted by.
-var errorKinds = []struct {
-	name string
-	err  error
-}{
-	{"truncated", netflow.ErrTruncated},
-	{"unsupported version", netflow.ErrUnsupportedVersion},
-	{"no records", netflow.ErrEmpty},
-	{"malformed", netflow.ErrMalformed},
-	{"template not found", netflow.ErrTemplateNotFound},
-	{"limit", netflow.ErrLimit},
-	{"store", netflow.ErrStore},
-}
-
-// addError counts a datagram's error, and each of the problems a v9 or
-// IPFIX error joins, by the sentinel it matches.
-func (c *counts) addError(err error) {
-	c.errors++
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
-		i := 0
-		for i < len(errorKinds) && !errors.Is(e, errorKinds[i].err) {
-			i++
-		}
-		c.kinds[i]++
-	}
-}
-
-func (c *counts) print(w io.Writer, ps netflow.PendingStats) {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "files: %d read, %d failed\n", c.files, c.badFiles)
-	var vs []string
-	for _, v := range []uint16{1, 5, 6, 7, 9, 10} {
-		if n := c.versions[v]; n > 0 {
-			name := fmt.Sprintf("v%d", v)
-			if v == 10 {
-				name = "ipfix"
-			}
-			vs = append(vs, fmt.Sprintf("%s %d", name, n))
-		}
-	}
-	fmt.Fprintf(&b, "datagrams: %d", c.datagrams)
-	if len(vs) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(vs, ", "))
-	}
-	fmt.Fprintf(&b, "; frames skipped: %d\n", c.skipped)
-	fmt.Fprintf(&b, "flows: %d; options records: %d; templates: %d\n", c.flows, c.options, c.templates)
-	var ks []string
-	for i, n := range c.kinds {
-		if n == 0 {
-			continue
-		}
-		name := "other"
-		if i < len(errorKinds) {
-			name = errorKinds[i].name
-		}
-		ks = append(ks, fmt.Sprintf("%s %d", name, n))
-	}
-	fmt.Fprintf(&b, "errors: %d datagrams", c.errors)
-	if len(ks) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(ks, ", "))
-	}
-	b.WriteByte('\n')
-	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
-		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)
-	w.Write(b.Bytes())
 }

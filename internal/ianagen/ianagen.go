@@ -212,7 +212,13 @@ func Render(reg *Registry) ([]byte, error) {
 		}
 		b.WriteString("},\n")
 	}
-	b.WriteString("}\n")
+	b.WriteString("}\n\n")
+	b.WriteString("// Element IDs by name, for the decoder's own use: ie + the element's name.\n")
+	b.WriteString("const (\n")
+	for _, e := range reg.Elements {
+		fmt.Fprintf(&b, "\tie%s uint16 = %d\n", strings.ToUpper(e.Name[:1])+e.Name[1:], e.ID)
+	}
+	b.WriteString(")\n")
 	out, err := format.Source(b.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("ianagen: format generated source: %w", err)

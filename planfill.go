@@ -1,0 +1,289 @@
+package netflow
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Filling a Flow from a record by its template's plan.
+
+// flowContext is what a record needs besides its bytes to become a Flow.
+type flowContext struct {
+	exporter   netip.AddrPort
+	version    uint16
+	domain     uint32
+	sequence   uint32
+	exportTime time.Time // UTC
+	exportNs   int64     // exportTime in ns since 1970
+	// headerUptime: uptimes are against the header's sysUptime (v9), not
+	// against the exporter's system init time (IPFIX).
+	headerUptime bool
+	sysUptime    uint32 // v9: uptime at export, ms
+	state        *flowState
+}
+
+// maxPlanSlots bounds flowPlan.uses: one field per destination (two per
+// address), two times, the system init time and the sampler ID.
+const maxPlanSlots = 2*int(destCount) + 4
+
+// fillFlow fills f from one record of template t.
+func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
+	if t.plan.fixedOK {
+		fillFixedFlow(f, t, rec, ctx)
+		return
+	}
+	if t.fixedLen > 0 {
+		fillFlowAt(f, t, rec, ctx, nil)
+		return
+	}
+	var offs [maxPlanSlots]int
+	if !fieldOffsets(t, rec, offs[:len(t.plan.uses)]) {
+		*f = Flow{Exporter: ctx.exporter, Version: ctx.version, Domain: ctx.domain, Sequence: ctx.sequence, Known: FieldDomain | FieldSequence}
+		return
+	}
+	fillFlowAt(f, t, rec, ctx, offs[:])
+}
+
+// fillFixedFlow fills f from a record of a fixed-length template. It gives
+// what fillFlowAt gives with the template's offsets, faster: every field is
+// stored once, straight-line, without zeroing f first.
+func fillFixedFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
+	p := &t.plan.fixed
+	rec = rec[:t.fixedLen]
+	f.Exporter = ctx.exporter
+	f.Version = ctx.version
+	f.Domain = ctx.domain
+	f.Sequence = ctx.sequence
+	f.SrcAddr = readAddr(rec, p.srcAddr)
+	f.DstAddr = readAddr(rec, p.dstAddr)
+	f.NextHop = readAddr(rec, p.nextHop)
+	f.SrcPort = uint16(readUint(rec, p.srcPort))
+	f.DstPort = uint16(readUint(rec, p.dstPort))
+	f.Proto = uint8(readUint(rec, p.proto))
+	f.ToS = uint8(readUint(rec, p.tos))
+	f.TCPFlags = uint8(readUint(rec, p.tcpFlags))
+	f.SrcMask = uint8(readUint(rec, p.srcMask))
+	f.DstMask = uint8(readUint(rec, p.dstMask))
+	f.Packets = readUint(rec, p.packets)
+	f.Bytes = readUint(rec, p.bytes)
+	f.InIf = uint32(readUint(rec, p.inIf))
+	f.OutIf = uint32(readUint(rec, p.outIf))
+	f.SrcAS = uint32(readUint(rec, p.srcAS))
+	f.DstAS = uint32(readUint(rec, p.dstAS))
+	f.SamplingInterval = uint32(readUint(rec, p.sampling))
+	f.Known = FieldDomain | FieldSequence | t.plan.known
+	if p.sampling.n != 0 && f.SamplingInterval == 0 {
+		f.Known &^= FieldSamplingInterval
+	}
+	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
+	f.Start, f.End = time.Time{}, time.Time{}
+	switch st, en := &t.plan.start, &t.plan.end; {
+	case t.plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
+		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
+		f.Start = c.at(uint32(readUint(rec, st.loc())))
+		f.End = c.at(uint32(readUint(rec, en.loc())))
+		f.Known |= FieldStart | FieldEnd
+	case t.plan.fastTimes && st.kind == timeMillis:
+		var ok bool
+		if f.Start, ok = milliTime(readUint(rec, st.loc())); ok {
+			f.Known |= FieldStart
+		}
+		if f.End, ok = milliTime(readUint(rec, en.loc())); ok {
+			f.Known |= FieldEnd
+		}
+	default:
+		setTimes(f, t, rec, ctx, nil)
+	}
+	setSampling(f, t, rec, ctx, nil)
+}
+
+// loc returns where r sits in a fixed-length record.
+func (r *fieldRef) loc() loc { return loc{off: uint16(r.off), n: uint16(r.len)} }
+
+// at returns r's bytes in rec: at its fixed offset, or at offs[r.slot] for a
+// variable-length record.
+func (r *fieldRef) at(rec []byte, offs []int) []byte {
+	off := r.off
+	if offs != nil {
+		off = offs[r.slot]
+	}
+	return rec[off : off+r.len]
+}
+
+// readAddr reads the address at l[0], or at l[1] if l[0]'s is unspecified
+// (setAddr's rule); the zero Addr if there is none.
+func readAddr(rec []byte, l [2]loc) netip.Addr {
+	if l[0].n == 0 {
+		return netip.Addr{}
+	}
+	a := addrOf(rec[l[0].off : l[0].off+l[0].n])
+	if l[1].n != 0 && a.IsUnspecified() {
+		a = addrOf(rec[l[1].off : l[1].off+l[1].n])
+	}
+	return a
+}
+
+// fillFlowAt fills f from a record whose planned fields sit at offs (by
+// slot), or at the template's fixed offsets when offs is nil.
+func fillFlowAt(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
+	*f = Flow{
+		Exporter: ctx.exporter,
+		Version:  ctx.version,
+		Domain:   ctx.domain,
+		Sequence: ctx.sequence,
+		Known:    FieldDomain | FieldSequence | t.plan.known,
+	}
+	plan := &t.plan
+	for i := range plan.ops {
+		op := &plan.ops[i]
+		b := op.at(rec, offs)
+		switch op.dest {
+		case destBytes:
+			f.Bytes = beUint(b)
+		case destPackets:
+			f.Packets = beUint(b)
+		case destProto:
+			f.Proto = uint8(beUint(b))
+		case destToS:
+			f.ToS = uint8(beUint(b))
+		case destTCPFlags:
+			f.TCPFlags = uint8(beUint(b))
+		case destSrcPort:
+			f.SrcPort = uint16(beUint(b))
+		case destDstPort:
+			f.DstPort = uint16(beUint(b))
+		case destSrcAddr:
+			setAddr(&f.SrcAddr, b)
+		case destDstAddr:
+			setAddr(&f.DstAddr, b)
+		case destNextHop:
+			setAddr(&f.NextHop, b)
+		case destSrcMask:
+			f.SrcMask = uint8(beUint(b))
+		case destDstMask:
+			f.DstMask = uint8(beUint(b))
+		case destInIf:
+			f.InIf = uint32(beUint(b))
+		case destOutIf:
+			f.OutIf = uint32(beUint(b))
+		case destSrcAS:
+			f.SrcAS = uint32(beUint(b))
+		case destDstAS:
+			f.DstAS = uint32(beUint(b))
+		case destSamplingInterval:
+			if f.SamplingInterval = uint32(beUint(b)); f.SamplingInterval == 0 {
+				f.Known &^= FieldSamplingInterval
+			}
+		}
+	}
+	setTimes(f, t, rec, ctx, offs)
+	setSampling(f, t, rec, ctx, offs)
+}
+
+// setTimes fills Start and End from the plan's time sources.
+func setTimes(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
+	plan := &t.plan
+	if plan.start.kind != timeNone {
+		if ts, ok := readTime(&plan.start, t, rec, offs, ctx); ok {
+			f.Start, f.Known = ts, f.Known|FieldStart
+		}
+	}
+	if plan.end.kind != timeNone {
+		if ts, ok := readTime(&plan.end, t, rec, offs, ctx); ok {
+			f.End, f.Known = ts, f.Known|FieldEnd
+		}
+	}
+}
+
+// setSampling applies the exporter's sampling interval from options data
+// when the record does not carry one.
+func setSampling(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
+	if f.Known&FieldSamplingInterval != 0 || ctx.state == nil {
+		return
+	}
+	var id uint64
+	hasID := t.plan.sampler.ok
+	if hasID {
+		id = beUint(t.plan.sampler.at(rec, offs))
+	}
+	if iv := ctx.state.samplingInterval(id, hasID); iv != 0 {
+		f.SamplingInterval = iv
+		f.Known |= FieldSamplingInterval
+	}
+}
+
+// readTime reads a time field of a record. ok is false for a time that
+// cannot be right (see wire.go).
+func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext) (time.Time, bool) {
+	b := op.at(rec, offs)
+	switch op.kind {
+	case timeSeconds:
+		return secondsTime(beUint(b))
+	case timeMillis:
+		return milliTime(beUint(b))
+	case timeMicros:
+		return ntpTime(b, true)
+	case timeNanos:
+		return ntpTime(b, false)
+	case timeDeltaMicros:
+		return beforeExport(ctx.exportNs, beUint(b))
+	case timeUptime:
+		ms := uint32(beUint(b))
+		if ctx.headerUptime {
+			return uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}.at(ms), true
+		}
+		var init uint64
+		if t.plan.sysInit.ok {
+			init = beUint(t.plan.sysInit.at(rec, offs))
+		} else if ctx.state != nil {
+			init = ctx.state.systemInit
+		}
+		if init == 0 {
+			return time.Time{}, false
+		}
+		return milliTime(init + uint64(ms))
+	}
+	return time.Time{}, false
+}
+
+// fieldOffsets fills offs with the offset of each field of a
+// variable-length record that the plan uses (offs[i] for field
+// t.plan.uses[i]). It returns false if the record is shorter than its fields
+// say.
+func fieldOffsets(t *Template, rec []byte, offs []int) bool {
+	uses := t.plan.uses
+	off, next := 0, 0
+	for i, f := range t.Fields {
+		if next == len(uses) {
+			break
+		}
+		n := int(f.Length)
+		if f.Length == VariableLength {
+			var hdr int
+			var ok bool
+			n, hdr, ok = varLength(rec[off:])
+			if !ok {
+				return false
+			}
+			off += hdr
+		}
+		if off+n > len(rec) {
+			return false
+		}
+		if uses[next] == i {
+			offs[next] = off
+			next++
+		}
+		off += n
+	}
+	return true
+}
+
+// setAddr stores the address in b unless *a already holds one that is not
+// unspecified: of a template's IPv4 and IPv6 elements for one address, the
+// one a record fills wins, and the first if it fills both.
+func setAddr(a *netip.Addr, b []byte) {
+	if !a.IsValid() || a.IsUnspecified() {
+		*a = addrOf(b)
+	}
+}
