@@ -99,7 +99,9 @@ var typedValues = []typedValue{
 	{tmplField{152, 8, 0}, u64(jan2024*1000+123, 8), `"2024-01-01T00:00:00.123000000Z"`},
 	{tmplField{154, 8, 0}, ntp(jan2024, 0x80000000), `"2024-01-01T00:00:00.500000000Z"`},
 	{tmplField{156, 8, 0}, ntp(jan2024+61, 0x40000000), `"2024-01-01T00:01:01.250000000Z"`},
-	{tmplField{156, 8, 0}, ntp(-2208988800, 0), `"1900-01-01T00:00:00.000000000Z"`},
+	// Value.Time takes no time before 1970 (NTP era 0 starts in 1900): hex.
+	{tmplField{156, 8, 0}, ntp(-2208988800, 0), `"0000000000000000"`},
+	{tmplField{156, 8, 0}, ntp(0, 0), `"1970-01-01T00:00:00.000000000Z"`},
 	{tmplField{156, 4, 0}, []byte{1, 2, 3, 4}, `"01020304"`},
 	// string: NUL padding dropped, escapes, invalid UTF-8.
 	{tmplField{82, 6, 0}, []byte("eth0\x00\x00"), `"eth0"`},
@@ -150,7 +152,7 @@ func TestValueJSONTypes(t *testing.T) {
 	s := string(obj)
 	for _, key := range []string{`{"protocolIdentifier":6,`, `"octetDeltaCount":18446744073709551615,`,
 		`"octetDeltaCount#2":1684,`, `"octetDeltaCount#3":1684,`, `"testSigned8":-128,`,
-		`"9999.7":"abcd"`, `"quote\"\u003cname\u003e":9}`, `"flowStartNanoseconds#3":"01020304"`} {
+		`"9999.7":"abcd"`, `"quote\"\u003cname\u003e":9}`, `"flowStartNanoseconds#4":"01020304"`} {
 		require.Contains(t, s, key)
 	}
 	var keys map[string]json.RawMessage

@@ -38,6 +38,7 @@ type metrics struct {
 
 	datagrams, bytes, flows, decodeErrors, dropped *prometheus.Desc
 	kernelDrops, templates, templateEvents         *prometheus.Desc
+	templatesRefused                               *prometheus.Desc
 	pendingSets, pendingBytes, pendingEvents       *prometheus.Desc
 	kafkaRecords                                   *prometheus.Desc
 	scrapes                                        atomic.Uint64
@@ -69,6 +70,8 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 		templateEvents: prometheus.NewDesc("netflow_template_events_total",
 			"What the template store did with templates (learned, refreshed, replaced, withdrawn, expired, evicted, rejected).",
 			[]string{"event"}, nil),
+		templatesRefused: prometheus.NewDesc("netflow_templates_refused_total",
+			"Templates refused for having more fields than the decoder's limit.", nil, nil),
 		pendingSets: prometheus.NewDesc("netflow_pending_sets",
 			"Data sets held while they wait for their template.", nil, nil),
 		pendingBytes: prometheus.NewDesc("netflow_pending_bytes",
@@ -84,7 +87,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 // Describe sends every descriptor.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
-		m.templates, m.templateEvents, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords} {
+		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords} {
 		ch <- d
 	}
 }
@@ -179,8 +182,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.dropped, c.Stopped, l, "stopped")
 	}
 	counter(m.kernelDrops, st.KernelDrops)
-	if s, ok := m.dec.Store().(interface{ Stats() netflow.StoreStats }); ok {
-		ss := s.Stats()
+	ds := m.dec.Stats()
+	if ds.StoreOK {
+		ss := ds.Store
 		gauge(m.templates, float64(ss.Templates))
 		for _, e := range []struct {
 			event string
@@ -192,7 +196,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(m.templateEvents, e.n, e.event)
 		}
 	}
-	ps := m.dec.PendingStats()
+	counter(m.templatesRefused, ds.TemplatesRefused)
+	ps := ds.Pending
 	gauge(m.pendingSets, float64(ps.Held))
 	gauge(m.pendingBytes, float64(ps.Bytes))
 	counter(m.pendingEvents, ps.Added, "added")
