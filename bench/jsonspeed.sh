@@ -48,7 +48,9 @@ PY
 python3 - "$TMP/one.pcap" "$PORT" <<'PY' &
 import socket, struct, sys, time
 out, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", port)); s.settimeout(5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+s.bind(("127.0.0.1", port)); s.settimeout(5)
 f = open(out, "wb"); f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
 try:
     while True:

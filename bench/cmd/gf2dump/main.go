@@ -22,7 +22,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime/pprof"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -74,11 +73,6 @@ func (leanFormat) Format(data any) ([]byte, []byte, error) {
 }
 
 func main() {
-	if pf := os.Getenv("GF2DUMP_CPUPROFILE"); pf != "" {
-		f, _ := os.Create(pf)
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
 	lean := flag.Bool("lean", false, "write ten keys with encoding/json instead of goflow2's json format")
 	flag.Parse()
 	if flag.NArg() != 1 {
