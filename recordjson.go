@@ -17,12 +17,15 @@ const maxJSONListDepth = 8
 // (unknown template, bad framing, nested too deep) is written as hex.
 //
 // It allocates nothing beyond growing dst, except for lists, whose decoding
-// allocates (see Record.List).
+// allocates (see Record.List). A record without a template is {}.
 func (r *Record) AppendFieldsJSON(dst []byte) []byte {
 	return r.appendFieldsJSON(dst, 0)
 }
 
 func (r *Record) appendFieldsJSON(dst []byte, depth int) []byte {
+	if r.Template == nil {
+		return append(dst, "{}"...)
+	}
 	lay := r.jsonLayout()
 	t := r.Template
 	data := r.Data

@@ -30,7 +30,7 @@ func (r *Record) jsonLayout() *jsonLayout {
 		reg = r.set.reg
 	}
 	t := r.Template
-	if l, ok := t.json.Load().(*jsonLayout); ok && l.reg == reg {
+	if l, ok := t.json.Load().(*jsonLayout); ok && l.reg == reg && len(l.types) == len(t.Fields) {
 		return l
 	}
 	l := &jsonLayout{reg: reg, ends: make([]int, len(t.Fields)), types: make([]DataType, len(t.Fields))}

@@ -203,3 +203,15 @@ func TestFieldsJSONAllocs(t *testing.T) {
 		t.Errorf("AppendFieldsJSON: %v allocations", n)
 	}
 }
+
+// TestFieldsJSONOddRecords: no template, data shorter than the template,
+// a template whose fields changed after a record was encoded.
+func TestFieldsJSONOddRecords(t *testing.T) {
+	require.Equal(t, `{}`, string((&Record{}).AppendFieldsJSON(nil)))
+	tmpl, err := NewTemplate(10, 256, false, 0, []TemplateField{{ID: 4, Length: 1}, {ID: 7, Length: 2}})
+	require.NoError(t, err)
+	require.Equal(t, `{"protocolIdentifier":6}`, string((&Record{Template: tmpl, Data: []byte{6, 1}}).AppendFieldsJSON(nil)))
+	tmpl.Fields = append(tmpl.Fields, TemplateField{ID: 8, Length: 4})
+	got := (&Record{Template: tmpl, Data: []byte{6, 0, 80, 192, 0, 2, 1}}).AppendFieldsJSON(nil)
+	require.Equal(t, `{"protocolIdentifier":6,"sourceTransportPort":80,"sourceIPv4Address":"192.0.2.1"}`, string(got))
+}
