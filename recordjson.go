@@ -1,6 +1,9 @@
 package netflow
 
-import "strconv"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // maxJSONListDepth bounds how deep AppendFieldsJSON follows lists inside
 // lists; deeper lists are written as hex, like any value it cannot decode.
@@ -165,13 +168,29 @@ func (v Value) AppendJSON(dst []byte) []byte {
 // appendTypedJSON appends raw, a value of abstract type typ, as
 // Value.AppendJSON describes.
 func appendTypedJSON(dst []byte, typ DataType, raw []byte) []byte {
+	// The common cases first, without a Value.
+	switch typ {
+	case TypeUnsigned8, TypeUnsigned16, TypeUnsigned32, TypeUnsigned64:
+		if len(raw) >= 1 && len(raw) <= 8 {
+			var n uint64
+			for _, c := range raw {
+				n = n<<8 | uint64(c)
+			}
+			return appendUint(dst, n)
+		}
+		return appendHexString(dst, raw)
+	case TypeIPv4Address, TypeIPv6Address:
+		switch len(raw) {
+		case 4:
+			return appendAddrString(dst, netip.AddrFrom4([4]byte(raw)))
+		case 16:
+			return appendAddrString(dst, netip.AddrFrom16([16]byte(raw)))
+		}
+		return appendHexString(dst, raw)
+	}
 	v := Value{Raw: raw}
 	v.Info.Type = typ
 	switch typ {
-	case TypeUnsigned8, TypeUnsigned16, TypeUnsigned32, TypeUnsigned64:
-		if n, ok := v.Uint(); ok {
-			return appendUint(dst, n)
-		}
 	case TypeSigned8, TypeSigned16, TypeSigned32, TypeSigned64:
 		if n, ok := v.Int(); ok {
 			return strconv.AppendInt(dst, n, 10)
@@ -183,10 +202,6 @@ func appendTypedJSON(dst []byte, typ DataType, raw []byte) []byte {
 	case TypeBoolean:
 		if b, ok := v.Bool(); ok {
 			return strconv.AppendBool(dst, b)
-		}
-	case TypeIPv4Address, TypeIPv6Address:
-		if a, ok := v.Addr(); ok {
-			return appendAddrString(dst, a)
 		}
 	case TypeMACAddress:
 		if m, ok := v.MAC(); ok {
