@@ -163,15 +163,23 @@ func TestMetrics(t *testing.T) {
 	sample := func(name string, ap netip.AddrPort, extra string) string {
 		return fmt.Sprintf(`%s{%sexporter="%s"}`, name, extra, ap)
 	}
+	// Datagrams count when read, flows and errors when decoded: wait for
+	// tshark's flow counts (a wrong count fails here, with the last scrape).
 	var text string
-	waitFor(t, "all datagrams counted", func() bool {
-		text = scrape(t, maddr)
-		return metricValue(text, sample("netflow_datagrams_total", c, "")) == "1" &&
-			metricValue(text, sample("netflow_datagrams_total", a, "")) == fmt.Sprint(len(ipfix)) &&
-			metricValue(text, sample("netflow_datagrams_total", b, "")) == fmt.Sprint(len(v5))
-	})
+	done := func() bool {
+		return metricValue(text, sample("netflow_flows_total", a, "")) == fmt.Sprint(wantIPFIX) &&
+			metricValue(text, sample("netflow_flows_total", b, "")) == fmt.Sprint(wantV5) &&
+			metricValue(text, fmt.Sprintf(`netflow_decode_errors_total{exporter="%s",kind="truncated"}`, c)) == "1"
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for text = scrape(t, maddr); !done() && time.Now().Before(deadline); text = scrape(t, maddr) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	require.Equal(t, fmt.Sprint(wantIPFIX), metricValue(text, sample("netflow_flows_total", a, "")), text)
 	require.Equal(t, fmt.Sprint(wantV5), metricValue(text, sample("netflow_flows_total", b, "")), text)
+	require.Equal(t, fmt.Sprint(len(ipfix)), metricValue(text, sample("netflow_datagrams_total", a, "")))
+	require.Equal(t, fmt.Sprint(len(v5)), metricValue(text, sample("netflow_datagrams_total", b, "")))
+	require.Equal(t, "1", metricValue(text, sample("netflow_datagrams_total", c, "")))
 	require.Equal(t, "1", metricValue(text, fmt.Sprintf(`netflow_decode_errors_total{exporter="%s",kind="truncated"}`, c)))
 	require.Equal(t, "0", metricValue(text, fmt.Sprintf(`netflow_decode_errors_total{exporter="%s",kind="truncated"}`, a)))
 	require.Equal(t, "0", metricValue(text, fmt.Sprintf(`netflow_dropped_total{exporter="%s",reason="queue_full"}`, a)))
@@ -206,6 +214,13 @@ func TestMetricsExporterCap(t *testing.T) {
 	require.NotContains(t, text, second.String())
 	require.NotContains(t, text, third.String())
 	require.Equal(t, 0, stop())
+}
+
+// waitFlows waits until the collector's metrics count n flows from exporter.
+func waitFlows(t *testing.T, maddr string, exporter netip.AddrPort, n int) {
+	t.Helper()
+	sample := fmt.Sprintf(`netflow_flows_total{exporter="%s"}`, exporter)
+	waitFor(t, sample+" "+fmt.Sprint(n), func() bool { return metricValue(scrape(t, maddr), sample) == fmt.Sprint(n) })
 }
 
 // consume reads n records of topic from the start, within a deadline.
@@ -267,9 +282,12 @@ func TestKafka(t *testing.T) {
 	payloads := pcapPayloads(t, td+"softflowd/softflowd_v10.pcap")
 	want := tsharkFlows(t, "softflowd_v10.json")
 
-	addr, stdout, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","), "-topic", "flows")
+	addr, stdout, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
+		"-topic", "flows", "-metrics", "127.0.0.1:0")
+	defer stop()
+	maddr := stderrValue(t, stderr, "metrics on ")
 	from := send(t, addr, payloads...)
-	time.Sleep(200 * time.Millisecond)
+	waitFlows(t, maddr, from, len(want))
 	require.Equal(t, 0, stop())
 	require.Empty(t, stdout.String(), "with -kafka nothing goes to stdout")
 	require.Contains(t, stderr.String(), fmt.Sprintf("kafka: %d records produced, %d delivered, 0 failed", len(want), len(want)))
@@ -298,7 +316,7 @@ func TestKafkaSIGTERM(t *testing.T) {
 
 	// A linger far longer than the test: only the flush at exit can send.
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
-		"-topic", "flows", "-kafka-linger", "1m")
+		"-topic", "flows", "-kafka-linger", "1m", "-metrics", "127.0.0.1:0")
 	stderrPipe, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -308,8 +326,12 @@ func TestKafkaSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	addr, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(first, "listening on ")))
 	require.NoError(t, err, first)
+	second, err := errs.ReadString('\n')
+	require.NoError(t, err)
+	maddr, ok := strings.CutPrefix(strings.TrimSpace(second), "metrics on ")
+	require.True(t, ok, second)
 	from := send(t, addr, ipfix...)
-	time.Sleep(300 * time.Millisecond) // the datagrams are read and produced, and wait in the buffer
+	waitFlows(t, maddr, from, len(want)) // decoded and produced: they wait in the producer's buffer
 
 	// Nothing reached the broker yet.
 	probe, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("flows"),
