@@ -14,9 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// kafkaFlushTimeout is how long a stopping collector waits for Kafka to
-// take what it still buffers.
-const kafkaFlushTimeout = 30 * time.Second
+// defaultKafkaTimeout bounds how long a record may wait to be delivered
+// (then it counts as failed), and so how long a stopping collector waits
+// for Kafka to take what it still buffers.
+const defaultKafkaTimeout = 30 * time.Second
 
 // kafkaSink produces each flow as one Kafka record: the value is the flow's
 // JSON object (netflow.Flow.AppendJSONWithFields, the schema of the
@@ -30,9 +31,10 @@ type kafkaSink struct {
 	delivered, failed atomic.Uint64 // acknowledged by the broker, or given up on
 	firstErr          atomic.Pointer[error]
 	promise           func(*kgo.Record, error)
+	timeout           time.Duration
 }
 
-func newKafkaSink(brokers, topic string, linger time.Duration, extra ...kgo.Opt) (*kafkaSink, error) {
+func newKafkaSink(brokers, topic string, linger, timeout time.Duration, extra ...kgo.Opt) (*kafkaSink, error) {
 	if topic == "" {
 		return nil, fmt.Errorf("-kafka needs -topic")
 	}
@@ -54,12 +56,13 @@ func newKafkaSink(brokers, topic string, linger time.Duration, extra ...kgo.Opt)
 		// queues then fill and it counts what it drops (queue_full).
 		kgo.MaxBufferedRecords(100000),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordDeliveryTimeout(timeout),
 	}, extra...)
 	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("-kafka: %w", err)
 	}
-	k := &kafkaSink{client: client}
+	k := &kafkaSink{client: client, timeout: timeout}
 	k.promise = func(_ *kgo.Record, err error) {
 		if err != nil {
 			k.failed.Add(1)
@@ -122,7 +125,7 @@ type outputOptions struct {
 	metrics          *string
 	metricsExporters *int
 	kafka, topic     *string
-	linger           *time.Duration
+	linger, timeout  *time.Duration
 }
 
 func outputFlags(fs *flag.FlagSet) *outputOptions {
@@ -132,6 +135,7 @@ func outputFlags(fs *flag.FlagSet) *outputOptions {
 		kafka:            fs.String("kafka", "", "send each flow as one JSON record to these comma-separated Kafka `brokers` instead of standard output"),
 		topic:            fs.String("topic", "", "with -kafka: the `topic`"),
 		linger:           fs.Duration("kafka-linger", 50*time.Millisecond, "with -kafka: how long a batch may wait for more records"),
+		timeout:          fs.Duration("kafka-timeout", defaultKafkaTimeout, "with -kafka: how long a record may wait to be delivered before it counts as failed"),
 	}
 }
 
@@ -143,7 +147,10 @@ func (o *outputOptions) kafkaSink() (*kafkaSink, error) {
 		}
 		return nil, nil
 	}
-	return newKafkaSink(*o.kafka, *o.topic, *o.linger)
+	if *o.timeout <= 0 {
+		return nil, fmt.Errorf("-kafka-timeout must be positive")
+	}
+	return newKafkaSink(*o.kafka, *o.topic, *o.linger, *o.timeout)
 }
 
 // startMetrics serves -metrics, if given, and says where on errOut.
@@ -186,7 +193,7 @@ func (p *printer) closeKafka(errOut io.Writer) {
 	if p.kafka == nil {
 		return
 	}
-	undelivered, err := p.kafka.close(kafkaFlushTimeout)
+	undelivered, err := p.kafka.close(p.kafka.timeout + time.Second)
 	fmt.Fprintf(errOut, "kafka: %d records produced, %d delivered, %d failed\n",
 		p.kafka.produced.Load(), p.kafka.delivered.Load(), p.kafka.failed.Load())
 	if e := p.kafka.firstErr.Load(); e != nil {

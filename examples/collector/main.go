@@ -43,6 +43,7 @@
 //	-kafka BROKERS     send each flow as one JSON record to these Kafka brokers (comma-separated) instead of stdout
 //	-topic T           the Kafka topic (with -kafka)
 //	-kafka-linger D    how long a batch may wait for more records (default 50ms)
+//	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
 package main
 
 import (

@@ -349,3 +349,28 @@ func TestKafkaSIGTERM(t *testing.T) {
 	require.Contains(t, rest.String(), fmt.Sprintf("kafka: %d records produced, %d delivered, 0 failed", len(want), len(want)))
 	checkKafkaFlows(t, consume(t, cluster.ListenAddrs(), "flows", len(want)), from.Addr(), want)
 }
+
+// TestKafkaFailures: with the cluster gone, every flow's record fails
+// after -kafka-timeout, is counted, and the collector still stops.
+func TestKafkaFailures(t *testing.T) {
+	noLeak(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
+	require.NoError(t, err)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	cluster.Close()
+	payloads := pcapPayloads(t, td+"softflowd/softflowd_v10.pcap")
+	want := len(tsharkFlows(t, "softflowd_v10.json"))
+
+	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", brokers, "-topic", "flows",
+		"-kafka-timeout", "1s", "-metrics", "127.0.0.1:0")
+	defer stop()
+	maddr := stderrValue(t, stderr, "metrics on ")
+	from := send(t, addr, payloads...)
+	waitFlows(t, maddr, from, want)
+	waitFor(t, "failures counted", func() bool {
+		return metricValue(scrape(t, maddr), `netflow_kafka_records_total{result="failed"}`) == fmt.Sprint(want)
+	})
+	require.Equal(t, 0, stop())
+	require.Contains(t, stderr.String(), fmt.Sprintf("kafka: %d records produced, 0 delivered, %d failed", want, want))
+	require.Contains(t, stderr.String(), "kafka: first delivery failure: ")
+}
