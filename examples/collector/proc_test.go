@@ -57,6 +57,12 @@ func collectorBinary(t *testing.T) string {
 	return binPath
 }
 
+// execCollector returns the command of a collector process with args.
+func execCollector(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command(collectorBinary(t), args...)
+}
+
 // proc is a running collector process.
 type proc struct {
 	t      *testing.T
