@@ -114,6 +114,18 @@ func startCollector(t *testing.T, args ...string) *proc {
 	}
 }
 
+// waitStderr waits until the process wrote s on standard error.
+func (p *proc) waitStderr(s string) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.stderr.String(), s) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%q not on stderr:\n%s", s, p.stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // lines returns the number of lines on the process's standard output.
 func (p *proc) lines() int { return strings.Count(p.stdout.String(), "\n") }
 

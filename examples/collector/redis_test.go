@@ -76,7 +76,7 @@ func TestCollectorsShareRedis(t *testing.T) {
 	var cs [3]*proc
 	for i := range cs {
 		cs[i] = startCollector(t, "-store", r.url(), "-store-prefix", prefix)
-		require.Contains(t, cs[i].stderr.String(), "store: redis "+r.url())
+		cs[i].waitStderr("store: redis " + r.url())
 	}
 	ex.send(cs[1].addr, msgs[1])
 	time.Sleep(propagation) // collector 1 receives message 1 and holds it (loopback: well under a millisecond)

@@ -25,7 +25,7 @@ func TestCollectorStateRestart(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "state.json")
 			ex := newExporter(t)
 			a := startCollector(t, "-state", state, "-state-interval", "1h")
-			require.Contains(t, a.stderr.String(), "state: "+state+" not found, starting empty")
+			a.waitStderr("state: " + state + " not found, starting empty")
 			ex.send(a.addr, msgs[0])
 			a.waitLines(flowsIn(e, 0), "message 0")
 			require.NoFileExists(t, state, "no save before the interval or the signal")
@@ -33,7 +33,7 @@ func TestCollectorStateRestart(t *testing.T) {
 			require.FileExists(t, state)
 
 			b := startCollector(t, "-state", state)
-			require.Contains(t, b.stderr.String(), "state: loaded "+state+": 5 templates of 1 exporters")
+			b.waitStderr("state: loaded " + state + ": 5 templates of 1 exporters")
 			data := span(1, len(msgs))
 			for _, i := range data {
 				ex.send(b.addr, msgs[i])
