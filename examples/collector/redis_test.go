@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -197,4 +198,35 @@ func TestCollectorStoreUsage(t *testing.T) {
 		require.NotContains(t, stderr.String(), "s3cret")
 		require.Empty(t, stdout.String())
 	}
+}
+
+// TestCollectorRedisPassword: the password and DB in the -store URL are
+// used (the collector's templates land in DB 3), a wrong password is exit
+// status 1 with the password not printed.
+func TestCollectorRedisPassword(t *testing.T) {
+	r := startRedis(t, "--requirepass", "s3cret-pw")
+	msgs := ipfixMessages(t)
+	e := loadExpectation(t)
+	prefix := newPrefix(t)
+	url := fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d/3", r.port)
+
+	var stdout, stderr syncBuffer
+	wrong := fmt.Sprintf("redis://:wrong-pw@127.0.0.1:%d/3", r.port)
+	require.Equal(t, 1, run(t.Context(), []string{"-listen", "127.0.0.1:0", "-store", wrong}, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "collector: -store redis://:xxxxx@127.0.0.1:")
+	require.NotContains(t, stderr.String(), "wrong-pw")
+
+	c := startCollector(t, "-store", url, "-store-prefix", prefix)
+	c.waitStderr(`store: redis redis://:xxxxx@127.0.0.1:`)
+	require.NotContains(t, c.stderr.String(), "s3cret-pw")
+	ex := newExporter(t)
+	ex.send(c.addr, msgs[0])
+	c.waitLines(flowsIn(e, 0), "message 0")
+	c.stop()
+	reply, err := r.command("AUTH s3cret-pw")
+	require.NoError(t, err)
+	require.Equal(t, "+OK", reply)
+	require.Equal(t, -1, r.keys(prefix+":t:*"), "without AUTH the server refuses")
+	require.Equal(t, templateCount(t, msgs[0]), r.keysIn(3, "s3cret-pw", prefix+":t:*"), "templates in DB 3")
+	require.Equal(t, 0, r.keysIn(0, "s3cret-pw", prefix+":t:*"), "nothing in DB 0")
 }

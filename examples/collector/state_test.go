@@ -138,3 +138,15 @@ func TestCollectorHostileState(t *testing.T) {
 		require.Contains(t, stderr.String(), "collector: -state")
 	})
 }
+
+// TestCollectorStateSaveFails: a last save that cannot be written (its
+// directory is gone) is reported and makes the exit status 1.
+func TestCollectorStateSaveFails(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	_, _, stderr, stop := start(t, "-listen", "127.0.0.1:0", "-state", filepath.Join(dir, "state.json"), "-state-interval", "1h")
+	require.NoError(t, os.RemoveAll(dir))
+	require.Equal(t, 1, stop(), stderr.String())
+	require.Contains(t, stderr.String(), "collector: -state: netflow: snapshot: ")
+	require.Contains(t, stderr.String(), "total: datagrams 0,", "the counters are still printed")
+}
