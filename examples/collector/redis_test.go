@@ -72,7 +72,25 @@ func TestCollectorsShareRedis(t *testing.T) {
 	e := loadExpectation(t)
 	ex := newExporter(t)
 	want := singleDecode(t, ex, msgs, e)
+	perMsg := make([]int, len(msgs))
+	for i := range msgs {
+		perMsg[i] = flowsIn(e, i)
+	}
+	got := shareRedis(t, r, ex, msgs, perMsg)
+	require.ElementsMatch(t, want, got, "the union of the three collectors' output against one collector's")
+	keys, options := flowKeys(t, strings.Join(got, "\n"))
+	require.ElementsMatch(t, expectedKeys(e, span(0, len(msgs))...), keys, "against tshark's decode")
+	require.Equal(t, e.options, options)
+}
 
+// shareRedis runs three collectors on r under a new prefix, sends them
+// msgs from ex round-robin in the order TestCollectorsShareRedis
+// describes, waits for perMsg[i] lines for each message i, checks their
+// counters and returns the union of their output lines. msgs[0] must hold
+// the templates and options data, the others data only.
+func shareRedis(t *testing.T, r *redisServer, ex *exporter, msgs [][]byte, perMsg []int) []string {
+	t.Helper()
+	require.GreaterOrEqual(t, len(msgs), 5)
 	prefix := newPrefix(t)
 	var cs [3]*proc
 	for i := range cs {
@@ -82,7 +100,7 @@ func TestCollectorsShareRedis(t *testing.T) {
 	ex.send(cs[1].addr, msgs[1])
 	time.Sleep(propagation) // collector 1 receives message 1 and holds it (loopback: well under a millisecond)
 	ex.send(cs[0].addr, msgs[0])
-	cs[0].waitLines(flowsIn(e, 0), "collector 0, message 0")
+	cs[0].waitLines(perMsg[0], "collector 0, message 0")
 	require.Equal(t, 0, cs[1].lines(), "collector 1 decoded message 1 without its template")
 	time.Sleep(propagation)
 	for i := 2; i < len(msgs); i++ {
@@ -90,20 +108,15 @@ func TestCollectorsShareRedis(t *testing.T) {
 	}
 	var got []string
 	for i, c := range cs {
-		var mine []int
+		n := 0
 		for m := i; m < len(msgs); m += 3 {
-			mine = append(mine, m)
+			n += perMsg[m]
 		}
-		c.waitLines(flowsIn(e, mine...), "collector "+strconv.Itoa(i))
+		c.waitLines(n, "collector "+strconv.Itoa(i))
 		c.stop()
 		got = append(got, outputLines(c.stdout.String())...)
 		require.NotContains(t, c.stderr.String(), "template not found", "collector %d", i)
 	}
-	require.ElementsMatch(t, want, got, "the union of the three collectors' output against one collector's")
-	keys, options := flowKeys(t, strings.Join(got, "\n"))
-	require.ElementsMatch(t, expectedKeys(e, span(0, len(msgs))...), keys, "against tshark's decode")
-	require.Equal(t, e.options, options)
-
 	// Collector 1 held message 1 and released it on the announcement.
 	require.Regexp(t, `pending: held 0 \(0 bytes\), added 1, matched 1, expired 0`, cs[1].stderr.String())
 	templates := templateCount(t, msgs[0])
@@ -111,6 +124,7 @@ func TestCollectorsShareRedis(t *testing.T) {
 		require.Contains(t, c.stderr.String(), "redis store: connected true, templates "+strconv.Itoa(templates)+", states 1, pending writes 0, errors 0, malformed 0", "collector %d", i)
 		require.Contains(t, c.stderr.String(), "options state: domains 1, store failures 0", "collector %d", i)
 	}
+	return got
 }
 
 // TestCollectorRedisOutage stops redis-server (SIGKILL) under a collector
