@@ -62,6 +62,11 @@ func sampledInput(t *testing.T, path string) map[string]bool {
 	return keys
 }
 
+// sampledKey is the key of a flow line as sampledInput keys the input.
+func (f collectorFlow) sampledKey() string {
+	return fmt.Sprintf("%s:%d>%s:%d/%d p%d b%d s%d", f.SrcAddr, f.SrcPort, f.DstAddr, f.DstPort, f.Proto, f.Packets, f.Bytes, f.Sampling)
+}
+
 // softflowdExport runs softflowd over input, exporting IPFIX over UDP with
 // sampling to a socket of the test, and returns the datagrams it sent.
 func softflowdExport(t *testing.T, input string) [][]byte {
@@ -147,7 +152,7 @@ func TestCollectorsShareRedisSampled(t *testing.T) {
 			continue
 		}
 		n++
-		key := fmt.Sprintf("%s:%d>%s:%d/%d p%d b%d s%d", f.SrcAddr, f.SrcPort, f.DstAddr, f.DstPort, f.Proto, f.Packets, f.Bytes, f.Sampling)
+		key := f.sampledKey()
 		require.True(t, inputFlows[key], "flow %s is not one of the input's, with sampling interval %d", key, samplingRate)
 		delete(inputFlows, key)
 	}

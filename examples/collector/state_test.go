@@ -150,3 +150,38 @@ func TestCollectorStateSaveFails(t *testing.T) {
 	require.Contains(t, stderr.String(), "collector: -state: netflow: snapshot: ")
 	require.Contains(t, stderr.String(), "total: datagrams 0,", "the counters are still printed")
 }
+
+// TestCollectorStateRestartSampled: the restart with softflowd's live
+// sampled export: after the restart, data only, every flow carries the
+// sampling interval (10) softflowd was given.
+func TestCollectorStateRestartSampled(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "input.pcap")
+	inputFlows := sampledInput(t, input)
+	msgs := softflowdExport(t, input)
+	require.GreaterOrEqual(t, len(msgs), 2)
+	state := filepath.Join(t.TempDir(), "state.json")
+	ex := newExporter(t)
+	a := startCollector(t, "-state", state)
+	ex.send(a.addr, msgs[0])
+	a.waitStderr("state: " + state + " not found")
+	waitFor(t, "message 0 decoded", func() bool { return a.lines() > 1 })
+	first := a.lines()
+	a.stop()
+
+	b := startCollector(t, "-state", state)
+	for _, m := range msgs[1:] {
+		ex.send(b.addr, m)
+	}
+	rest := sampledFlows/samplingRate + 1 - first
+	b.waitLines(rest, "data after the restart")
+	b.stop()
+	lines := outputLines(b.stdout.String())
+	require.Len(t, lines, rest)
+	for _, line := range lines {
+		var f collectorFlow
+		require.NoError(t, json.Unmarshal([]byte(line), &f))
+		require.False(t, f.Options)
+		key := f.sampledKey()
+		require.True(t, inputFlows[key], "flow %s is not one of the input's, with sampling interval %d", key, samplingRate)
+	}
+}
