@@ -191,24 +191,6 @@ func requireGoodFlows(t *testing.T, p Packet, total int) {
 	t.Fatalf("the valid data set's 2 flows not among %+v", flows)
 }
 
-// v9Options returns a v9 options template record.
-func v9Options(id uint16, scope []tmplField, opts []tmplField) []byte {
-	b := be.AppendUint16(nil, id)
-	b = be.AppendUint16(b, uint16(4*len(scope)))
-	b = be.AppendUint16(b, uint16(4*len(opts)))
-	for _, f := range append(append([]tmplField(nil), scope...), opts...) {
-		b = be.AppendUint16(b, f.id)
-		b = be.AppendUint16(b, f.length)
-	}
-	return b
-}
-
-// ipfixOptions returns an IPFIX options template record.
-func ipfixOptions(id uint16, scope int, fields ...tmplField) []byte {
-	b := templateRecord(id, fields...)
-	return append(b[:4], append(be.AppendUint16(nil, uint16(scope)), b[4:]...)...)
-}
-
 func TestHostileV9(t *testing.T) {
 	const hdr = 20
 	tl := len(goodV9Tmpl)
@@ -227,7 +209,7 @@ func TestHostileV9(t *testing.T) {
 		},
 		{
 			name:   "zero-field options template",
-			data:   v9Packet(7, 1, goodV9Tmpl, set(1, v9Options(301, nil, nil), true), goodV9Data),
+			data:   v9Packet(7, 1, goodV9Tmpl, set(1, v9OptionsTemplate(301, nil, nil), true), goodV9Data),
 			want:   ErrMalformed,
 			offset: hdr + tl + 4,
 		},
@@ -529,7 +511,7 @@ func TestHostileIPFIX(t *testing.T) {
 		},
 		{
 			name:   "options template with scope count above field count",
-			data:   ipfixMessage(1, 0, goodIPFIXTmpl, set(3, ipfixOptions(301, 3, tmplField{149, 4, 0}), false), goodIPFIXData),
+			data:   ipfixMessage(1, 0, goodIPFIXTmpl, set(3, ipfixOptionsTemplate(301, 3, tmplField{149, 4, 0}), false), goodIPFIXData),
 			want:   ErrMalformed,
 			offset: hdr + tl + 4,
 		},
@@ -630,7 +612,7 @@ func TestIPFIXWithdrawAll(t *testing.T) {
 	other := netip.MustParseAddrPort("198.51.100.9:4739")
 	define := ipfixMessage(1, 0,
 		set(2, append(templateRecord(256, goodFields...), templateRecord(257, tmplField{7, 2, 0})...), false),
-		set(3, ipfixOptions(258, 1, tmplField{149, 4, 0}, tmplField{34, 4, 0}), false))
+		set(3, ipfixOptionsTemplate(258, 1, tmplField{149, 4, 0}, tmplField{34, 4, 0}), false))
 	_, err := d.Decode(testExporter, define)
 	require.NoError(t, err)
 	_, err = d.Decode(other, define)

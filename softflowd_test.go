@@ -125,7 +125,7 @@ func TestSoftflowdV9AndIPFIX(t *testing.T) {
 						require.Equal(t, *ef.TemplateID, ds.TemplateID)
 						require.Equal(t, ef.Options, ds.Options())
 						if ef.Options {
-							if v, ok := ef.Fields["cflow.sys_init_time"].(string); ok {
+							if v, ok := ef.Fields["cflow.sys_init_time"]; ok {
 								tt, err := time.Parse("Jan 2, 2006 15:04:05.000000000 MST", v)
 								require.NoError(t, err)
 								sysInit = tt
