@@ -4,7 +4,6 @@ package netflow
 // tests of each limit at the limit are in limits_test.go.
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -32,9 +31,7 @@ func floodOnlyLimit(tb testing.TB, err error) {
 		}
 		return
 	}
-	if !errors.Is(err, ErrLimit) {
-		tb.Fatalf("flood error %v, want only ErrLimit", err)
-	}
+	require.ErrorIs(tb, err, ErrLimit, "flood errors: only ErrLimit")
 }
 
 // floodHeap returns the live heap after a full collection.
@@ -171,9 +168,8 @@ func (l *floodLegit) send(tb testing.TB, d *Decoder, refresh bool, when string) 
 	if refresh {
 		for _, dg := range [][]byte{l.v9Tmpl, l.ipTmpl} {
 			p, err := d.DecodeInto(&l.buf, l.addr, dg)
-			if err != nil || len(floodSets(p).Templates) != 1 {
-				tb.Fatalf("%s: legitimate template refresh: %v", when, err)
-			}
+			require.NoError(tb, err, "%s: legitimate template refresh", when)
+			require.Len(tb, floodSets(p).Templates, 1, "%s: legitimate template refresh", when)
 		}
 		l.refreshes++
 	}
@@ -182,9 +178,7 @@ func (l *floodLegit) send(tb testing.TB, d *Decoder, refresh bool, when string) 
 		want []Flow
 	}{{l.v9Data, l.v9Want}, {l.ipData, l.ipWant}} {
 		p, err := d.DecodeInto(&l.buf, l.addr, c.data)
-		if err != nil {
-			tb.Fatalf("%s: legitimate data: %v", when, err)
-		}
+		require.NoError(tb, err, "%s: legitimate data", when)
 		l.flows = p.AppendFlows(l.flows[:0])
 		require.Equal(tb, c.want, l.flows, when)
 	}
@@ -336,9 +330,8 @@ func floodPendingBounds(tb testing.TB, d *Decoder, l PendingLimits) PendingStats
 	defer b.mu.Unlock()
 	require.LessOrEqual(tb, len(b.by), l.MaxExporters)
 	for e, q := range b.by {
-		if len(q.sets) > l.MaxSetsPerExporter || q.bytes > l.MaxBytesPerExporter {
-			tb.Fatalf("exporter %v holds %d sets, %d bytes; limits %d, %d", e, len(q.sets), q.bytes, l.MaxSetsPerExporter, l.MaxBytesPerExporter)
-		}
+		require.LessOrEqual(tb, len(q.sets), l.MaxSetsPerExporter, "exporter %v sets", e)
+		require.LessOrEqual(tb, q.bytes, l.MaxBytesPerExporter, "exporter %v bytes", e)
 	}
 	return st
 }

@@ -189,7 +189,7 @@ func requireGoodFlows(t *testing.T, p Packet, total int) {
 			}
 		}
 	}
-	t.Fatalf("the valid data set's 2 flows not among %+v", flows)
+	require.Failf(t, "valid data lost", "the valid data set's 2 flows not among %+v", flows)
 }
 
 func TestHostileFixtures(t *testing.T) {

@@ -25,6 +25,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // raceEnabled reports whether the test binary was built with -race, so that
@@ -135,9 +138,7 @@ func (w *mutWatchdog) end() { w.start.Store(0) }
 func mutManifestDeps(tb testing.TB) map[string][]string {
 	tb.Helper()
 	f, err := os.Open(filepath.Join("testdata", "MANIFEST.tsv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	defer f.Close()
 	re := regexp.MustCompile(`in (\S+?\.(?:dat|bin|pcap))`)
 	deps := map[string][]string{}
@@ -152,9 +153,7 @@ func mutManifestDeps(tb testing.TB) map[string][]string {
 					col = i
 				}
 			}
-			if col < 0 {
-				tb.Fatal("MANIFEST.tsv: no needs_template_from_other_file column")
-			}
+			require.GreaterOrEqual(tb, col, 0, "MANIFEST.tsv: no needs_template_from_other_file column")
 			continue
 		}
 		if col >= len(cells) {
@@ -168,9 +167,7 @@ func mutManifestDeps(tb testing.TB) map[string][]string {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, sc.Err())
 	return deps
 }
 
@@ -192,9 +189,8 @@ func mutFixtures(tb testing.TB) []mutFixture {
 		fx := mutFixture{path: path, datagrams: fixturePayloads(tb, path)}
 		for _, d := range deps[filepath.ToSlash(rel)] {
 			p := filepath.Join("testdata", filepath.FromSlash(d))
-			if _, err := os.Stat(p); err != nil {
-				tb.Fatalf("%s needs %s: %v", rel, d, err)
-			}
+			_, err := os.Stat(p)
+			require.NoError(tb, err, "%s needs %s", rel, d)
 			fx.seed = append(fx.seed, fixturePayloads(tb, p)...)
 		}
 		fx.seed = append(fx.seed, fx.datagrams...)
@@ -235,21 +231,15 @@ func TestMutationMalformedFixtures(t *testing.T) {
 	var files []string
 	for _, pat := range []string{"testdata/logstash-codec-netflow/*invalid*", "testdata/vflow/*.bin"} {
 		m, err := filepath.Glob(pat)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files = append(files, m...)
 	}
-	if len(files) < 8 {
-		t.Fatalf("found %d malformed fixtures, want the 3 invalid and 7 vflow files", len(files))
-	}
+	require.GreaterOrEqual(t, len(files), 8, "the malformed fixtures: the 3 invalid and 7 vflow files")
 	wd := newMutWatchdog(t, time.Second)
 	deps := mutManifestDeps(t)
 	for _, path := range files {
 		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rel, _ := filepath.Rel("testdata", path)
 		var seed [][]byte
 		for _, dep := range deps[filepath.ToSlash(rel)] {
@@ -289,7 +279,7 @@ func TestMutationMalformedFixtures(t *testing.T) {
 				}
 				wd.end()
 				if problem != "" {
-					t.Errorf("%s (stateful %v): %s", in.desc, stateful, problem)
+					assert.Failf(t, "malformed fixture", "%s (stateful %v): %s", in.desc, stateful, problem)
 				}
 				if stateful {
 					t.Logf("%s: %d bytes, err %v", in.desc, len(dg), err)
@@ -405,7 +395,7 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						wd.end()
 						if problem != "" {
-							t.Fatalf("%s: %s", in.desc, problem)
+							require.Failf(t, "mutant", "%s: %s", in.desc, problem)
 						}
 					}
 				}
@@ -446,15 +436,13 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						withData, withLate = mutCountData(p, withData, withLate)
 						if str := mutCheckErr(err); str != "" {
-							t.Fatalf("%s: %s\ninput %x", s.in.desc, str, s.data)
+							require.Failf(t, "mutant error", "%s: %s\ninput %x", s.in.desc, str, s.data)
 						}
 					}
 					runtime.ReadMemStats(&ms1)
 					alloc := ms1.TotalAlloc - ms0.TotalAlloc
 					bound := uint64(64*sum) + uint64(k)*(64<<10)
-					if alloc > bound {
-						t.Errorf("%s datagram %d mutations %d-%d: %d bytes allocated for %d bytes decoded, bound %d", rel, di, n, n+k-1, alloc, sum, bound)
-					}
+					assert.LessOrEqual(t, alloc, bound, "%s datagram %d mutations %d-%d: bytes allocated for %d bytes decoded", rel, di, n, n+k-1, sum)
 					if r := float64(alloc) / float64(sum); r > worstRatio {
 						worstRatio, worstAlloc, worstDesc = r, alloc, fmt.Sprintf("%s datagram %d mutations %d-%d (%d bytes)", rel, di, n, n+k-1, sum)
 					}
@@ -481,7 +469,7 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						wd.end()
 						if problem != "" {
-							t.Fatalf("%s: %s\ninput %x", s.in.desc, problem, s.data)
+							require.Failf(t, "mutant", "%s: %s\ninput %x", s.in.desc, problem, s.data)
 						}
 					}
 				}
@@ -489,17 +477,13 @@ func TestMutationFixtures(t *testing.T) {
 			}
 			decoded++
 			st := d.Stats().Pending
-			if st.Bytes > 64<<20 {
-				t.Errorf("%s: pending holds %d bytes", rel, st.Bytes)
-			}
+			assert.LessOrEqual(t, st.Bytes, 64<<20, "%s: pending bytes", rel)
 		}
 	}
 	t.Logf("%d mutations of %d distinct datagrams (%d per datagram) in %v: %d with errors, %d decoded records, %d late sets released",
 		total, decoded, perDatagram, time.Since(start).Round(time.Millisecond), errored, withData, withLate)
 	t.Logf("worst allocation: %.1f bytes per datagram byte (%d bytes) in %s; bound 64 per byte + 64 KiB per decode", worstRatio, worstAlloc, worstDesc)
-	if decoded < 100 {
-		t.Errorf("mutated %d distinct datagrams, want the 141 of testdata", decoded)
-	}
+	assert.GreaterOrEqual(t, decoded, 100, "distinct datagrams mutated: want the 141 of testdata")
 }
 
 // mutWorstBound is the most bytes one decode of n bytes of the hand-made
@@ -557,14 +541,10 @@ func TestMutationAllocWorstCase(t *testing.T) {
 			runtime.ReadMemStats(&ms0)
 			_, err := d.DecodeInto(&buf, testExporter, c.data)
 			runtime.ReadMemStats(&ms1)
-			if s := mutCheckErr(err); s != "" {
-				t.Errorf("%s: %s", c.name, s)
-			}
+			assert.Empty(t, mutCheckErr(err), c.name)
 			alloc := ms1.TotalAlloc - ms0.TotalAlloc
 			t.Logf("%s (warm %v): %d bytes allocated for %d bytes, %.1f per byte", c.name, warm, alloc, len(c.data), float64(alloc)/float64(len(c.data)))
-			if bound := mutWorstBound(len(c.data)); alloc > bound {
-				t.Errorf("%s (warm %v): %d bytes allocated for a %d-byte datagram, bound %d", c.name, warm, alloc, len(c.data), bound)
-			}
+			assert.LessOrEqual(t, alloc, mutWorstBound(len(c.data)), "%s (warm %v): bytes allocated for a %d-byte datagram", c.name, warm, len(c.data))
 		}
 	}
 }
