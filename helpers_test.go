@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowkit/netflow/internal/testkit"
 )
 
@@ -67,9 +69,7 @@ func fixtureFiles(tb testing.TB) []string {
 		}
 		return nil
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	sort.Strings(files)
 	return files
 }
@@ -82,9 +82,7 @@ func fixturePayloads(tb testing.TB, path string) [][]byte {
 		return readPcapPayloads(tb, path)
 	}
 	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return splitMessages(data)
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Expected is one testdata/expected/*.json or testdata/expected/logstash/*.json
@@ -112,13 +114,9 @@ func ParseExpected(data []byte) (Expected, error) {
 func LoadExpected(tb testing.TB, path string) Expected {
 	tb.Helper()
 	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	doc, err := ParseExpected(data)
-	if err != nil {
-		tb.Fatalf("%s: %v", path, err)
-	}
+	require.NoError(tb, err, path)
 	return doc
 }
 
@@ -129,9 +127,7 @@ func LoadExpected(tb testing.TB, path string) Expected {
 func (doc Expected) Payloads(tb testing.TB, testdata string) [][]byte {
 	tb.Helper()
 	out, err := doc.ReadPayloads(testdata)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return out
 }
 

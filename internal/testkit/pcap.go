@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -78,8 +80,6 @@ func ReadUDPPayloads(path string) ([][]byte, error) {
 func UDPPayloads(tb testing.TB, path string) [][]byte {
 	tb.Helper()
 	out, err := ReadUDPPayloads(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return out
 }
