@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // WithWatchdog runs fn in a goroutine and fails tb if it does not return
@@ -32,6 +34,6 @@ func WithWatchdog(tb testing.TB, d time.Duration, fn func()) {
 			panic(p)
 		}
 	case <-timer.C:
-		tb.Fatalf("watchdog: still running after %v (hang)", d)
+		require.Failf(tb, "hang", "watchdog: still running after %v", d)
 	}
 }
