@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/google/gopacket"
@@ -27,18 +29,14 @@ import (
 func v5Messages(t *testing.T) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(td + "logstash-codec-netflow/netflow5.dat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var msgs [][]byte
 	for len(b) > 0 {
 		n := 24 + 48*int(binary.BigEndian.Uint16(b[2:]))
 		msgs = append(msgs, b[:n])
 		b = b[n:]
 	}
-	if len(msgs) != 12 {
-		t.Fatalf("netflow5.dat: %d messages", len(msgs))
-	}
+	require.Len(t, msgs, 12, "netflow5.dat messages")
 	return msgs
 }
 
@@ -64,9 +62,7 @@ func ipUDP(t *testing.T, src, dst netip.AddrPort, payload []byte) []byte {
 func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...))
 	return slices.Clone(buf.Bytes())
 }
 
@@ -94,25 +90,16 @@ func writeNg(t *testing.T, frames []gopacket.CaptureInfo, data [][]byte) string 
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
 	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	w, err := pcapgo.NewNgWriter(f, layers.LinkTypeEthernet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddInterface(pcapgo.NgInterface{Name: "raw", LinkType: layers.LinkTypeRaw, SnapLength: 65535}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = w.AddInterface(pcapgo.NgInterface{Name: "raw", LinkType: layers.LinkTypeRaw, SnapLength: 65535})
+	require.NoError(t, err)
 	for i := range frames {
-		if err := w.WritePacket(frames[i], data[i]); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.WritePacket(frames[i], data[i]))
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Flush())
 	return path
 }
 
@@ -140,44 +127,25 @@ func TestPcapngAndPort(t *testing.T) {
 	path := writeNg(t, infos, data)
 
 	out, errOut, code := flowdump(t, "-json", path)
-	if code != 0 {
-		t.Errorf("exit %d", code)
-	}
-	if !strings.Contains(errOut, "datagram 1 (frame 3, exporter 192.0.2.53:53)") || len(lines(errOut)) != 1 {
-		t.Errorf("want one error line for the DNS datagram, got:\n%s", errOut)
-	}
+	assert.Equal(t, 0, code, "exit code")
+	assert.Contains(t, errOut, "datagram 1 (frame 3, exporter 192.0.2.53:53)", "the error line for the DNS datagram")
+	assert.Len(t, lines(errOut), 1, "one error line:\n%s", errOut)
 	counts := map[string]int{}
 	for _, o := range jsonLines(t, out) {
 		counts[o.str("exporter")]++
 	}
-	if want := map[string]int{"192.0.2.1:40000": 2 + 4, "[2001:db8::1]:40001": 4}; !mapsEqual(counts, want) {
-		t.Errorf("flows by exporter %v, want %v", counts, want)
-	}
+	assert.Equal(t, map[string]int{"192.0.2.1:40000": 2 + 4, "[2001:db8::1]:40001": 4}, counts, "flows by exporter")
 
 	out, errOut, code = flowdump(t, "-json", "-port", "2055", path)
-	if code != 0 || errOut != "" {
-		t.Errorf("-port 2055: exit %d, stderr %q", code, errOut)
-	}
-	if n := len(jsonLines(t, out)); n != 6 {
-		t.Errorf("-port 2055: %d flows, want 6", n)
-	}
+	assert.Equal(t, 0, code, "-port 2055: exit code")
+	assert.Empty(t, errOut, "-port 2055: stderr")
+	assert.Len(t, jsonLines(t, out), 6, "-port 2055: flows")
 	out, _, _ = flowdump(t, "-json", "-port", "9995", path)
 	objs := jsonLines(t, out)
-	if len(objs) != 4 || objs[0].str("exporter") != "[2001:db8::1]:40001" || objs[0].str("src_addr") != "10.0.2.2" {
-		t.Errorf("-port 9995: %v", objs)
+	if assert.Len(t, objs, 4, "-port 9995") {
+		assert.Equal(t, "[2001:db8::1]:40001", objs[0].str("exporter"), "-port 9995")
+		assert.Equal(t, "10.0.2.2", objs[0].str("src_addr"), "-port 9995")
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // writePcap writes a pcap file of link type lt (written by hand, for link
@@ -194,14 +162,10 @@ func writePcap(t *testing.T, lt uint32, frames ...[]byte) string {
 	b.Write(hdr)
 	w := pcapgo.NewWriter(&b)
 	for _, f := range frames {
-		if err := w.WritePacket(frame(0, f), f); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.WritePacket(frame(0, f), f))
 	}
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("lt%d.pcap", lt))
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
 	return path
 }
 
@@ -234,16 +198,18 @@ func TestLinkTypes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, code := flowdump(t, "-json", writePcap(t, c.lt, c.frame))
 			objs := jsonLines(t, out)
-			if code != 0 || errOut != "" || len(objs) != 2 || objs[0].str("exporter") != c.exporter {
-				t.Errorf("exit %d, stderr %q, flows %v", code, errOut, objs)
+			assert.Equal(t, 0, code, "exit code")
+			assert.Empty(t, errOut, "stderr")
+			if assert.Len(t, objs, 2, "flows") {
+				assert.Equal(t, c.exporter, objs[0].str("exporter"))
 			}
 		})
 	}
 	t.Run("unsupported", func(t *testing.T) {
 		_, errOut, code := flowdump(t, writePcap(t, 105, ip, ip)) // 802.11
-		if code != 0 || len(lines(errOut)) != 1 || !strings.Contains(errOut, "not supported") {
-			t.Errorf("exit %d, stderr %q", code, errOut)
-		}
+		assert.Equal(t, 0, code, "exit code")
+		assert.Len(t, lines(errOut), 1, "stderr %q", errOut)
+		assert.Contains(t, errOut, "not supported")
 	})
 }
 
@@ -264,11 +230,10 @@ func TestFragments(t *testing.T) {
 	}
 	path := writePcap(t, 1, frag(0, body[:600], true), frag(600, body[600:], false))
 	out, errOut, code := flowdump(t, "-json", "-stats", path)
-	if code != 0 || !strings.Contains(errOut, "datagrams: 1 (v5 1); frames skipped: 1") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
-	}
-	if objs := jsonLines(t, out); len(objs) != 14 || objs[0].str("exporter") != "192.0.2.1:40000" {
-		t.Errorf("%d flows: %v", len(objs), objs)
+	assert.Equal(t, 0, code, "exit code")
+	assert.Contains(t, errOut, "datagrams: 1 (v5 1); frames skipped: 1")
+	if objs := jsonLines(t, out); assert.Len(t, objs, 14, "flows") {
+		assert.Equal(t, "192.0.2.1:40000", objs[0].str("exporter"))
 	}
 }
 
@@ -276,13 +241,10 @@ func TestFragments(t *testing.T) {
 // be read to its end; what came before is still printed.
 func TestTruncatedCapture(t *testing.T) {
 	b, err := os.ReadFile(td + "generated-fprobe/fprobe_v5.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "cut.pcap")
 	os.WriteFile(path, b[:len(b)-10], 0o644)
 	_, errOut, code := flowdump(t, path)
-	if code != 1 || !strings.Contains(errOut, "cut.pcap: frame 1: capture file ends inside a packet") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
-	}
+	assert.Equal(t, 1, code, "exit code")
+	assert.Contains(t, errOut, "cut.pcap: frame 1: capture file ends inside a packet")
 }

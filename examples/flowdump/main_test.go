@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowkit/netflow/internal/flowfmt"
 )
 
@@ -49,13 +52,9 @@ func jsonLines(t *testing.T, out string) []object {
 		if len(keys) > 0 && keys[0] == "options" {
 			order = []string{"options", "exporter", "version", "domain", "template_id", "fields"}
 		}
-		if !isSubsequence(keys, order) {
-			t.Fatalf("line %d: keys %v are not in the order %v", i+1, keys, order)
-		}
+		require.True(t, isSubsequence(keys, order), "line %d: keys %v are not in the order %v", i+1, keys, order)
 		var o object
-		if err := json.Unmarshal([]byte(line), &o); err != nil {
-			t.Fatalf("line %d: %v: %s", i+1, err, line)
-		}
+		require.NoError(t, json.Unmarshal([]byte(line), &o), "line %d: %s", i+1, line)
 		objs = append(objs, o)
 	}
 	return objs
@@ -64,20 +63,16 @@ func jsonLines(t *testing.T, out string) []object {
 func objectKeys(t *testing.T, line string) []string {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(line))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("not a JSON object: %s", line)
-	}
+	tok, err := dec.Token()
+	require.NoError(t, err, line)
+	require.Equal(t, json.Delim('{'), tok, "not a JSON object: %s", line)
 	var keys []string
 	for dec.More() {
 		tok, err := dec.Token()
-		if err != nil {
-			t.Fatalf("%v: %s", err, line)
-		}
+		require.NoError(t, err, line)
 		keys = append(keys, tok.(string))
 		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("%v: %s", err, line)
-		}
+		require.NoError(t, dec.Decode(&v), line)
 	}
 	return keys
 }
@@ -145,26 +140,19 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			out, errOut, code := flowdump(t, c.args...)
-			if code != 0 || errOut != "" {
-				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
-			}
+			require.Equal(t, 0, code, "exit code; stderr:\n%s", errOut)
+			require.Empty(t, errOut)
 			if strings.HasSuffix(c.golden, ".jsonl") {
 				jsonLines(t, out)
 			}
 			path := filepath.Join("testdata", "golden", c.golden)
 			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
 				return
 			}
 			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./examples/flowdump -update)", err)
-			}
+			require.NoError(t, err, "run go test ./examples/flowdump -update")
 			if out != string(want) {
 				got, exp := lines(out), lines(string(want))
 				for i := range max(len(got), len(exp)) {
@@ -175,9 +163,7 @@ func TestGolden(t *testing.T) {
 					if i < len(exp) {
 						e = exp[i]
 					}
-					if g != e {
-						t.Fatalf("output differs from %s at line %d:\ngot  %s\nwant %s", path, i+1, g, e)
-					}
+					require.Equal(t, e, g, "output differs from %s at line %d", path, i+1)
 				}
 			}
 		})
@@ -187,46 +173,31 @@ func TestGolden(t *testing.T) {
 func TestMissingFile(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.pcap")
 	out, errOut, code := flowdump(t, "-json", td+"logstash-codec-netflow/netflow5.dat", missing)
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
+	assert.Equal(t, 1, code, "exit code")
+	if got := lines(errOut); assert.Len(t, got, 1, "stderr: one line") {
+		assert.Contains(t, got[0], missing)
 	}
-	if got := lines(errOut); len(got) != 1 || !strings.Contains(got[0], missing) {
-		t.Errorf("stderr %q: want one line naming %s", errOut, missing)
-	}
-	if n := len(lines(out)); n != 30 {
-		t.Errorf("%d flows printed from the file that could be read, want 30", n)
-	}
+	assert.Len(t, lines(out), 30, "flows printed from the file that could be read")
 }
 
 func TestMalformedDatagram(t *testing.T) {
 	file := td + "logstash-codec-netflow/netflow5_test_invalid01.dat"
 	out, errOut, code := flowdump(t, "-json", "-stats", file)
-	if code != 0 {
-		t.Errorf("exit %d, want 0", code)
-	}
-	if out != "" {
-		t.Errorf("stdout %q", out)
-	}
+	assert.Equal(t, 0, code, "exit code")
+	assert.Empty(t, out, "stdout")
 	first, _, _ := strings.Cut(errOut, "\n")
-	if !strings.Contains(first, file+": datagram 0 ") || !strings.Contains(first, "truncated") {
-		t.Errorf("error line %q: want the file, datagram 0 and the error", first)
-	}
-	if !strings.Contains(errOut, "errors: 1 datagrams (truncated 1)") {
-		t.Errorf("-stats does not count the error by kind:\n%s", errOut)
-	}
+	assert.Contains(t, first, file+": datagram 0 ", "error line: the file and datagram 0")
+	assert.Contains(t, first, "truncated", "error line: the error")
+	assert.Contains(t, errOut, "errors: 1 datagrams (truncated 1)", "-stats counts the error by kind")
 }
 
 // TestPartialV9 decodes a v9 datagram whose second flowset is cut short:
 // the error is reported and the flows of the first flowset still printed.
 func TestPartialV9(t *testing.T) {
 	tpl, err := os.ReadFile(td + "logstash-codec-netflow/netflow9_test_cisco_asa_1_tpl.dat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	data, err := os.ReadFile(td + "logstash-codec-netflow/netflow9_test_cisco_asa_1_data.dat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A second copy of the data flowset whose length runs past the end.
 	set := data[20:]
 	bad := append(slices.Clip(data), set[:len(set)/2]...)
@@ -234,17 +205,13 @@ func TestPartialV9(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tpl.dat"), tpl, 0o644)
 	os.WriteFile(filepath.Join(dir, "bad.dat"), bad, 0o644)
 	out, errOut, code := flowdump(t, "-json", filepath.Join(dir, "tpl.dat"), filepath.Join(dir, "bad.dat"))
-	if code != 0 {
-		t.Errorf("exit %d", code)
-	}
-	if !strings.Contains(errOut, "bad.dat: datagram 0 ") || !strings.Contains(errOut, "truncated") {
-		t.Errorf("stderr %q", errOut)
-	}
+	assert.Equal(t, 0, code, "exit code")
+	assert.Contains(t, errOut, "bad.dat: datagram 0 ")
+	assert.Contains(t, errOut, "truncated")
 	whole, _, _ := flowdump(t, "-json", td+"logstash-codec-netflow/netflow9_test_cisco_asa_1_tpl.dat",
 		td+"logstash-codec-netflow/netflow9_test_cisco_asa_1_data.dat")
-	if len(lines(out)) == 0 || out != whole {
-		t.Errorf("the good flowset's flows are not printed:\n%s", out)
-	}
+	assert.NotEmpty(t, lines(out), "the good flowset's flows")
+	assert.Equal(t, whole, out, "the good flowset's flows")
 }
 
 // TestTemplateAcrossFiles: one decoder reads all the files, so data finds
@@ -254,29 +221,21 @@ func TestTemplateAcrossFiles(t *testing.T) {
 	tpl := td + "logstash-codec-netflow/netflow9_test_cisco_asa_1_tpl.dat"
 	data := td + "logstash-codec-netflow/netflow9_test_cisco_asa_1_data.dat"
 	fwd, _, _ := flowdump(t, "-json", tpl, data)
-	if n := len(lines(fwd)); n != 14 {
-		t.Fatalf("%d flows, want 14", n)
-	}
+	require.Len(t, lines(fwd), 14, "flows")
 	alone, errOut, _ := flowdump(t, "-json", data)
-	if alone != "" || !strings.Contains(errOut, "wait for a template") {
-		t.Errorf("data without template: stdout %q stderr %q", alone, errOut)
-	}
+	assert.Empty(t, alone, "data without template: stdout")
+	assert.Contains(t, errOut, "wait for a template", "data without template: stderr")
 	rev, errOut, code := flowdump(t, "-json", data, tpl)
-	if code != 0 || errOut != "" {
-		t.Errorf("exit %d, stderr %q", code, errOut)
-	}
-	if rev != fwd {
-		t.Errorf("data before template:\n%s\nwant\n%s", rev, fwd)
-	}
+	assert.Equal(t, 0, code, "exit code")
+	assert.Empty(t, errOut)
+	assert.Equal(t, fwd, rev, "data before template")
 }
 
 func TestTableAndOptions(t *testing.T) {
 	ipfix := td + "logstash-codec-netflow/ipfix.dat"
 	out, _, _ := flowdump(t, ipfix, td+"generated-fprobe/fprobe_v5.pcap")
 	ls := lines(out)
-	if !strings.HasPrefix(ls[0], "VER ") {
-		t.Errorf("no header line: %q", ls[0])
-	}
+	assert.True(t, strings.HasPrefix(ls[0], "VER "), "no header line: %q", ls[0])
 	headers, options := 0, 0
 	for _, l := range ls {
 		if strings.HasPrefix(l, "VER ") {
@@ -286,14 +245,12 @@ func TestTableAndOptions(t *testing.T) {
 			options++
 		}
 	}
-	if headers != 1 || options != 1 || len(ls) != 1+1+12+14 {
-		t.Errorf("%d header lines, %d options lines, %d lines:\n%s", headers, options, len(ls), out)
-	}
+	assert.Equal(t, 1, headers, "header lines:\n%s", out)
+	assert.Equal(t, 1, options, "options lines:\n%s", out)
+	assert.Len(t, ls, 1+1+12+14, "lines")
 	out, _, _ = flowdump(t, "-json", "-flows-only", ipfix)
 	for _, o := range jsonLines(t, out) {
-		if !o.flows() {
-			t.Errorf("-flows-only printed %v", o)
-		}
+		assert.True(t, o.flows(), "-flows-only printed %v", o)
 	}
 	out, _, _ = flowdump(t, "-json", ipfix)
 	o := jsonLines(t, out)[0]
@@ -305,9 +262,7 @@ func TestTableAndOptions(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	_, errOut, code := flowdump(t, "-stats", td+"logstash-codec-netflow/ipfix.dat", td+"generated-fprobe/fprobe_v5.pcap")
-	if code != 0 {
-		t.Fatalf("exit %d", code)
-	}
+	require.Equal(t, 0, code, "exit code")
 	for _, want := range []string{
 		"files: 2 read, 0 failed",
 		"datagrams: 4 (v5 1, ipfix 3)",
@@ -315,17 +270,13 @@ func TestStats(t *testing.T) {
 		"errors: 0 datagrams",
 		"pending: held 0",
 	} {
-		if !strings.Contains(errOut, want) {
-			t.Errorf("-stats lacks %q:\n%s", want, errOut)
-		}
+		assert.Contains(t, errOut, want, "-stats")
 	}
 }
 
 func TestUsage(t *testing.T) {
-	if _, _, code := flowdump(t); code != 2 {
-		t.Errorf("no files: exit %d, want 2", code)
-	}
-	if _, _, code := flowdump(t, "-port", "70000", "x"); code != 2 {
-		t.Errorf("bad port: exit %d, want 2", code)
-	}
+	_, _, code := flowdump(t)
+	assert.Equal(t, 2, code, "no files: exit code")
+	_, _, code = flowdump(t, "-port", "70000", "x")
+	assert.Equal(t, 2, code, "bad port: exit code")
 }
