@@ -21,11 +21,6 @@ var buildExport = testkit.Export
 // benchTemplateID is the template ID of the v9 and IPFIX builders.
 const benchTemplateID = testkit.TemplateID
 
-type (
-	// testFlow is one logical flow the builders encode.
-	testFlow = testkit.TestFlow
-)
-
 // tmplField is a field specifier for the builders: element ID, length and
 // enterprise number (non-zero: the enterprise bit is set, IPFIX only).
 type tmplField struct {
@@ -90,13 +85,10 @@ var be = binary.BigEndian
 
 var (
 	testFlowN          = testkit.FlowN
-	putV5Layout        = testkit.PutV5Layout
-	fixedHeader24      = testkit.Header24
 	buildV1            = testkit.V1
 	buildV5            = testkit.V5
 	buildV6            = testkit.V6
 	buildV7            = testkit.V7
-	putField           = testkit.PutField
 	set                = testkit.Set
 	v9Packet           = testkit.V9Packet
 	ipfixMessage       = testkit.IPFIXMessage
