@@ -140,3 +140,15 @@ func shrink[T any](s []T) []T {
 	}
 	return s[:0]
 }
+
+// Flow returns the record's normalised Flow, the one AppendFlows gives for
+// it, so that a caller who walks the Records of a packet has each record's
+// Flow beside it. ok is false for an options record and for a Record not
+// made by the decoder.
+func (r *Record) Flow() (f Flow, ok bool) {
+	if r.set == nil || r.Template == nil || r.Template.Options {
+		return Flow{}, false
+	}
+	fillFlow(&f, r.Template, r.Data, &r.set.ctx)
+	return f, true
+}

@@ -435,9 +435,9 @@ func limitNestedLists(depth int) []byte {
 		}
 		return append([]byte{255, byte(len(b) >> 8), byte(len(b))}, b...)
 	}
-	rec := varlen([]byte{byte(AllOf), 0x01, 0x2c})
+	rec := varlen([]byte{byte(ListAllOf), 0x01, 0x2c})
 	for range depth - 1 {
-		rec = varlen(append([]byte{byte(AllOf), 0x01, 0x2c}, rec...))
+		rec = varlen(append([]byte{byte(ListAllOf), 0x01, 0x2c}, rec...))
 	}
 	return ipfixMessage(1, 0,
 		set(2, templateRecord(300, tmplField{292, VariableLength, 0}), false),

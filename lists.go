@@ -12,28 +12,28 @@ type ListSemantic uint8
 
 // The list semantics of RFC 6313 section 4.5.
 const (
-	NoneOf        ListSemantic = 0
-	ExactlyOneOf  ListSemantic = 1
-	OneOrMoreOf   ListSemantic = 2
-	AllOf         ListSemantic = 3
-	Ordered       ListSemantic = 4
-	UndefinedList ListSemantic = 0xff
+	ListNoneOf       ListSemantic = 0
+	ListExactlyOneOf ListSemantic = 1
+	ListOneOrMoreOf  ListSemantic = 2
+	ListAllOf        ListSemantic = 3
+	ListOrdered      ListSemantic = 4
+	ListUndefined    ListSemantic = 0xff
 )
 
 // String returns the semantic's RFC 6313 name.
 func (s ListSemantic) String() string {
 	switch s {
-	case NoneOf:
+	case ListNoneOf:
 		return "noneOf"
-	case ExactlyOneOf:
+	case ListExactlyOneOf:
 		return "exactlyOneOf"
-	case OneOrMoreOf:
+	case ListOneOrMoreOf:
 		return "oneOrMoreOf"
-	case AllOf:
+	case ListAllOf:
 		return "allOf"
-	case Ordered:
+	case ListOrdered:
 		return "ordered"
-	case UndefinedList:
+	case ListUndefined:
 		return "undefined"
 	}
 	return "semantic(" + strconv.Itoa(int(s)) + ")"

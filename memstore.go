@@ -32,8 +32,10 @@ type MemoryStoreConfig struct {
 	// the same exporter domain are ever evicted.
 	EvictOldest bool
 	// MaxStates is the most exporter domains whose options state is kept
-	// (default 16384); see StateStore.
+	// (default 16384); see StateStore. At the limit, states not set for
+	// StateIdle (default 1 hour; Expire drops them too) make room.
 	MaxStates int
+	StateIdle time.Duration
 	// MaxTemplateFields is the most fields of a template Load accepts
 	// (default 512, as Limits.MaxTemplateFields).
 	MaxTemplateFields int
@@ -61,10 +63,10 @@ type StoreStats struct {
 type MemoryStore struct {
 	cfg       MemoryStoreConfig
 	mu        sync.RWMutex
-	domains   map[TemplateKey]*storeDomain  // ID 0
-	exporters map[netip.AddrPort]int        // domains per exporter
-	total     int                           // templates held
-	states    map[TemplateKey]ExporterState // options state by domain (ID 0)
+	domains   map[TemplateKey]*storeDomain // ID 0
+	exporters map[netip.AddrPort]int       // domains per exporter
+	total     int                          // templates held
+	states    map[TemplateKey]storedState  // options state by domain (ID 0)
 	stats     StoreStats
 	// nextReclaim is the earliest time an add at a limit scans for
 	// expired templates again.
@@ -101,11 +103,14 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	if cfg.MaxTemplateFields <= 0 {
 		cfg.MaxTemplateFields = 512
 	}
+	if cfg.StateIdle <= 0 {
+		cfg.StateIdle = time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &MemoryStore{
-		states:    make(map[TemplateKey]ExporterState),
+		states:    make(map[TemplateKey]storedState),
 		cfg:       cfg,
 		domains:   make(map[TemplateKey]*storeDomain),
 		exporters: make(map[netip.AddrPort]int),
@@ -317,6 +322,7 @@ func (s *MemoryStore) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireAll(s.cfg.Now())
+	s.dropIdleStates(s.cfg.Now())
 }
 
 // Stats returns the store's counters.

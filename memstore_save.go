@@ -34,6 +34,7 @@ type savedState struct {
 	Version  uint16        `json:"version"`
 	Domain   uint32        `json:"domain"`
 	State    ExporterState `json:"state"`
+	Set      time.Time     `json:"set"`
 }
 
 // Bounds of one saved domain state, as the decoder's defaults bound what
@@ -65,8 +66,8 @@ func (s *MemoryStore) Save(w io.Writer) error {
 			})
 		}
 	}
-	for dk, st := range s.states {
-		doc.States = append(doc.States, savedState{Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, State: st.clone()})
+	for dk, e := range s.states {
+		doc.States = append(doc.States, savedState{Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, State: e.st.clone(), Set: e.set})
 	}
 	s.mu.RUnlock()
 	return json.NewEncoder(w).Encode(doc)
@@ -179,7 +180,11 @@ func (s *MemoryStore) loadState(st *savedState) error {
 	if err := checkSavedState(&st.State, s.cfg.Now()); err != nil {
 		return err
 	}
-	return s.SetExporterState(TemplateKey{Exporter: exp, Version: st.Version, Domain: st.Domain}, st.State)
+	set := st.Set
+	if now := s.cfg.Now(); set.IsZero() || set.After(now) {
+		set = now
+	}
+	return s.setExporterState(TemplateKey{Exporter: exp, Version: st.Version, Domain: st.Domain}, st.State, set)
 }
 
 // checkSavedState checks a loaded state against the bounds that options

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // What a MemoryStore does as a store shared by several decoders: options
@@ -27,6 +28,11 @@ type subscribers struct {
 type subscriber struct {
 	id uint64
 	f  func(TemplateKey)
+	// calling is held (read) while f is called and (write) by cancel, so
+	// that no call starts once cancel returned. f must not call its own
+	// cancel.
+	calling *sync.RWMutex
+	gone    *bool
 }
 
 func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
@@ -38,11 +44,15 @@ func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
 	if old := s.list.Load(); old != nil {
 		list = append(list, *old...)
 	}
-	list = append(list, subscriber{id: id, f: f})
+	sub := subscriber{id: id, f: f, calling: new(sync.RWMutex), gone: new(bool)}
+	list = append(list, sub)
 	s.list.Store(&list)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			sub.calling.Lock()
+			*sub.gone = true
+			sub.calling.Unlock()
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			old := s.list.Load()
@@ -61,7 +71,11 @@ func (s *subscribers) add(f func(TemplateKey)) (cancel func()) {
 func (s *subscribers) announce(key TemplateKey) {
 	if list := s.list.Load(); list != nil {
 		for _, sub := range *list {
-			sub.f(key)
+			sub.calling.RLock()
+			if !*sub.gone {
+				sub.f(key)
+			}
+			sub.calling.RUnlock()
 		}
 	}
 }
@@ -76,25 +90,39 @@ func (s *MemoryStore) Subscribe(f func(TemplateKey)) (cancel func()) {
 func (s *MemoryStore) ExporterState(key TemplateKey) (ExporterState, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st, ok := s.states[domainKey(key)]
+	e, ok := s.states[domainKey(key)]
 	if !ok {
 		return ExporterState{}, false, nil
 	}
-	return st.clone(), true, nil
+	return e.st.clone(), true, nil
+}
+
+// storedState is one domain's options state and when it was last set.
+type storedState struct {
+	st  ExporterState
+	set time.Time
 }
 
 // SetExporterState implements StateStore. A new domain beyond
-// MemoryStoreConfig.MaxStates is refused with ErrLimit.
+// MemoryStoreConfig.MaxStates makes room by dropping the states not set for
+// StateIdle; if none is that old, it is refused with ErrLimit.
 func (s *MemoryStore) SetExporterState(key TemplateKey, st ExporterState) error {
+	return s.setExporterState(key, st, s.cfg.Now())
+}
+
+func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set time.Time) error {
 	dk := domainKey(key)
 	st = st.clone()
 	s.mu.Lock()
 	if _, ok := s.states[dk]; !ok && len(s.states) >= s.cfg.MaxStates {
-		s.stats.Rejected++
-		s.mu.Unlock()
-		return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+		s.dropIdleStates(s.cfg.Now())
+		if len(s.states) >= s.cfg.MaxStates {
+			s.stats.Rejected++
+			s.mu.Unlock()
+			return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+		}
 	}
-	s.states[dk] = st
+	s.states[dk] = storedState{st: st, set: set}
 	s.mu.Unlock()
 	s.subs.announce(dk)
 	return nil
@@ -118,4 +146,15 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// dropIdleStates drops the options states not set for StateIdle. s.mu is
+// held.
+func (s *MemoryStore) dropIdleStates(now time.Time) {
+	for dk, e := range s.states {
+		if now.Sub(e.set) > s.cfg.StateIdle {
+			delete(s.states, dk)
+			s.stats.Expired++
+		}
+	}
 }

@@ -1,19 +1,3 @@
-// Package netflow decodes NetFlow v1, v5, v6, v7, v9 (RFC 3954) and IPFIX
-// (RFC 7011) export datagrams into typed packets and normalised flows.
-//
-// A Decoder turns (exporter address, datagram) pairs into one packet value
-// per version (*V1Packet, *V5Packet, *V6Packet, *V7Packet, *V9Packet,
-// *IPFIXPacket), all of which implement Packet. Packet.AppendFlows gives the
-// flows of any version as the same normalised Flow struct.
-//
-// Two paths: Decode allocates a fresh packet per call and its result holds no
-// reference to the datagram of a fixed-format version. DecodeInto decodes
-// into a caller-owned Buffer whose capacity is reused, so that a warm decode
-// allocates nothing; the packet it returns lives in the Buffer and is
-// overwritten by the next DecodeInto with the same Buffer. v9 and IPFIX
-// records alias the datagram (their raw field bytes are sub-slices of it), on
-// both paths: keep the datagram unchanged while you use them, or copy what
-// you keep. Flow values never alias anything.
 package netflow
 
 import "net/netip"

@@ -101,7 +101,13 @@ func newStateTable(l Limits, store StateStore, announces bool, now func() time.T
 	return &stateTable{limits: l, store: store, announces: announces, now: now, domains: make(map[TemplateKey]*domainState)}
 }
 
+// domain returns the state of key's domain, made if create (nil at the
+// limit, counted as refused if countRefusal).
 func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
+	return t.domainFor(key, create, true)
+}
+
+func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *domainState {
 	key = domainKey(key)
 	t.mu.RLock()
 	ds := t.domains[key]
@@ -113,7 +119,9 @@ func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
 	defer t.mu.Unlock()
 	if ds = t.domains[key]; ds == nil {
 		if len(t.domains) >= t.limits.MaxStateDomains && !t.reclaimIdle() {
-			t.refused.Add(1)
+			if countRefusal {
+				t.refused.Add(1)
+			}
 			return nil
 		}
 		ds = &domainState{}
@@ -159,7 +167,7 @@ func (t *stateTable) sweep() {
 // the domain has none cached, when the store announced a change, or (for a
 // store that does not announce) every stateRefresh.
 func (t *stateTable) flowState(key TemplateKey) *flowState {
-	ds := t.domain(key, t.store != nil)
+	ds := t.domainFor(key, t.store != nil, false)
 	if ds == nil {
 		return nil
 	}
@@ -331,35 +339,35 @@ func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
 		}
 		n, _ := v.Uint()
 		switch id {
-		case 48, 302:
+		case ieSamplerId, ieSelectorId:
 			sampler, hasSampler = n, true
-		case 34, 50:
+		case ieSamplingInterval, ieSamplerRandomInterval:
 			interval = n
-		case 35, 49, 304:
+		case ieSamplingAlgorithm, ieSamplerMode, ieSelectorAlgorithm:
 			algorithm = n
-		case 305:
+		case ieSamplingPacketInterval:
 			pktInterval, hasPktInterval = n, true
-		case 306:
+		case ieSamplingPacketSpace:
 			pktSpace = n
-		case 309:
+		case ieSamplingSize:
 			size = n
-		case 310:
+		case ieSamplingPopulation:
 			population = n
-		case 10:
+		case ieIngressInterface:
 			ifIndex, hasIf = n, true
-		case 82:
+		case ieInterfaceName:
 			ifName, hasIfName = v.Text(), true
-		case 83:
+		case ieInterfaceDescription:
 			ifDesc, hasIfDesc = v.Text(), true
-		case 234:
+		case ieIngressVRFID:
 			vrf, hasVRF = n, true
-		case 236:
+		case ieVRFname:
 			vrfName, hasVRFN = v.Text(), true
-		case 95:
+		case ieApplicationId:
 			appKey = hex.EncodeToString(v.Raw)
-		case 96:
+		case ieApplicationName:
 			appName, hasApp = v.Text(), true
-		case 160:
+		case ieSystemInitTimeMilliseconds:
 			sysInit = n
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/flowkit/netflow/receiver"
 )
 
@@ -206,8 +207,8 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- r.Serve(ctx, conn) }()
 	msg := func(seq uint32) []byte {
-		return ipfixMsg(1, seq, ipfixTemplateSet(256, layoutA...),
-			ipfixDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
+		return testkit.IPFIXMessage(1, seq, testkit.IPFIXTemplateSet(256, layoutA...),
+			testkit.IPFIXDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
 	}
 	src := func(i int) *net.UDPAddr { return &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(i)), Port: 4739} }
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(1)}
@@ -236,4 +237,79 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	last := sink.flows[len(sink.flows)-1]
 	assert.Equal(t, netip.MustParseAddrPort("192.0.2.3:4739"), last.Exporter)
 	assert.Equal(t, fmt.Sprint(uint64(3), uint64(180)), fmt.Sprint(last.Packets, last.Bytes))
+}
+
+// The same over real sockets: 50,000 datagrams from 50,000 loopback
+// addresses outside the allow-list (127.1.0.0/16 and 127.2.0.0/16), and an
+// allowed exporter on 127.0.0.1.
+func TestReceiverDeniedSourcesLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50,000 sockets")
+	}
+	rxNoLeak(t)
+	r := receiver.New(nil, receiver.Config{
+		Allow:        []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		MaxExporters: 16,
+	})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	defer cancel()
+	allowed := rxDial(t, addr)
+	datagram := rxV5(0, 0, 1)
+	const spoofed = 50_000
+	var sent uint64
+	for i := range spoofed {
+		src := netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)})
+		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(addr))
+		require.NoError(t, err)
+		_, err = c.Write(datagram)
+		c.Close()
+		require.NoError(t, err)
+		sent++
+		if i%5000 == 0 {
+			rxSend(t, allowed, datagram)
+			sent++
+		}
+		if i%1000 == 999 { // stay well below the socket buffer
+			rxWaitFor(t, "datagrams read", func() bool { return r.Stats().Total.Datagrams == sent })
+		}
+	}
+	cancel()
+	st := r.Stats()
+	assert.EqualValues(t, spoofed+10, st.Total.Datagrams)
+	assert.EqualValues(t, spoofed, st.Total.Denied)
+	require.Len(t, st.Exporters, 1, "only the allowed exporter has a slot")
+	src := allowed.LocalAddr().(*net.UDPAddr).AddrPort()
+	assert.Equal(t, receiver.Counters{Datagrams: 10, Bytes: 10 * 72, Decoded: 10, Flows: 10}, st.Exporters[src])
+}
+
+// The same over a real socket: a 10 ms handler, thousands of datagrams
+// queued on loopback, then cancel.
+func TestReceiverStopWithinDrainDeadlineLoopback(t *testing.T) {
+	rxNoLeak(t)
+	var handled atomic.Uint64
+	const drain = 300 * time.Millisecond
+	r := receiver.New(func(*receiver.Datagram) {
+		time.Sleep(10 * time.Millisecond)
+		handled.Add(1)
+	}, receiver.Config{Workers: 1, DrainTimeout: drain})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	c := rxDial(t, addr)
+	d := rxV5(0, 0, 30)
+	for i := range 2000 {
+		rxSend(t, c, d)
+		if i%200 == 199 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	rxWaitFor(t, "a queue of datagrams", func() bool { return r.Stats().Total.Datagrams >= 1000 })
+	began := time.Now()
+	cancel()
+	took := time.Since(began)
+	assert.Less(t, took, drain+time.Second, "cancel took too long")
+	st := r.Stats().Total
+	assert.NotZero(t, st.Stopped)
+	assert.Equal(t, st.Datagrams, handled.Load()+st.Stopped+st.Dropped)
+	t.Logf("cancel took %v: %d read, %d handed over, %d stopped", took.Round(time.Millisecond), st.Datagrams, handled.Load(), st.Stopped)
 }

@@ -72,3 +72,42 @@ func exampleV5() []byte {
 	r[38] = 6 // TCP
 	return b
 }
+
+// IPFIX over TCP: each connection's templates belong to it, and a slow
+// handler slows the exporter down instead of filling memory.
+func ExampleReceiver_ListenTCP() {
+	got := make(chan string, 1)
+	r := receiver.New(func(d *receiver.Datagram) {
+		if d.Packet != nil && d.Packet.FlowCount() > 0 {
+			f := d.Packet.AppendFlows(nil)[0]
+			got <- fmt.Sprintf("%v: %v -> %v, %d bytes", d.Transport, f.SrcAddr, f.DstAddr, f.Bytes)
+		}
+	}, receiver.Config{})
+	addr, cancel, err := r.ListenTCP(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cancel()
+
+	// An exporter: a template (source and destination address, octet
+	// count) and one record of it, in two messages on one connection.
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	template := []byte{0, 2, 0, 20, 1, 0, 0, 3, // template set: ID 256, 3 fields
+		0, 8, 0, 4, 0, 12, 0, 4, 0, 1, 0, 4} // sourceIPv4Address, destinationIPv4Address, octetDeltaCount
+	data := []byte{1, 0, 0, 16, 192, 0, 2, 1, 198, 51, 100, 7, 0, 0, 5, 220} // data set of template 256
+	for _, set := range [][]byte{template, data} {
+		msg := binary.BigEndian.AppendUint16([]byte{0, 10}, uint16(16+len(set))) // version 10, length
+		msg = binary.BigEndian.AppendUint32(msg, 1700000000)                     // export time
+		msg = append(msg, 0, 0, 0, 0, 0, 0, 0, 1)                                // sequence, domain 1
+		if _, err := c.Write(append(msg, set...)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(<-got)
+	// Output:
+	// tcp: 192.0.2.1 -> 198.51.100.7, 1500 bytes
+}

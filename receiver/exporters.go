@@ -19,20 +19,26 @@ func newExporterTable(limit int) *exporterTable {
 }
 
 // get returns the counters of ap, and whether they were made now. The
-// slot's last-seen time is set to now (unix ns) when it is new.
-func (t *exporterTable) get(ap netip.AddrPort, now int64) (*counters, bool) {
+// slot's last-seen time is set to now (unix ns) when it is new. With pin,
+// the slot is marked used by one more open connection, under the lock, so
+// that the sweeper cannot take it in between (unpin with open.Add(-1)).
+func (t *exporterTable) get(ap netip.AddrPort, now int64, pin bool) (*counters, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c := t.m[ap]; c != nil {
-		return c, false
+	c, isNew := t.m[ap], false
+	switch {
+	case c != nil:
+	case len(t.m) >= t.limit:
+		c = &t.other
+	default:
+		c, isNew = new(counters), true
+		c.last.Store(now)
+		t.m[ap] = c
 	}
-	if len(t.m) >= t.limit {
-		return &t.other, false
+	if pin {
+		c.open.Add(1)
 	}
-	c := new(counters)
-	c.last.Store(now)
-	t.m[ap] = c
-	return c, true
+	return c, isNew
 }
 
 // reclaim drops the entries last seen before the time given (unix ns)

@@ -1,57 +1,8 @@
 package receiver_test
 
-import (
-	"encoding/binary"
-)
+import "encoding/binary"
 
-// Builders of IPFIX messages (RFC 7011 section 3), for the tests.
-
-// ipfixField is a field specifier without enterprise number.
-type ipfixField struct{ id, length uint16 }
-
-// ipfixMsg wraps sets into a message of domain with export time
-// 1700000000 and sequence seq.
-func ipfixMsg(domain, seq uint32, sets ...[]byte) []byte {
-	n := 16
-	for _, s := range sets {
-		n += len(s)
-	}
-	b := make([]byte, 16, n)
-	binary.BigEndian.PutUint16(b[0:], 10)
-	binary.BigEndian.PutUint16(b[2:], uint16(n))
-	binary.BigEndian.PutUint32(b[4:], 1700000000)
-	binary.BigEndian.PutUint32(b[8:], seq)
-	binary.BigEndian.PutUint32(b[12:], domain)
-	for _, s := range sets {
-		b = append(b, s...)
-	}
-	return b
-}
-
-// ipfixTemplateSet is a template set (ID 2) defining one template.
-func ipfixTemplateSet(id uint16, fields ...ipfixField) []byte {
-	b := make([]byte, 8+4*len(fields))
-	binary.BigEndian.PutUint16(b[0:], 2)
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], uint16(len(fields)))
-	for i, f := range fields {
-		binary.BigEndian.PutUint16(b[8+4*i:], f.id)
-		binary.BigEndian.PutUint16(b[10+4*i:], f.length)
-	}
-	return b
-}
-
-// ipfixDataSet is a data set of template id with the records given.
-func ipfixDataSet(id uint16, records ...[]byte) []byte {
-	b := make([]byte, 4)
-	for _, r := range records {
-		b = append(b, r...)
-	}
-	binary.BigEndian.PutUint16(b[0:], id)
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	return b
-}
+// Records for IPFIX messages built with internal/testkit.
 
 // Information elements (IANA registry) used by the tests.
 const (
@@ -68,10 +19,10 @@ const (
 // (29 bytes a record); layoutB puts 4-byte counters first and has no
 // ports (17 bytes).
 var (
-	layoutA = []ipfixField{{ieSourceIPv4Address, 4}, {ieDestinationIPv4Address, 4},
+	layoutA = [][2]uint16{{ieSourceIPv4Address, 4}, {ieDestinationIPv4Address, 4},
 		{ieSourceTransportPort, 2}, {ieDestinationTransportPort, 2}, {ieProtocolIdentifier, 1},
 		{iePacketDeltaCount, 8}, {ieOctetDeltaCount, 8}}
-	layoutB = []ipfixField{{iePacketDeltaCount, 4}, {ieOctetDeltaCount, 4},
+	layoutB = [][2]uint16{{iePacketDeltaCount, 4}, {ieOctetDeltaCount, 4},
 		{ieSourceIPv4Address, 4}, {ieDestinationIPv4Address, 4}, {ieProtocolIdentifier, 1}}
 )
 

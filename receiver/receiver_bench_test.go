@@ -23,9 +23,9 @@ import (
 // receiver's defaults (only Sockets and BatchSize vary), which is what a user
 // gets. Pass them after -args, e.g. -args -rxbench.readbuffer=4194304.
 var (
-	rxBenchReadBuffer = flag.Int("rxbench.readbuffer", 0, "ReceiverConfig.ReadBuffer in the loopback benchmarks (0: default)")
-	rxBenchQueueLen   = flag.Int("rxbench.queuelen", 0, "ReceiverConfig.QueueLen in the loopback benchmarks (0: default)")
-	rxBenchWorkers    = flag.Int("rxbench.workers", 0, "ReceiverConfig.Workers in the loopback benchmarks (0: default)")
+	rxBenchReadBuffer = flag.Int("rxbench.readbuffer", 0, "receiver.Config.ReadBuffer in the loopback benchmarks (0: default)")
+	rxBenchQueueLen   = flag.Int("rxbench.queuelen", 0, "receiver.Config.QueueLen in the loopback benchmarks (0: default)")
+	rxBenchWorkers    = flag.Int("rxbench.workers", 0, "receiver.Config.Workers in the loopback benchmarks (0: default)")
 	rxBenchOneSource  = flag.Bool("rxbench.onesource", false, "send from four ports of 127.0.0.1 rather than from 127.0.0.1-4")
 )
 

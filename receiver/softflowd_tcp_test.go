@@ -24,7 +24,7 @@ import (
 
 // tsharkFlow is one data record as tshark decodes it.
 type tsharkFlow struct {
-	key                 string // src:sport->dst:dport/proto
+	key                 string // exporter port, then src:sport->dst:dport/proto
 	packets, bytes      uint64
 	tos, tcpFlags       uint64
 	startUp, endUp      time.Duration // flowStart/EndSysUpTime, since system init
@@ -36,10 +36,11 @@ func flowKey(src, dst netip.Addr, sport, dport uint16, proto uint8) string {
 	return fmt.Sprintf("%v:%d->%v:%d/%d", src, sport, dst, dport, proto)
 }
 
-// tsharkDecode decodes the IPFIX-over-TCP stream to port in a capture with
-// tshark, returning its data records and the system init time of the
-// exporter (from its options record).
-func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, time.Time) {
+// tsharkDecode decodes the IPFIX-over-TCP streams to port in a capture with
+// tshark, returning their data records, each keyed with its exporter's
+// (TCP source) port, and the system init time of each exporter (from its
+// options record).
+func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, map[uint16]time.Time) {
 	t.Helper()
 	out, err := exec.Command("tshark", "-r", pcap, "-d", fmt.Sprintf("tcp.port==%d,cflow", port),
 		"-T", "json", "--no-duplicate-keys").Output()
@@ -47,7 +48,8 @@ func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, time.Ti
 	var doc any
 	require.NoError(t, json.Unmarshal(out, &doc))
 	var flows []tsharkFlow
-	var sysInit time.Time
+	sysInit := make(map[uint16]time.Time)
+	var exporter uint16 // of the packet being walked
 	var walk func(v any)
 	str := func(m map[string]any, k string) (string, bool) {
 		s, ok := m[k].(string)
@@ -74,7 +76,7 @@ func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, time.Ti
 			if s, ok := str(v, "cflow.sys_init_time"); ok {
 				at, err := time.Parse("Jan _2, 2006 15:04:05.000000000 MST", s)
 				require.NoError(t, err)
-				sysInit = at
+				sysInit[exporter] = at
 			}
 			src, ok4 := str(v, "cflow.srcaddr")
 			dst, _ := str(v, "cflow.dstaddr")
@@ -93,8 +95,8 @@ func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, time.Ti
 			if _, ok := v["cflow.srcport"]; ok {
 				sport, dport, f.hasPorts = num(v, "cflow.srcport"), num(v, "cflow.dstport"), true
 			}
-			f.key = flowKey(netip.MustParseAddr(src), netip.MustParseAddr(dst), uint16(sport), uint16(dport),
-				uint8(num(v, "cflow.protocol")))
+			f.key = fmt.Sprintf("%d %s", exporter, flowKey(netip.MustParseAddr(src), netip.MustParseAddr(dst),
+				uint16(sport), uint16(dport), uint8(num(v, "cflow.protocol"))))
 			f.packets, f.bytes = num(v, "cflow.packets"), num(v, "cflow.octets")
 			if _, ok := v["cflow.tcpflags"]; ok {
 				f.tcpFlags, f.hasFlags = num(v, "cflow.tcpflags"), true
@@ -117,7 +119,17 @@ func tsharkDecode(t *testing.T, pcap string, port uint16) ([]tsharkFlow, time.Ti
 			flows = append(flows, f)
 		}
 	}
-	walk(doc)
+	packets, ok := doc.([]any)
+	require.True(t, ok, "tshark's JSON is not a list of packets")
+	for _, p := range packets {
+		layers, _ := p.(map[string]any)["_source"].(map[string]any)["layers"].(map[string]any)
+		tcp, _ := layers["tcp"].(map[string]any)
+		sp, _ := str(tcp, "tcp.srcport")
+		n, err := strconv.ParseUint(sp, 10, 16)
+		require.NoError(t, err, "tcp.srcport %q", sp)
+		exporter = uint16(n)
+		walk(layers["cflow"])
+	}
 	return flows, sysInit
 }
 
@@ -170,11 +182,14 @@ func startCapture(t *testing.T, pcap string, port uint16) func() {
 	return stop
 }
 
-// TestReceiverSoftflowdTCP runs the real softflowd exporting IPFIX over TCP
-// (-P tcp) to the receiver's TCP listener, captures the connection with
-// tcpdump meanwhile, and checks that every flow the receiver hands over
-// equals tshark's decode of that capture: addresses, ports, protocol,
-// counters, ToS, TCP flags and times.
+// TestReceiverSoftflowdTCP runs two real softflowd exporting IPFIX over TCP
+// (-P tcp) at once to the receiver's TCP listener, one plain and one with
+// MAC and VLAN fields (-T ether), so that the two sessions define template
+// 1024 (and 1025, 2048, 2049) with different layouts (16 and 20 fields).
+// tcpdump captures the connections meanwhile, and every flow the receiver
+// hands over must equal tshark's decode of that capture: addresses, ports,
+// protocol, counters, ToS, TCP flags and times, each session's records
+// decoded with its own templates.
 func TestReceiverSoftflowdTCP(t *testing.T) {
 	for _, tool := range []string{"softflowd", "tcpdump", "tshark"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -197,32 +212,42 @@ func TestReceiverSoftflowdTCP(t *testing.T) {
 	require.NoError(t, err)
 	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	cmd := exec.CommandContext(ctx, "softflowd", "-r", in, "-a", "-d", "-c", "none",
-		"-p", filepath.Join(t.TempDir(), "pid"), "-n", addr.String(), "-P", "tcp", "-v", "10")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%v\n%s", cmd, out)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for i, extra := range [][]string{nil, {"-T", "ether"}} {
+		args := append([]string{"-r", in, "-a", "-d", "-c", "none", "-p", filepath.Join(t.TempDir(), fmt.Sprint("pid", i)),
+			"-n", addr.String(), "-P", "tcp", "-v", "10"}, extra...)
+		cmd := exec.CommandContext(ctx, "softflowd", args...)
+		out := new(strings.Builder)
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "%v\n%s", cmd, outs[i])
+	}
 	// softflowd closes its connection at the end of the file.
-	rxWaitFor(t, "softflowd's connection closed", func() bool {
+	rxWaitFor(t, "softflowd's connections closed", func() bool {
 		st := r.Stats().TCP
-		return st.Accepted == 1 && st.Open == 0
+		return st.Accepted == 2 && st.Open == 0
 	})
 	stopCapture()
 	cancel()
 
 	want, sysInit := tsharkDecode(t, pcap, addr.Port())
 	require.NotEmpty(t, want, "tshark found no flows in the capture")
-	require.False(t, sysInit.IsZero(), "no system init time in the capture")
+	require.Len(t, sysInit, 2, "a system init time from each exporter")
 	st := r.Stats()
 	assert.Zero(t, st.Total.Failed, "decode errors: %v", sink.errs)
 	assert.EqualValues(t, len(want), st.Total.Flows)
-	assert.Equal(t, receiver.TCPStats{Accepted: 1, Closed: 1}, st.TCP)
+	assert.Equal(t, receiver.TCPStats{Accepted: 2, Closed: 2}, st.TCP)
 
 	got := make(map[string]netflow.Flow)
 	for _, f := range sink.flows {
 		if !f.Known.Has(netflow.FieldSrcPort) {
 			f.SrcPort, f.DstPort = 0, 0
 		}
-		k := flowKey(f.SrcAddr, f.DstAddr, f.SrcPort, f.DstPort, f.Proto)
+		k := fmt.Sprintf("%d %s", f.Exporter.Port(), flowKey(f.SrcAddr, f.DstAddr, f.SrcPort, f.DstPort, f.Proto))
 		_, dup := got[k]
 		require.False(t, dup, "flow %s twice", k)
 		got[k] = f
@@ -241,11 +266,12 @@ func TestReceiverSoftflowdTCP(t *testing.T) {
 		if w.hasTosVal {
 			assert.EqualValues(t, w.tos, f.ToS, w.key)
 		}
+		init := sysInit[f.Exporter.Port()]
 		if assert.True(t, w.hasTimes, w.key) {
-			assert.Equal(t, sysInit.Add(w.startUp).UTC(), f.Start.UTC(), "%s start", w.key)
-			assert.Equal(t, sysInit.Add(w.endUp).UTC(), f.End.UTC(), "%s end", w.key)
+			assert.Equal(t, init.Add(w.startUp).UTC(), f.Start.UTC(), "%s start", w.key)
+			assert.Equal(t, init.Add(w.endUp).UTC(), f.End.UTC(), "%s end", w.key)
 		}
 	}
 	assert.Len(t, got, len(want))
-	t.Logf("softflowd over TCP: %d messages, %d flows, each equal to tshark's decode", st.Total.Datagrams, len(want))
+	t.Logf("two softflowd over TCP: %d messages, %d flows, each equal to tshark's decode", st.Total.Datagrams, len(want))
 }

@@ -59,7 +59,7 @@ type ConnStats struct {
 	Local     netip.AddrPort // the listener's address
 	Transport Transport      // TCP or TLS
 	Opened    time.Time      // when it was accepted
-	Counters  Counters       // its messages
+	Counters  Counters       // its messages (the shared entry's, for a connection beyond Config.MaxExporters)
 }
 
 // Stats is a snapshot of a Receiver's counters.

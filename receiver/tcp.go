@@ -149,15 +149,14 @@ func (r *Receiver) accept(c net.Conn, tr Transport) {
 		c.Close()
 		return
 	}
+	ent, isNew := r.exporters.get(from, now.UnixNano(), true) // r.mu, then the table's lock
+	s.ent = ent
 	r.sessionSeq++
 	s.seq = r.sessionSeq
 	r.sessions[s] = struct{}{}
 	r.conns.Add(1)
 	r.mu.Unlock()
 
-	ent, isNew := r.exporters.get(from, now.UnixNano())
-	ent.open.Add(1)
-	s.ent = ent
 	r.tcp.accepted.Add(1)
 	r.tcp.open.Add(1)
 	if isNew {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/flowkit/netflow/receiver"
 )
 
@@ -78,11 +79,11 @@ func TestReceiverTCPSessionsOwnTemplates(t *testing.T) {
 		_, err := c.Write(m)
 		require.NoError(t, err)
 	}
-	write(a, ipfixMsg(7, 0, ipfixTemplateSet(256, layoutA...)))
-	write(b, ipfixMsg(7, 0, ipfixTemplateSet(256, layoutB...)))
+	write(a, testkit.IPFIXMessage(7, 0, testkit.IPFIXTemplateSet(256, layoutA...)))
+	write(b, testkit.IPFIXMessage(7, 0, testkit.IPFIXTemplateSet(256, layoutB...)))
 	rxWaitFor(t, "templates", func() bool { return sink.count() == 2 })
-	write(a, ipfixMsg(7, 1, ipfixDataSet(256, recordA(addrA1, addrA2, 40000, 443, 6, 12, 3400))))
-	write(b, ipfixMsg(7, 1, ipfixDataSet(256, recordB(addrB1, addrB2, 17, 5, 700), recordB(addrB2, addrB1, 17, 2, 150))))
+	write(a, testkit.IPFIXMessage(7, 1, testkit.IPFIXDataSet(256, recordA(addrA1, addrA2, 40000, 443, 6, 12, 3400))))
+	write(b, testkit.IPFIXMessage(7, 1, testkit.IPFIXDataSet(256, recordB(addrB1, addrB2, 17, 5, 700), recordB(addrB2, addrB1, 17, 2, 150))))
 	rxSend(t, rxDial(t, udpAddr), rxV5(0, 0, 1))
 	rxWaitFor(t, "data", func() bool { return sink.count() == 5 })
 
@@ -101,7 +102,7 @@ func TestReceiverTCPSessionsOwnTemplates(t *testing.T) {
 	a.CloseWrite()
 	assert.NoError(t, waitClosed(t, a))
 	rxWaitFor(t, "a closed", func() bool { return r.Stats().TCP.Closed == 1 })
-	write(b, ipfixMsg(7, 2, ipfixDataSet(256, recordB(addrB1, addrB2, 6, 1, 40))))
+	write(b, testkit.IPFIXMessage(7, 2, testkit.IPFIXDataSet(256, recordB(addrB1, addrB2, 6, 1, 40))))
 	rxWaitFor(t, "b's last data", func() bool { return sink.count() == 6 })
 	b.CloseWrite()
 	assert.NoError(t, waitClosed(t, b))
@@ -156,12 +157,12 @@ func TestReceiverTCPCutMidMessage(t *testing.T) {
 	r, addr, cancel := tcpReceiver(t, h, receiver.Config{})
 	c := tcpDial(t, addr)
 	var stream []byte
-	stream = append(stream, ipfixMsg(1, 0, ipfixTemplateSet(300, layoutA...))...)
+	stream = append(stream, testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(300, layoutA...))...)
 	for i := range 3 {
-		stream = append(stream, ipfixMsg(1, uint32(1+i), ipfixDataSet(300,
+		stream = append(stream, testkit.IPFIXMessage(1, uint32(1+i), testkit.IPFIXDataSet(300,
 			recordA(addrA1, addrA2, uint16(1000+i), 80, 6, uint64(i+1), 100)))...)
 	}
-	last := ipfixMsg(1, 4, ipfixDataSet(300, recordA(addrA1, addrA2, 2000, 80, 6, 9, 900)))
+	last := testkit.IPFIXMessage(1, 4, testkit.IPFIXDataSet(300, recordA(addrA1, addrA2, 2000, 80, 6, 9, 900)))
 	stream = append(stream, last[:len(last)-7]...)
 	_, err := c.Write(stream)
 	require.NoError(t, err)
@@ -217,7 +218,7 @@ func TestReceiverTCPHostileStreams(t *testing.T) {
 			var sink rxSink
 			r, addr, cancel := tcpReceiver(t, sink.handle, receiver.Config{MaxDatagramSize: tc.maxSize, IdleTimeout: 200 * time.Millisecond})
 			c := tcpDial(t, addr)
-			good := ipfixMsg(1, 0, ipfixTemplateSet(256, layoutB...))
+			good := testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutB...))
 			_, err := c.Write(append(slices.Clone(good), tc.stream...))
 			require.NoError(t, err)
 			if !tc.hold {
@@ -279,7 +280,7 @@ func TestReceiverTCPBackpressure(t *testing.T) {
 		handled.Add(1)
 	}, receiver.Config{})
 	c := tcpDial(t, addr)
-	msg := ipfixMsg(1, 0, ipfixDataSet(256, bytes.Repeat([]byte{1}, 1400))) // held: no template
+	msg := testkit.IPFIXMessage(1, 0, testkit.IPFIXDataSet(256, bytes.Repeat([]byte{1}, 1400))) // held: no template
 	stream := bytes.Repeat(msg, (32<<20)/len(msg))
 	require.NoError(t, c.SetWriteDeadline(time.Now().Add(time.Second)))
 	n, err := c.Write(stream)
@@ -308,7 +309,7 @@ func TestReceiverTCPCancelClosesConnections(t *testing.T) {
 	var sink rxSink
 	r, addr, cancel := tcpReceiver(t, sink.handle, receiver.Config{})
 	c := tcpDial(t, addr)
-	_, err := c.Write(ipfixMsg(1, 0, ipfixTemplateSet(256, layoutA...)))
+	_, err := c.Write(testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutA...)))
 	require.NoError(t, err)
 	rxWaitFor(t, "message", func() bool { return sink.count() == 1 })
 	done := make(chan struct{})
@@ -335,7 +336,7 @@ func TestReceiverTCPSessionEndForgetsTemplates(t *testing.T) {
 	store := dec.Store().(*netflow.MemoryStore)
 	r, addr, cancel := tcpReceiver(t, nil, receiver.Config{Decoder: dec})
 	c := tcpDial(t, addr)
-	_, err := c.Write(ipfixMsg(1, 0, ipfixTemplateSet(256, layoutA...), ipfixTemplateSet(257, layoutB...)))
+	_, err := c.Write(testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutA...), testkit.IPFIXTemplateSet(257, layoutB...)))
 	require.NoError(t, err)
 	rxWaitFor(t, "templates learned", func() bool { return store.Stats().Templates == 2 })
 	c.CloseWrite()
@@ -356,4 +357,36 @@ func TestReceiverListenTCPErrors(t *testing.T) {
 	assert.Nil(t, cancel)
 	assert.Contains(t, err.Error(), "netflow: ")
 	r.AllowAll()
+}
+
+// ServeListener serves a listener the caller made, until its context ends;
+// a listener closed under it stops the receiver with the failure.
+func TestReceiverServeListener(t *testing.T) {
+	rxNoLeak(t)
+	var sink rxSink
+	r := receiver.New(sink.handle, receiver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.ServeListener(ctx, ln) }()
+	c := tcpDial(t, netip.MustParseAddrPort(ln.Addr().String()))
+	_, err = c.Write(testkit.IPFIXMessage(1, 0, testkit.IPFIXTemplateSet(256, layoutA...),
+		testkit.IPFIXDataSet(256, recordA(addrA1, addrA2, 1, 2, 17, 1, 64))))
+	require.NoError(t, err)
+	rxWaitFor(t, "message", func() bool { return sink.count() == 1 })
+	stop()
+	require.NoError(t, <-served)
+	assert.NoError(t, waitClosed(t, c))
+	require.Len(t, sink.flows, 1)
+	assert.EqualValues(t, 64, sink.flows[0].Bytes)
+
+	r2 := receiver.New(nil, receiver.Config{})
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln2.Close() // before or after the first Accept: the same failure
+	go func() { served <- r2.ServeListener(context.Background(), ln2) }()
+	err = <-served
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.Contains(t, err.Error(), "netflow: accept on ")
 }

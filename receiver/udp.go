@@ -19,7 +19,8 @@ import (
 // address, such as "127.0.0.1:2055" or ":2055", and starts receiving. It
 // returns the bound address (port 0 in address picks a free port) and a
 // cancel func. A bind failure is returned as an error matching ErrListen
-// and the system's error.
+// and the system's error. Listen may be called again for more addresses;
+// after a stop it fails.
 //
 // Cancelling ctx or calling cancel stops the receiver (every listener of
 // it). cancel may be called any number of times; it returns once every
@@ -284,7 +285,7 @@ func (r *Receiver) lookup(rd *reader, from netip.AddrPort, now time.Time) *count
 	if c := rd.cache[from]; c != nil && !c.gone.Load() {
 		return c
 	}
-	c, isNew := r.exporters.get(from, now.UnixNano())
+	c, isNew := r.exporters.get(from, now.UnixNano(), false)
 	if isNew {
 		r.log.Info("netflow receiver: new exporter", "exporter", from.String())
 	}

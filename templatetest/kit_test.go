@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowkit/netflow"
 )
@@ -55,7 +56,7 @@ func runSubtest(t *testing.T, name string, s netflow.TemplateStore) (failed bool
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			st.fn(r, s)
+			st.fn(r, s, Options{AnnounceWait: 300 * time.Millisecond, Quiet: 50 * time.Millisecond})
 		}()
 		<-done
 		return r.failed, r.msgs
@@ -74,10 +75,25 @@ type mapStore struct {
 	withdrawAllKinds bool
 	// nilWhenMissing makes Template return nil, nil for a missing key.
 	nilWhenMissing bool
+
+	// The optional interfaces, with their own ways to be broken.
+	states map[netflow.TemplateKey]netflow.ExporterState
+	subs   map[int]func(netflow.TemplateKey)
+	nextID int
+	// calling is held (read) by every announcement while it calls the
+	// subscribers, and by cancel (write), so that no call starts once
+	// cancel returned.
+	calling sync.RWMutex
+	broken  brokenShared
 }
 
 func newMapStore() *mapStore {
-	return &mapStore{m: map[netflow.TemplateKey]*netflow.Template{}, keyOf: func(k netflow.TemplateKey) netflow.TemplateKey { return k }}
+	return &mapStore{
+		m:      map[netflow.TemplateKey]*netflow.Template{},
+		keyOf:  func(k netflow.TemplateKey) netflow.TemplateKey { return k },
+		states: map[netflow.TemplateKey]netflow.ExporterState{},
+		subs:   map[int]func(netflow.TemplateKey){},
+	}
 }
 
 func (s *mapStore) Template(k netflow.TemplateKey) (*netflow.Template, error) {
@@ -95,8 +111,14 @@ func (s *mapStore) Template(k netflow.TemplateKey) (*netflow.Template, error) {
 
 func (s *mapStore) AddTemplate(k netflow.TemplateKey, t *netflow.Template) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.m[s.keyOf(k)] = t
+	s.mu.Unlock()
+	if !s.broken.noTemplateAnnounce {
+		if s.broken.announceDomainKey {
+			k.ID = 0
+		}
+		s.announce(k)
+	}
 	return nil
 }
 

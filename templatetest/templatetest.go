@@ -18,6 +18,26 @@
 //   - data and options templates share one ID space;
 //   - the store is safe for concurrent use (run the tests with -race).
 //
+// When the store also implements the optional interfaces beside
+// netflow.TemplateStore, TestStore checks them too (otherwise their subtests
+// are skipped, saying so):
+//
+//   - netflow.StateStore: a domain without state is ok=false; a state set
+//     comes back equal, the store keeps its own copy of the maps (changing
+//     the caller's maps afterwards, or the maps returned, changes nothing
+//     stored); the domain key is exporter address, port, version and domain,
+//     and key.ID is ignored; a second SetExporterState replaces the first;
+//     concurrent use is safe.
+//   - netflow.Announcer: every subscriber is told the key of each template
+//     added or replaced, and the domain's key with ID 0 for each state set,
+//     within Options.AnnounceWait (a remote store delivers them
+//     asynchronously); nothing else is announced; after cancel returns, the
+//     subscriber is not called again, not even by an announcement that was
+//     under way (calling another subscriber) when it was cancelled.
+//   - netflow.ExporterForgetter: ForgetExporter removes every template (all
+//     versions, domains and kinds) and all options state of one exporter
+//     address and port, and nothing of other ports or addresses.
+//
 // The kit uses a handful of templates per domain and a few exporters, well
 // within the limits any store should allow.
 package templatetest
@@ -29,40 +49,98 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowkit/netflow"
 )
 
 // TestStore runs the conformance subtests against stores made by
 // newStore, which must return a new, empty store on each call: every
-// subtest starts from its own store.
+// subtest starts from its own store. It is TestStoreWith with the default
+// Options.
 func TestStore(t *testing.T, newStore func() netflow.TemplateStore) {
 	t.Helper()
+	TestStoreWith(t, newStore, Options{})
+}
+
+// Options tune TestStoreWith for stores whose announcements arrive
+// asynchronously (a remote store delivers them through its server). The
+// zero value suits any store.
+type Options struct {
+	// AnnounceWait bounds how long after AddTemplate or SetExporterState
+	// returns the kit waits for its announcement (default 5s). The kit
+	// goes on as soon as it arrives, so a generous bound costs nothing.
+	AnnounceWait time.Duration
+	// Quiet is how long the kit watches for announcements that must not
+	// come: to a cancelled subscriber, or of keys nobody changed
+	// (default 200ms).
+	Quiet time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.AnnounceWait <= 0 {
+		o.AnnounceWait = 5 * time.Second
+	}
+	if o.Quiet <= 0 {
+		o.Quiet = 200 * time.Millisecond
+	}
+	return o
+}
+
+// TestStoreWith is TestStore with options.
+func TestStoreWith(t *testing.T, newStore func() netflow.TemplateStore, opts Options) {
+	t.Helper()
+	opts = opts.withDefaults()
 	for _, tc := range subtests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore()
 			if s == nil {
 				t.Fatal("newStore returned nil")
 			}
-			tc.fn(t, s)
+			if tc.needs != nil {
+				if missing := tc.needs(s); missing != "" {
+					t.Skipf("the store does not implement %s", missing)
+				}
+			}
+			tc.fn(t, s, opts)
 		})
 	}
 }
 
-// subtests are TestStore's subtests. Each takes a testing.TB, so that the
-// kit's own tests can check that it catches broken stores.
-var subtests = []struct {
-	name string
-	fn   func(testing.TB, netflow.TemplateStore)
-}{
-	{"Missing", testMissing},
-	{"AddGet", testAddGet},
-	{"KeyIsolation", testKeyIsolation},
-	{"Replace", testReplace},
-	{"WithdrawTemplate", testWithdrawTemplate},
-	{"WithdrawAll", testWithdrawAll},
-	{"SharedIDSpace", testSharedIDSpace},
-	{"Concurrent", testConcurrent},
+// subtest is one of TestStore's subtests. fn takes a testing.TB, so that
+// the kit's own tests can check that it catches broken stores. needs, if
+// set, names the optional interface the store lacks ("" if it has it).
+type subtest struct {
+	name  string
+	needs func(netflow.TemplateStore) string
+	fn    func(testing.TB, netflow.TemplateStore, Options)
+}
+
+// plain adapts a subtest that needs no options.
+func plain(fn func(testing.TB, netflow.TemplateStore)) func(testing.TB, netflow.TemplateStore, Options) {
+	return func(t testing.TB, s netflow.TemplateStore, _ Options) { fn(t, s) }
+}
+
+// subtests are TestStore's subtests.
+var subtests = []subtest{
+	{"Missing", nil, plain(testMissing)},
+	{"AddGet", nil, plain(testAddGet)},
+	{"KeyIsolation", nil, plain(testKeyIsolation)},
+	{"Replace", nil, plain(testReplace)},
+	{"WithdrawTemplate", nil, plain(testWithdrawTemplate)},
+	{"WithdrawAll", nil, plain(testWithdrawAll)},
+	{"SharedIDSpace", nil, plain(testSharedIDSpace)},
+	{"Concurrent", nil, plain(testConcurrent)},
+	{"StateMissing", needsState, plain(testStateMissing)},
+	{"StateSetGet", needsState, plain(testStateSetGet)},
+	{"StateCopies", needsState, plain(testStateCopies)},
+	{"StateKeyIsolation", needsState, plain(testStateKeyIsolation)},
+	{"StateConcurrent", needsState, plain(testStateConcurrent)},
+	{"AnnounceTemplates", needsAnnouncer, testAnnounceTemplates},
+	{"AnnounceState", needsAnnouncerState, testAnnounceState},
+	{"AnnounceCancel", needsAnnouncer, testAnnounceCancel},
+	{"AnnounceCancelRacing", needsAnnouncer, testAnnounceCancelRacing},
+	{"ForgetExporter", needsForgetter, plain(testForgetExporter)},
 }
 
 // baseKey is the key the subtests vary from.

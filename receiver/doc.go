@@ -1,0 +1,45 @@
+// Package receiver receives NetFlow v1/v5/v6/v7/v9 and IPFIX export
+// datagrams over UDP, and IPFIX messages over TCP and TLS (RFC 7011
+// sections 10 and 11), decodes them with a shared netflow.Decoder and hands
+// them to a Handler.
+//
+// A Receiver is made with New and started with Listen or Serve (UDP) and
+// ListenTCP or ServeListener (TCP, TLS when Config.TLS is set), side by
+// side as needed. Cancelling a context given to them, or calling a cancel
+// func they return, stops everything.
+//
+// # UDP
+//
+// Readers (one per socket, Config.Sockets with SO_REUSEPORT, batch reads
+// with recvmmsg on Linux) check the allow-list, copy each datagram into a
+// pooled buffer of its size class and queue it for the worker of its
+// exporter's address, so that one exporter's datagrams stay in order. A
+// full queue drops the datagram and counts it: the socket never stalls.
+//
+// # TCP and TLS
+//
+// Each connection has a goroutine that reads one message with a
+// netflow.MessageReader, decodes it and hands it over before reading the
+// next, so a slow handler slows the exporter through TCP flow control.
+// Templates are scoped to the session (the exporter's address and port),
+// and forgotten when it ends. A malformed or truncated message closes the
+// connection after every complete message before it was handed over.
+//
+// # Bounds
+//
+// Everything a sender can make the receiver hold is bounded, each bound
+// with a documented default: queued datagrams in count per worker
+// (Config.QueueLen, 4096) and in bytes over all workers
+// (Config.MaxQueueBytes, 64 MiB); per-source counters (Config.MaxExporters,
+// 4096; idle ones dropped after Config.ExporterIdle, 15 minutes; refused
+// sources take none); datagram and message size (Config.MaxDatagramSize,
+// 65535); open connections (Config.MaxConnections, 1024), their idle time
+// (Config.IdleTimeout, 5 minutes) and TLS handshakes (TLSHandshakeTimeout,
+// 10 s). A stop hands queued datagrams over for at most Config.DrainTimeout
+// (2 s) and counts the rest in Counters.Stopped. The sweeper
+// (Config.SweepInterval, one minute) expires the decoder's pending data and
+// the store's stale templates.
+//
+// The allow-list may be replaced while the receiver runs (SetAllow,
+// AllowAll), for services that register exporters at run time.
+package receiver

@@ -1,0 +1,124 @@
+package netflow
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Issue 16 items 4 and 5: state a sender grows is reclaimed when it
+// expires or goes idle, and bounded in bytes.
+
+func spoofed(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 2055)
+}
+
+// TestReclaimExpiredExporters: 4,096 spoofed template datagrams fill
+// MaxExporters; once their 200 ms TTL passed, a new exporter is accepted
+// without anybody calling Expire.
+func TestReclaimExpiredExporters(t *testing.T) {
+	clock := newTestClock()
+	store := NewMemoryStore(MemoryStoreConfig{TTL: 200 * time.Millisecond, Now: clock.Now})
+	d := NewDecoder(Config{Store: store, Now: clock.Now})
+	for i := range 4096 {
+		_, err := d.Decode(spoofed(i), limitTemplates(10, 1, 256))
+		require.NoError(t, err)
+	}
+	real := netip.MustParseAddrPort("192.0.2.10:2055")
+	_, err := d.Decode(real, limitTemplates(10, 1, 256))
+	require.ErrorIs(t, err, ErrLimit, "the store is full")
+	clock.Advance(time.Second)
+	_, err = d.Decode(real, limitTemplates(10, 1, 256))
+	require.NoError(t, err, "expired exporters make room by themselves")
+	st := store.Stats()
+	require.Equal(t, 1, st.Exporters)
+	require.Equal(t, uint64(4096), st.Expired)
+}
+
+// TestReclaimIdleStateDomains: 256 spoofed exporters x 64 source IDs fill
+// MaxStateDomains with options state; once they are idle for StateIdle, a
+// real exporter's sampling interval is kept and applied.
+func TestReclaimIdleStateDomains(t *testing.T) {
+	clock := newTestClock()
+	store := NewMemoryStore(MemoryStoreConfig{StateIdle: 10 * time.Minute, Now: clock.Now})
+	d := NewDecoder(Config{Store: store, Now: clock.Now, Limits: Limits{StateIdle: 10 * time.Minute}})
+	optTmpl := v9OptionsTemplate(300, []tmplField{{1, 4, 0}}, []tmplField{{34, 4, 0}})
+	options := func(source uint32, interval uint64) []byte {
+		return v9Packet(source, 1, set(1, optTmpl, true), set(300, append(uintBytes(0, 4), uintBytes(interval, 4)...), true))
+	}
+	for e := range 256 {
+		for src := range 64 {
+			_, err := d.Decode(spoofed(e), options(uint32(src), 7))
+			require.NoError(t, err)
+		}
+	}
+	require.Equal(t, 16384, d.Stats().StateDomains)
+	real := netip.MustParseAddrPort("192.0.2.10:2055")
+	_, err := d.Decode(real, options(1, 100))
+	require.NoError(t, err)
+	_, ok := d.ExporterState(real, 9, 1)
+	require.False(t, ok, "full, and nothing idle yet")
+	require.Equal(t, uint64(1), d.Stats().StateDomainsRefused)
+
+	clock.Advance(11 * time.Minute)
+	_, err = d.Decode(real, options(1, 100))
+	require.NoError(t, err)
+	st, ok := d.ExporterState(real, 9, 1)
+	require.True(t, ok)
+	require.Equal(t, uint32(100), st.SamplingInterval)
+	require.Equal(t, uint64(16384), d.Stats().StateDomainsReclaimed)
+
+	flowTmpl := v9Packet(1, 2, set(0, templateRecord(256, v9BenchFields...), true), set(256, flowRecords(v9BenchFields, 2), true))
+	for _, f := range decodeFlowsOf(t, d, real, flowTmpl) {
+		require.Equal(t, uint32(100), f.SamplingInterval)
+	}
+}
+
+// TestSweepDropsIdleState: Sweep drops options state idle for StateIdle.
+func TestSweepDropsIdleState(t *testing.T) {
+	clock := newTestClock()
+	d := NewDecoder(Config{Now: clock.Now, Limits: Limits{StateIdle: time.Minute}})
+	optTmpl := v9OptionsTemplate(300, []tmplField{{1, 4, 0}}, []tmplField{{34, 4, 0}})
+	_, err := d.Decode(spoofed(1), v9Packet(1, 1, set(1, optTmpl, true), set(300, append(uintBytes(0, 4), uintBytes(10, 4)...), true)))
+	require.NoError(t, err)
+	require.Equal(t, 1, d.Stats().StateDomains)
+	d.Sweep()
+	require.Equal(t, 1, d.Stats().StateDomains, "not idle yet")
+	clock.Advance(2 * time.Minute)
+	d.Sweep()
+	require.Zero(t, d.Stats().StateDomains)
+}
+
+// TestOptionsNamesBoundedInBytes: options records with 65,000-byte
+// interface names keep at most MaxNameBytes per name and MaxStateBytes per
+// domain; what was cut or refused is counted.
+func TestOptionsNamesBoundedInBytes(t *testing.T) {
+	d := NewDecoder(Config{})
+	// IPFIX options template: scope ingressInterface (10), interfaceName
+	// (82, variable length).
+	tmpl := set(3, ipfixOptionsTemplate(300, 1, tmplField{10, 4, 0}, tmplField{82, VariableLength, 0}), false)
+	long := strings.Repeat("n", 65000)
+	var total int
+	for i := range 4096 {
+		rec := append(uintBytes(uint64(i), 4), 255, byte(len(long)>>8), byte(len(long)))
+		rec = append(rec, long...)
+		msg := ipfixMessage(1, uint32(i), tmpl, set(300, rec, false))
+		_, err := d.Decode(spoofed(1), msg)
+		require.NoError(t, err)
+		total += len(long)
+	}
+	st, ok := d.ExporterState(spoofed(1), 10, 1)
+	require.True(t, ok)
+	kept := 0
+	for _, name := range st.InterfaceNames {
+		require.Len(t, name, 256)
+		kept += len(name)
+	}
+	require.LessOrEqual(t, kept, 1<<20)
+	require.Equal(t, (1<<20)/256, len(st.InterfaceNames))
+	require.Equal(t, uint64(4096), st.Truncated, "every name was cut")
+	require.Equal(t, uint64(4096-len(st.InterfaceNames)), st.Refused, "the rest did not fit")
+}

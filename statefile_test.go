@@ -1,0 +1,135 @@
+package netflow
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Issue 16 items 2 and 3: a state file is input; Load beside look-ups is
+// race-free.
+
+func TestLoadHostileStateFiles(t *testing.T) {
+	tmpl := func(extra string) string {
+		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]` + extra + `}]}`
+	}
+	manyFields := func(n, length int) string {
+		var b strings.Builder
+		b.WriteString(`{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"ID":8,"PEN":0,"Length":%d}`, length)
+		}
+		b.WriteString(`]}]}`)
+		return b.String()
+	}
+	for _, c := range []struct {
+		name, doc string
+		want      error
+	}{
+		{"null", `null`, ErrMalformed},
+		{"empty", ``, ErrMalformed},
+		{"array, old form", `[]`, ErrMalformed},
+		{"trailing garbage", `{"format":"netflow-state/1","templates":[]} garbage`, ErrMalformed},
+		{"array then garbage", `[] garbage`, ErrMalformed},
+		{"wrong format", `{"format":"something/9"}`, ErrMalformed},
+		{"unknown key", `{"extra":1}`, ErrMalformed},
+		{"template ID 0", strings.Replace(tmpl(""), `"id":256`, `"id":0`, 1), ErrMalformed},
+		{"version 0", strings.Replace(tmpl(""), `"version":10`, `"version":0`, 1), ErrMalformed},
+		{"version 7", strings.Replace(tmpl(""), `"version":10`, `"version":7`, 1), ErrMalformed},
+		{"65535 fields", manyFields(65535, 4), ErrLimit},
+		{"a million zero-length fields", manyFields(1_000_000, 0), ErrLimit},
+		{"truncated", tmpl("")[:60], ErrMalformed},
+		{"bad state name", `{"states":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"state":{"InterfaceNames":{"1":"` + strings.Repeat("x", 300) + `"}}}]}`, ErrMalformed},
+		{"state of version 5", `{"states":[{"exporter":"192.0.2.1:2055","version":5,"domain":1,"state":{}}]}`, ErrMalformed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewMemoryStore(MemoryStoreConfig{})
+			err := s.Load(strings.NewReader(c.doc))
+			require.ErrorIs(t, err, c.want)
+			require.Zero(t, s.Stats().Templates)
+		})
+	}
+}
+
+// TestLoadBoundedMemory: a 14 MB file of empty entries stops at the first
+// one, before reading the rest; a file whose entry would be huge is
+// refused before it is buffered whole.
+func TestLoadBoundedMemory(t *testing.T) {
+	entries := `{"format":"netflow-state/1","templates":[` + strings.Repeat(`{},`, 14<<20/3) + `{}]}`
+	heap := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	s := NewMemoryStore(MemoryStoreConfig{})
+	used := heap(func() { require.ErrorIs(t, s.Load(strings.NewReader(entries)), ErrMalformed) })
+	require.Less(t, used, uint64(1<<20), "allocated %d bytes for a 14 MB file of empty entries", used)
+
+	huge := `{"templates":[{"exporter":"` + strings.Repeat("1", 32<<20) + `"}]}`
+	used = heap(func() { require.ErrorIs(t, s.Load(strings.NewReader(huge)), ErrLimit) })
+	require.Less(t, used, uint64(24<<20), "allocated %d bytes for one 32 MB entry", used)
+}
+
+// TestLoadClampsFutureRefresh: a template saved as refreshed in the year
+// 9999 is taken as refreshed now, so the TTL still applies.
+func TestLoadClampsFutureRefresh(t *testing.T) {
+	clock := newTestClock()
+	s := NewMemoryStore(MemoryStoreConfig{TTL: time.Minute, Now: clock.Now})
+	doc := `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}],"seen":"9999-01-01T00:00:00Z"}]}`
+	require.NoError(t, s.Load(strings.NewReader(doc)))
+	key := TemplateKey{Exporter: netip.MustParseAddrPort("192.0.2.1:2055"), Version: 10, Domain: 1, ID: 256}
+	_, err := s.Template(key)
+	require.NoError(t, err)
+	clock.Advance(2 * time.Minute)
+	_, err = s.Template(key)
+	require.ErrorIs(t, err, ErrTemplateNotFound)
+}
+
+// TestLoadBesideLookups: Load refreshes entries that look-ups read at the
+// same time (run with -race).
+func TestLoadBesideLookups(t *testing.T) {
+	src := NewMemoryStore(MemoryStoreConfig{})
+	key := TemplateKey{Exporter: netip.MustParseAddrPort("192.0.2.1:2055"), Version: 10, Domain: 1, ID: 256}
+	tm, err := NewTemplate(10, 256, false, 0, []TemplateField{{ID: 8, Length: 4}})
+	require.NoError(t, err)
+	require.NoError(t, src.AddTemplate(key, tm))
+	var saved bytes.Buffer
+	require.NoError(t, src.Save(&saved))
+	s := NewMemoryStore(MemoryStoreConfig{TTL: time.Hour})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Template(key)
+				}
+			}
+		}()
+	}
+	for range 2000 {
+		require.NoError(t, s.Load(bytes.NewReader(saved.Bytes())))
+	}
+	close(stop)
+	wg.Wait()
+	_, err = s.Template(key)
+	require.NoError(t, err)
+}
