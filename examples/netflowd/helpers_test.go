@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -163,3 +164,5 @@ func (ts *testService) waitDatagrams(ip string, n float64) {
 		return c != nil && c["datagrams"] == n
 	}, 5*time.Second, 10*time.Millisecond, "datagrams from %s", ip)
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
