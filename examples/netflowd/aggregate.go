@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 	"strconv"
@@ -68,15 +69,60 @@ type bucketID struct {
 // flush, and the values it has seen (to bound them by -max-values).
 type bucket struct {
 	all   cell
-	nums  [numKinds]map[uint32]*cell     // numeric fields
-	addrs [numKinds]map[netip.Addr]*cell // srcip, dstip
-	other [numKinds]cell                 // values beyond -max-values
-	dirty bool                           // counted since the last flush
-	idle  int                            // flushes without a count
+	nums  [numKinds]map[uint32]*cell // numeric fields
+	addrs [numKinds]addrCells        // srcip, dstip
+	other [numKinds]cell             // values beyond -max-values
+	dirty bool                       // counted since the last flush
+	idle  int                        // flushes without a count
 }
 
-// aggregator counts flows in memory, per sender, bucket and field value,
-// until a flush takes the counts. It is safe for concurrent use; senders
+// addrCells are the cells of an address field: IPv4 addresses keyed as
+// 32-bit numbers, IPv6 as 16 bytes (cheaper map keys than netip.Addr).
+type addrCells struct {
+	v4 map[uint32]*cell
+	v6 map[[16]byte]*cell
+}
+
+func (ac *addrCells) len() int { return len(ac.v4) + len(ac.v6) }
+
+// get returns the cell of a, creating it unless there are max cells
+// already; nil then.
+func (ac *addrCells) get(a netip.Addr, limit int) *cell {
+	if a.Is4() {
+		b := a.As4()
+		k := binary.BigEndian.Uint32(b[:])
+		if c := ac.v4[k]; c != nil {
+			return c
+		}
+		if ac.len() >= limit {
+			return nil
+		}
+		if ac.v4 == nil {
+			ac.v4 = make(map[uint32]*cell)
+		}
+		c := new(cell)
+		ac.v4[k] = c
+		return c
+	}
+	k := a.As16()
+	if c := ac.v6[k]; c != nil {
+		return c
+	}
+	if ac.len() >= limit {
+		return nil
+	}
+	if ac.v6 == nil {
+		ac.v6 = make(map[[16]byte]*cell)
+	}
+	c := new(cell)
+	ac.v6[k] = c
+	return c
+}
+
+// aggregator counts flows in memory, per sender, minute bucket and field
+// value, until a flush takes the counts: the flusher adds each minute's
+// counts to the hour, day, month and year holding it (so that a flow costs
+// one bucket's work, not five). It is safe for concurrent use; senders
 // are spread over shards, each with its own lock.
 type aggregator struct {
 	kinds      kindSet
@@ -85,8 +131,8 @@ type aggregator struct {
 	seed       maphash.Seed
 	shards     []shard
 
-	// bucketsFull counts the flows (once per granularity) not counted
-	// because a shard held maxBuckets buckets.
+	// bucketsFull counts the flows not counted because a shard held
+	// maxBuckets minute buckets.
 	bucketsFull atomic.Uint64
 }
 
@@ -142,7 +188,7 @@ func (a *aggregator) add(s *sender, flows []netflow.Flow, received time.Time) in
 	sh := a.shardOf(s.addr)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var cached [numGranularities]*bucket
+	var cached *bucket
 	cachedMinute, haveCache := int64(0), false
 	for i := range flows {
 		f := &flows[i]
@@ -156,25 +202,20 @@ func (a *aggregator) add(s *sender, flows []netflow.Flow, received time.Time) in
 		if f.Known.Has(netflow.FieldStart) && !f.Start.IsZero() {
 			t = f.Start
 		}
-		if m := floorDiv(t.Unix(), 60); !haveCache || m != cachedMinute {
-			starts := bucketStarts(t)
-			for g := range cached {
-				cached[g] = a.bucket(sh, bucketID{sender: s.addr, gran: granularity(g), start: starts[g]})
-			}
+		if m := floorDiv(t.Unix(), 60) * 60; !haveCache || m != cachedMinute {
+			cached = a.bucket(sh, bucketID{sender: s.addr, gran: minute, start: m})
 			cachedMinute, haveCache = m, true
+		}
+		if cached == nil {
+			a.bucketsFull.Add(1)
+			continue
 		}
 		packets, bytes := f.Packets, f.Bytes
 		if f.Known.Has(netflow.FieldSamplingInterval) && f.SamplingInterval > 1 {
 			packets *= uint64(f.SamplingInterval)
 			bytes *= uint64(f.SamplingInterval)
 		}
-		for _, b := range cached {
-			if b == nil {
-				a.bucketsFull.Add(1)
-				continue
-			}
-			res.otherValues += a.count(b, f, dir, packets, bytes)
-		}
+		res.otherValues += a.count(cached, f, dir, packets, bytes)
 	}
 	return res
 }
@@ -210,20 +251,10 @@ func (a *aggregator) count(b *bucket, f *netflow.Flow, dir direction, packets, b
 		if !a.kinds.has(k) || !f.Known.Has(field) || !v.IsValid() {
 			return
 		}
-		m := b.addrs[k]
-		if m == nil {
-			m = make(map[netip.Addr]*cell)
-			b.addrs[k] = m
-		}
-		c := m[v]
+		c := b.addrs[k].get(v, a.maxValues)
 		if c == nil {
-			if len(m) >= a.maxValues {
-				c = &b.other[k]
-				other++
-			} else {
-				c = new(cell)
-				m[v] = c
-			}
+			c = &b.other[k]
+			other++
 		}
 		c.add(dir, packets, bytes)
 	}
@@ -300,9 +331,17 @@ func (b *bucket) take() []fieldCount {
 				*c = cell{}
 			}
 		}
-		for v, c := range b.addrs[k] {
+		for v, c := range b.addrs[k].v4 {
 			if !c.isZero() {
-				fields = append(fields, fieldCount{kind: k, addr: v, cell: *c})
+				var a [4]byte
+				binary.BigEndian.PutUint32(a[:], v)
+				fields = append(fields, fieldCount{kind: k, addr: netip.AddrFrom4(a), cell: *c})
+				*c = cell{}
+			}
+		}
+		for v, c := range b.addrs[k].v6 {
+			if !c.isZero() {
+				fields = append(fields, fieldCount{kind: k, addr: netip.AddrFrom16(v), cell: *c})
 				*c = cell{}
 			}
 		}

@@ -41,8 +41,9 @@ type flusher struct {
 	reg  *registry
 	ttls [numGranularities]time.Duration
 
-	mu    sync.Mutex
-	retry []incrCall // calls that failed, for the next flush
+	mu       sync.Mutex
+	retry    []incrCall // calls that failed, for the next flush
+	trackers map[bucketID]*tracker
 
 	failures atomic.Uint64 // flushes that met a Redis error
 	lost     atomic.Uint64 // calls dropped after failures (beyond maxRetry)
@@ -62,7 +63,9 @@ func (f *flusher) flush(ctx context.Context) error {
 	f.retry = nil
 	for _, bc := range f.agg.take() {
 		calls = append(calls, f.calls(bc)...)
+		calls = append(calls, f.rollUp(bc)...)
 	}
+	f.sweepTrackers()
 	var firstErr error
 	for start := 0; start < len(calls); start += maxPipeline {
 		batch := calls[start:min(start+maxPipeline, len(calls))]
