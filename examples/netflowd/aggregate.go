@@ -30,12 +30,6 @@ func (c *counts) add(packets, bytes uint64) {
 	c.bytes += bytes
 }
 
-func (c *counts) merge(o counts) {
-	c.flows += o.flows
-	c.packets += o.packets
-	c.bytes += o.bytes
-}
-
 // cell is what one field value of one bucket counts: every flow once
 // (total), and the flows in and out.
 type cell struct{ total, in, out counts }
@@ -48,12 +42,6 @@ func (c *cell) add(dir direction, packets, bytes uint64) {
 	if dir&dirOut != 0 {
 		c.out.add(packets, bytes)
 	}
-}
-
-func (c *cell) merge(o *cell) {
-	c.total.merge(o.total)
-	c.in.merge(o.in)
-	c.out.merge(o.out)
 }
 
 func (c *cell) isZero() bool { return c.total.flows == 0 }

@@ -166,3 +166,27 @@ func (ts *testService) waitDatagrams(ip string, n float64) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func readJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, v))
+}
+
+// testBinDir is the directory of the test binary, removed by TestMain.
+var testBinDir string
+
+func osMkdirTemp() (string, error) {
+	dir, err := os.MkdirTemp("", "netflowd-test-")
+	testBinDir = dir
+	return dir, err
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testBinDir != "" {
+		os.RemoveAll(testBinDir)
+	}
+	os.Exit(code)
+}
