@@ -89,6 +89,12 @@ func TestReplaySoftflowdV9(t *testing.T) {
 	require.EqualValues(t, 8, all.Flows)
 	require.NotZero(t, all.In.Flows)
 	require.NotZero(t, all.Out.Flows)
+	// The sender's counters: tshark's 9 data flows and the 2 of the set
+	// it skipped; unmatched, the ::1 flow and those 2.
+	_, detail := ts.call("GET", "/senders/127.0.0.1", nil)
+	counters := detail["counters"].(map[string]any)
+	require.EqualValues(t, 9+2, counters["flows"])
+	require.EqualValues(t, 1+2, counters["unmatched"])
 }
 
 func mustPrefixes(ss []string) []netip.Prefix {
