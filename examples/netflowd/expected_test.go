@@ -23,7 +23,11 @@ type tsharkCapture struct {
 			Options       bool              `json:"options"`
 			SrcAddr       string            `json:"src_addr"`
 			DstAddr       string            `json:"dst_addr"`
+			SrcPort       *int              `json:"src_port"`
 			DstPort       *int              `json:"dst_port"`
+			Proto         *int              `json:"proto"`
+			SrcAS         *int              `json:"src_as"`
+			DstAS         *int              `json:"dst_as"`
 			Packets       uint64            `json:"packets"`
 			Bytes         uint64            `json:"bytes"`
 			FirstUptimeMS int64             `json:"first_uptime_ms"`
@@ -36,8 +40,9 @@ type tsharkCapture struct {
 // granularity, bucket and field.
 type expectedTotals map[string]map[string]map[string]statAnswer
 
-// totalsFromTshark computes the hour and minute totals (field all and
-// dstport:N) of the flows in tshark's decode at path that the netflowd
+// totalsFromTshark computes the hour and minute totals (field all and every
+// tracked field tshark shows: proto, srcip, srcport, srcas, dstip, dstport,
+// dstas) of the flows in tshark's decode at path that the netflowd
 // rules count for a sender with prefixes, and the number of flows that
 // match none of them. It uses only tshark's figures: a flow starts at the
 // export time minus the uptime plus its first-packet uptime.
@@ -93,8 +98,12 @@ func totalsFromTshark(t *testing.T, path string, prefixes []netip.Prefix) (expec
 			for gran, layout := range map[string]string{"hours": "2006-01-02 15", "minutes": "2006-01-02 15:04"} {
 				bucket := start.Format(layout)
 				add(gran, bucket, "all", dir, packets, bytes)
-				if f.DstPort != nil {
-					add(gran, bucket, "dstport:"+strconv.Itoa(*f.DstPort), dir, packets, bytes)
+				add(gran, bucket, "srcip:"+src.String(), dir, packets, bytes)
+				add(gran, bucket, "dstip:"+dst.String(), dir, packets, bytes)
+				for name, v := range map[string]*int{"proto": f.Proto, "srcport": f.SrcPort, "dstport": f.DstPort, "srcas": f.SrcAS, "dstas": f.DstAS} {
+					if v != nil {
+						add(gran, bucket, name+":"+strconv.Itoa(*v), dir, packets, bytes)
+					}
 				}
 			}
 		}

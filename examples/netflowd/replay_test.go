@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,6 +63,36 @@ func TestReplaySoftflowdV5(t *testing.T) {
 	require.Equal(t, 404, status)
 	status, _ = ts.call("POST", "/stats/127.0.0.2", want.query())
 	require.Equal(t, 404, status)
+}
+
+// TestReplayJuniperSampled replays a Juniper MX80's v5 datagram whose
+// header declares 1-in-1000 sampling: packets and bytes count 1000 times
+// tshark's figures, every field (AS numbers included) as tshark shows it.
+func TestReplayJuniperSampled(t *testing.T) {
+	url := startRedis(t)
+	ts := startService(t, url, testOptions())
+	prefixes := []string{"10.0.0.0/8", "192.168.0.0/16"}
+	status, out := ts.call("PUT", "/senders/127.0.0.1", prefixBody(prefixes...))
+	require.Equal(t, 200, status, "%v", out)
+	want, unmatched := totalsFromTshark(t, "../../testdata/expected/netflow5_test_juniper_mx80.json", mustPrefixes(prefixes))
+	require.Zero(t, unmatched)
+	dat, err := os.ReadFile("../../testdata/logstash-codec-netflow/netflow5_test_juniper_mx80.dat")
+	require.NoError(t, err)
+	replay(t, "127.0.0.1", ts.udp, [][]byte{dat})
+	ts.waitDatagrams("127.0.0.1", 1)
+	require.NoError(t, ts.svc.flush(context.Background()))
+	require.Equal(t, want, statsOf(t, ts.api.URL, "127.0.0.1", want))
+	var flows uint64
+	for _, b := range want["minutes"] {
+		a := b["all"]
+		flows += a.Flows
+		require.Zero(t, a.Packets%1000, "scaled by the sampling interval")
+	}
+	require.EqualValues(t, 29, flows)
+	for _, b := range want["hours"] {
+		require.Greater(t, len(b), 20, "fields of every kind compared")
+		require.Contains(t, b, "srcas:64497")
+	}
 }
 
 // TestReplaySoftflowdV9 replays softflowd's v9 capture. tshark stops after
