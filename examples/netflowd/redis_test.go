@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +19,39 @@ import (
 // skips the test when redis-server is not installed.
 func startRedis(t testing.TB) string {
 	t.Helper()
+	for attempt := 0; attempt < 5; attempt++ {
+		if url, _, ok := startRedisOn(t, freePort(t)); ok {
+			return url
+		}
+	}
+	t.Fatal("redis-server did not start")
+	return ""
+}
+
+// startRedisOn starts redis-server on port; stop stops it (and the test's
+// cleanup, if it still runs); ok is false if it did not start.
+func startRedisOn(t testing.TB, port int) (url string, stop func(), ok bool) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server not installed (CI installs it: apt-get install redis-server)")
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		require.NoError(t, cmd.Start())
-		pid := cmd.Process.Pid
-		url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-		if waitRedis(url) {
-			t.Cleanup(func() {
-				if p := cmd.Process; p != nil && p.Pid == pid {
-					p.Kill()
-				}
-				cmd.Wait()
-			})
-			return url
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	require.NoError(t, cmd.Start())
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill() // by the PID Start got
+			cmd.Wait()
+		})
 	}
-	t.Fatal("redis-server did not start")
-	return ""
+	url = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	if !waitRedis(url) {
+		stop()
+		return "", nil, false
+	}
+	t.Cleanup(stop)
+	return url, stop, true
 }
 
 // freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
