@@ -82,32 +82,46 @@ func (f *flusher) flush(ctx context.Context) error {
 	return firstErr
 }
 
-// calls turns the counts of one bucket into incrScript calls.
+// calls turns the counts of one bucket into incrScript calls. The hash
+// field names and increments are slices of one buffer per call, so that a
+// counter costs no allocation of its own.
 func (f *flusher) calls(bc bucketCounts) []incrCall {
 	bucket := bucketName(bc.id.gran, bc.id.start)
 	key := f.keys.stats(bc.id.sender, bucket)
 	ttl := int64(f.ttls[bc.id.gran] / time.Second)
 	var calls []incrCall
-	args := []any{ttl}
+	var arena []byte
+	var args []any
+	flushCall := func() {
+		if len(args) > 1 {
+			calls = append(calls, incrCall{key: key, args: args})
+		}
+	}
 	for i := range bc.fields {
+		if len(args) == 0 || len(args) >= maxScriptArgs {
+			flushCall()
+			args = make([]any, 1, min(maxScriptArgs+20, 1+12*(len(bc.fields)-i)))
+			args[0] = ttl
+			arena = make([]byte, 0, 64*cap(args))
+		}
 		fc := &bc.fields[i]
 		name := fc.name()
-		for d, c := range [3]counts{fc.cell.total, fc.cell.in, fc.cell.out} {
+		for d, c := range fc.cell.stored() {
 			for n, v := range [3]uint64{c.flows, c.packets, c.bytes} {
 				if v == 0 {
 					continue
 				}
-				args = append(args, name+counterNames[d][n], v)
+				start := len(arena)
+				arena = append(arena, name...)
+				arena = append(arena, counterNames[d][n]...)
+				mid := len(arena)
+				arena = strconv.AppendUint(arena, v, 10)
+				// Slices of arena stay valid when a later append moves it.
+				args = append(args, arena[start:mid:mid], arena[mid:len(arena):len(arena)])
 			}
 		}
-		if len(args) >= maxScriptArgs {
-			calls = append(calls, incrCall{key: key, args: args})
-			args = []any{ttl}
-		}
 	}
-	if len(args) > 1 {
-		calls = append(calls, incrCall{key: key, args: args})
-	}
+	flushCall()
 	return calls
 }
 

@@ -149,10 +149,14 @@ func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte)
 				n, _ := strconv.ParseUint(str, 10, 64)
 				return n
 			}
+			in := statCounts{num(0), num(1), num(2)}
+			out := statCounts{num(3), num(4), num(5)}
+			both := statCounts{num(6), num(7), num(8)}
 			answers[f] = statAnswer{
-				statCounts: statCounts{num(0), num(1), num(2)},
-				In:         statCounts{num(3), num(4), num(5)},
-				Out:        statCounts{num(6), num(7), num(8)},
+				statCounts: statCounts{in.Flows + out.Flows - both.Flows,
+					in.Packets + out.Packets - both.Packets, in.Bytes + out.Bytes - both.Bytes},
+				In:  in,
+				Out: out,
 			}
 		}
 		out[requestKeys[pa.g]][pa.bucket] = answers

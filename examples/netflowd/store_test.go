@@ -49,10 +49,11 @@ func TestKeyLayoutAndTTLs(t *testing.T) {
 		v, err := rdb.HGet(ctx, k, "dstport:53|out|bytes").Result()
 		require.NoError(t, err)
 		require.Equal(t, "204", v)
-		v, err = rdb.HGet(ctx, k, "dstport:53|packets").Result()
+		v, err = rdb.HGet(ctx, k, "dstport:53|out|packets").Result()
 		require.NoError(t, err)
 		require.Equal(t, "3", v)
 		require.False(t, rdb.HExists(ctx, k, "dstport:53|in|bytes").Val(), "not in: no hash field")
+		require.False(t, rdb.HExists(ctx, k, "dstport:53|both|flows").Val(), "not both: no hash field")
 	}
 	rec, err := rdb.HGet(ctx, "nfd-test:senders", "127.0.0.1").Result()
 	require.NoError(t, err)
