@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,4 +72,40 @@ func TestMaxValues(t *testing.T) {
 
 func addCounts(a, b statCounts) statCounts {
 	return statCounts{Flows: a.Flows + b.Flows, Packets: a.Packets + b.Packets, Bytes: a.Bytes + b.Bytes}
+}
+
+// TestMaxBuckets: with room for one minute bucket, the Juniper datagram's
+// flows of its second minute are not counted, and counted as such.
+func TestMaxBuckets(t *testing.T) {
+	url := startRedis(t)
+	opts := testOptions()
+	opts.maxBuckets = 1
+	opts.workers = 1
+	ts := startService(t, url, opts)
+	prefixes := []string{"10.0.0.0/8", "192.168.0.0/16"}
+	status, _ := ts.call("PUT", "/senders/127.0.0.1", prefixBody(prefixes...))
+	require.Equal(t, 200, status)
+
+	// From tshark: the minute of the first flow is counted, the others not.
+	var capt tsharkCapture
+	readJSON(t, "../../testdata/expected/netflow5_test_juniper_mx80.json", &capt)
+	d := capt.Datagrams[0]
+	minuteOf := func(firstMS int64) int64 {
+		return (d.UnixSecs*1000 + d.UnixNsecs/1e6 - d.SysUptimeMS + firstMS) / 60000
+	}
+	first := minuteOf(d.Flows[0].FirstUptimeMS)
+	var over uint64
+	for _, f := range d.Flows {
+		if minuteOf(f.FirstUptimeMS) != first {
+			over++
+		}
+	}
+	require.NotZero(t, over)
+
+	dat, err := os.ReadFile("../../testdata/logstash-codec-netflow/netflow5_test_juniper_mx80.dat")
+	require.NoError(t, err)
+	replay(t, "127.0.0.1", ts.udp, [][]byte{dat})
+	ts.waitDatagrams("127.0.0.1", 1)
+	_, list := ts.call("GET", "/senders", nil)
+	require.EqualValues(t, over, list["overBuckets"])
 }

@@ -39,6 +39,14 @@ type sendersList struct {
 	// Unregistered counts the datagrams dropped, before decoding, since
 	// the service started because their source is not a sender.
 	Unregistered uint64 `json:"unregistered"`
+	// OverBuckets counts the flows not counted because -max-buckets
+	// minute buckets were held in memory.
+	OverBuckets uint64 `json:"overBuckets"`
+	// FlushFailures counts the flushes that met a Redis error (their
+	// counts are kept for the next flush); FlushLost counts the bucket
+	// writes dropped after failures, beyond what is kept.
+	FlushFailures uint64 `json:"flushFailures"`
+	FlushLost     uint64 `json:"flushLost"`
 }
 
 func toSenderJSON(s *sender) senderJSON {
@@ -46,7 +54,8 @@ func toSenderJSON(s *sender) senderJSON {
 }
 
 func (s *service) listSenders(w http.ResponseWriter, r *http.Request, _ []byte) {
-	out := sendersList{Senders: []senderJSON{}, Unregistered: s.rcv.Stats().Total.Denied + s.vanished.Load()}
+	out := sendersList{Senders: []senderJSON{}, Unregistered: s.rcv.Stats().Total.Denied + s.vanished.Load(),
+		OverBuckets: s.agg.bucketsFull.Load(), FlushFailures: s.fl.failures.Load(), FlushLost: s.fl.lost.Load()}
 	for _, snd := range s.reg.list() {
 		out.Senders = append(out.Senders, toSenderJSON(snd))
 	}

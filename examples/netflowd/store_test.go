@@ -103,4 +103,7 @@ func TestRedisOutage(t *testing.T) {
 	require.Equal(t, want, statsOf(t, ts.api.URL, "127.0.0.1", want))
 	_, detail := ts.call("GET", "/senders/127.0.0.1", nil)
 	require.EqualValues(t, 7, detail["counters"].(map[string]any)["flows"])
+	_, list := ts.call("GET", "/senders", nil)
+	require.GreaterOrEqual(t, list["flushFailures"], 1.0)
+	require.EqualValues(t, 0, list["flushLost"])
 }
