@@ -212,6 +212,8 @@ func TestHostileRequests(t *testing.T) {
 		{"bad ip", `{"minutes":{"2024-03-01 12:00":["srcip:300.1.1.1"]}}`, "not an IP address"},
 		{"field not a string", `{"minutes":{"2024-03-01 12:00":[1]}}`, "bad JSON"},
 		{"null", `{"minutes":null}`, "bad JSON"},
+		{"no fields", `{"minutes":{"2024-03-01 12:00":[]}}`, "no fields"},
+		{"null fields", `{"minutes":{"2024-03-01 12:00":null}}`, "no fields"},
 		{"number", `{"minutes":5}`, "bad JSON"},
 		{"not an object", `[]`, "bad JSON"},
 		{"empty", ``, "bad JSON"},

@@ -170,6 +170,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	case err := <-served:
 		logf("netflowd: api: %v", err)
 		status = 1
+	case err := <-svc.failed:
+		logf("netflowd: receiver: %v", err)
+		status = 1
 	}
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelShut()

@@ -46,6 +46,10 @@ type service struct {
 	fl   *flusher
 	rcv  *receiver.Receiver
 
+	// failed receives the failure that stopped the receiver (a socket
+	// error), once.
+	failed chan error
+
 	flowBufs sync.Pool // of *[]netflow.Flow
 	// vanished counts datagrams that passed the allow-list from a sender
 	// deleted before they were handled.
@@ -55,10 +59,11 @@ type service struct {
 // newService builds the service on rdb and loads the senders; it does not
 // listen yet.
 func newService(ctx context.Context, opts options, rdb *redis.Client) (*service, error) {
-	s := &service{opts: opts, rdb: rdb, keys: keyspace{prefix: opts.redisPrefix}}
+	s := &service{opts: opts, rdb: rdb, keys: keyspace{prefix: opts.redisPrefix}, failed: make(chan error, 1)}
 	s.rcv = receiver.New(s.handle, receiver.Config{
 		Decoder: netflow.NewDecoder(netflow.Config{}),
 		Workers: opts.workers,
+		OnError: func(err error) { s.failed <- err },
 	})
 	s.reg = newRegistry(rdb, s.keys, s.rcv.SetAllow)
 	// No sender is allowed until the registry says so.

@@ -72,6 +72,9 @@ func parseStatsQuery(body []byte) (statsQuery, error) {
 			if _, err := parseBucket(g, b); err != nil {
 				return q, err
 			}
+			if len(fields) == 0 {
+				return q, fmt.Errorf("%s %q: no fields: want a list such as [\"all\",\"dstport:443\"]", key, b)
+			}
 			canon := make([]string, 0, len(fields))
 			for _, f := range fields {
 				c, err := parseField(f)
