@@ -51,10 +51,16 @@ type testService struct {
 
 func startService(t testing.TB, redisURL string, opts options) *testService {
 	t.Helper()
+	return startServiceOn(t, redisURL, opts, "127.0.0.1:0")
+}
+
+// startServiceOn is startService receiving on the UDP address listen.
+func startServiceOn(t testing.TB, redisURL string, opts options, listen string) *testService {
+	t.Helper()
 	rdb := redisClient(t, redisURL)
 	svc, err := newService(context.Background(), opts, rdb)
 	require.NoError(t, err)
-	udp, stopUDP, err := svc.listen(context.Background(), "127.0.0.1:0")
+	udp, stopUDP, err := svc.listen(context.Background(), listen)
 	require.NoError(t, err)
 	api := httptest.NewServer(svc.handler())
 	ts := &testService{t: t, svc: svc, udp: udp, api: api}
@@ -145,7 +151,7 @@ func udpPayloads(t testing.TB, path string) [][]byte {
 // chosen by the system) to to.
 func replay(t testing.TB, from string, to netip.AddrPort, payloads [][]byte) {
 	t.Helper()
-	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from+":0")), net.UDPAddrFromAddrPort(to))
+	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(from), 0)), net.UDPAddrFromAddrPort(to))
 	require.NoError(t, err)
 	defer c.Close()
 	for _, p := range payloads {

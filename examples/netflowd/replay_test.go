@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -134,4 +136,51 @@ func mustPrefixes(ss []string) []netip.Prefix {
 		out[i] = netip.MustParsePrefix(s)
 	}
 	return out
+}
+
+// TestSendersTakeEffectAtOnce: a sender's datagrams are refused before it
+// is registered, counted from the PUT on, and refused again after the
+// DELETE.
+func TestSendersTakeEffectAtOnce(t *testing.T) {
+	url := startRedis(t)
+	ts := startService(t, url, testOptions())
+	payloads := udpPayloads(t, "../../testdata/softflowd/softflowd_v5.pcap")
+	denied := func() uint64 { return ts.svc.rcv.Stats().Total.Denied }
+
+	replay(t, "127.0.0.3", ts.udp, payloads)
+	require.Eventually(t, func() bool { return denied() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	status, _ := ts.call("PUT", "/senders/127.0.0.3", prefixBody("192.0.2.0/24"))
+	require.Equal(t, 200, status)
+	replay(t, "127.0.0.3", ts.udp, payloads)
+	ts.waitDatagrams("127.0.0.3", 1)
+	require.EqualValues(t, 1, denied())
+
+	status, _ = ts.call("DELETE", "/senders/127.0.0.3", nil)
+	require.Equal(t, 200, status)
+	replay(t, "127.0.0.3", ts.udp, payloads)
+	require.Eventually(t, func() bool { return denied() == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 1, ts.svc.rcv.Stats().Total.Decoded, "only the datagram sent while registered was decoded")
+}
+
+// TestIPv6Sender: a sender registered by its IPv6 address, sending over
+// IPv6 loopback.
+func TestIPv6Sender(t *testing.T) {
+	if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		c.Close()
+	}
+	url := startRedis(t)
+	ts := startServiceOn(t, url, testOptions(), "[::1]:0")
+	prefixes := []string{"192.0.2.0/24"}
+	status, out := ts.call("PUT", "/senders/::1", prefixBody(prefixes...))
+	require.Equal(t, 200, status, "%v", out)
+	want, _ := totalsFromTshark(t, "../../testdata/expected/softflowd_v5.json", mustPrefixes(prefixes))
+	replay(t, "::1", ts.udp, udpPayloads(t, "../../testdata/softflowd/softflowd_v5.pcap"))
+	ts.waitDatagrams("::1", 1)
+	require.NoError(t, ts.svc.flush(context.Background()))
+	require.Equal(t, want, statsOf(t, ts.api.URL, "::1", want))
+	_, list := ts.call("GET", "/senders", nil)
+	require.Equal(t, "::1", list["senders"].([]any)[0].(map[string]any)["ip"])
 }
