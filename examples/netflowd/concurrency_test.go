@@ -39,11 +39,11 @@ func TestConcurrentSendersAndFlushes(t *testing.T) {
 		status, out := ts.call("PUT", "/senders/127.0.0."+strconv.Itoa(i), prefixBody("192.0.2.0/24", "198.51.100.0/24"))
 		require.Equal(t, 200, status, "%v", out)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		ts.svc.flushLoop(ctx, t.Logf)
+		ts.svc.flushLoop(stop, t.Logf)
 	}()
 	var wg sync.WaitGroup
 	for i := 1; i <= senders; i++ {
@@ -72,7 +72,7 @@ func TestConcurrentSendersAndFlushes(t *testing.T) {
 	for i := 1; i <= senders; i++ {
 		ts.waitDatagrams("127.0.0."+strconv.Itoa(i), perSender+garbage)
 	}
-	cancel()
+	close(stop)
 	<-loopDone
 	require.NoError(t, ts.svc.flush(context.Background()))
 

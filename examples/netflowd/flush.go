@@ -126,7 +126,9 @@ func (f *flusher) calls(bc bucketCounts) []incrCall {
 }
 
 // send runs calls in one pipeline; those that fail are kept for the next
-// flush.
+// flush. A call whose answer was lost after Redis ran it (a timeout, a
+// connection cut mid-pipeline) is run again then: counts are written at
+// least once. A refused connection, the usual outage, runs nothing.
 func (f *flusher) send(ctx context.Context, calls []incrCall) error {
 	p := f.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(calls))

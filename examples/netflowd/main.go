@@ -157,11 +157,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	flushCtx, stopFlush := context.WithCancel(context.Background())
+	stopFlush := make(chan struct{})
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		svc.flushLoop(flushCtx, logf)
+		svc.flushLoop(stopFlush, logf)
 	}()
 
 	status := 0
@@ -178,9 +178,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	defer cancelShut()
 	srv.Shutdown(shutCtx)
 	stopUDP() // every datagram read is counted when it returns
-	stopFlush()
+	close(stopFlush)
 	<-flushed
-	if err := svc.flush(shutCtx); err != nil {
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancelFlush()
+	if err := svc.flush(flushCtx); err != nil {
 		logf("netflowd: final flush: %v", err)
 		status = 1
 	}

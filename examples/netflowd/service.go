@@ -110,18 +110,25 @@ func (s *service) listen(ctx context.Context, address string) (netip.AddrPort, f
 	return s.rcv.Listen(ctx, address)
 }
 
-// flushLoop flushes every opts.flushEvery until ctx is done.
-func (s *service) flushLoop(ctx context.Context, logf func(string, ...any)) {
+// flushTimeout bounds one flush.
+const flushTimeout = 30 * time.Second
+
+// flushLoop flushes every opts.flushEvery until stop is closed; a flush in
+// progress then completes (cancelling it midway could leave Redis with
+// part of a pipeline done and the whole of it kept for a retry).
+func (s *service) flushLoop(stop <-chan struct{}, logf func(string, ...any)) {
 	t := time.NewTicker(s.opts.flushEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case <-t.C:
-			if err := s.fl.flush(ctx); err != nil && ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			if err := s.fl.flush(ctx); err != nil {
 				logf("netflowd: %v", err)
 			}
+			cancel()
 		}
 	}
 }
