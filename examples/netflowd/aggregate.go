@@ -73,7 +73,7 @@ type addrCells struct {
 
 func (ac *addrCells) len() int { return len(ac.v4) + len(ac.v6) }
 
-// get returns the cell of a, creating it unless there are max cells
+// get returns the cell of a, creating it unless limit cells exist
 // already; nil then.
 func (ac *addrCells) get(a netip.Addr, limit int) *cell {
 	if a.Is4() {
