@@ -339,35 +339,35 @@ func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
 		}
 		n, _ := v.Uint()
 		switch id {
-		case 48, 302:
+		case ieSamplerId, ieSelectorId:
 			sampler, hasSampler = n, true
-		case 34, 50:
+		case ieSamplingInterval, ieSamplerRandomInterval:
 			interval = n
-		case 35, 49, 304:
+		case ieSamplingAlgorithm, ieSamplerMode, ieSelectorAlgorithm:
 			algorithm = n
-		case 305:
+		case ieSamplingPacketInterval:
 			pktInterval, hasPktInterval = n, true
-		case 306:
+		case ieSamplingPacketSpace:
 			pktSpace = n
-		case 309:
+		case ieSamplingSize:
 			size = n
-		case 310:
+		case ieSamplingPopulation:
 			population = n
-		case 10:
+		case ieIngressInterface:
 			ifIndex, hasIf = n, true
-		case 82:
+		case ieInterfaceName:
 			ifName, hasIfName = v.Text(), true
-		case 83:
+		case ieInterfaceDescription:
 			ifDesc, hasIfDesc = v.Text(), true
-		case 234:
+		case ieIngressVRFID:
 			vrf, hasVRF = n, true
-		case 236:
+		case ieVRFname:
 			vrfName, hasVRFN = v.Text(), true
-		case 95:
+		case ieApplicationId:
 			appKey = hex.EncodeToString(v.Raw)
-		case 96:
+		case ieApplicationName:
 			appName, hasApp = v.Text(), true
-		case 160:
+		case ieSystemInitTimeMilliseconds:
 			sysInit = n
 		}
 	}
