@@ -2,6 +2,8 @@ package netflow
 
 import (
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // benchRecords is the number of records of every benchmark datagram.
@@ -31,9 +33,8 @@ func benchDecoder(b *testing.B, template []byte) *Decoder {
 	b.Helper()
 	d := NewDecoder(Config{})
 	if template != nil {
-		if _, err := d.Decode(testExporter, template); err != nil {
-			b.Fatal(err)
-		}
+		_, err := d.Decode(testExporter, template)
+		require.NoError(b, err)
 	}
 	return d
 }
@@ -59,9 +60,7 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				flows = p.AppendFlows(flows[:0])
 			}
-			if len(flows) != benchRecords {
-				b.Fatalf("%d flows", len(flows))
-			}
+			require.Len(b, flows, benchRecords)
 			reportPerFlow(b)
 		})
 	}
@@ -83,9 +82,7 @@ func BenchmarkDecodeAlloc(b *testing.B) {
 				}
 				flows = p.AppendFlows(nil)
 			}
-			if len(flows) != benchRecords {
-				b.Fatalf("%d flows", len(flows))
-			}
+			require.Len(b, flows, benchRecords)
 			reportPerFlow(b)
 		})
 	}
@@ -107,9 +104,7 @@ func BenchmarkDecodeFlows(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			if len(flows) != benchRecords {
-				b.Fatalf("%d flows", len(flows))
-			}
+			require.Len(b, flows, benchRecords)
 			reportPerFlow(b)
 		})
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -278,11 +280,9 @@ func TestConcurrentLateTemplate(t *testing.T) {
 		if got := nData + nTmpl; got != records || d.Stats().Pending.Held != 0 {
 			lost++
 			if lost == 1 {
-				t.Errorf("round %d (template %v after): %d records decoded, want %d; %d sets left pending", round, jitter, got, records, d.Stats().Pending.Held)
+				assert.Failf(t, "data set left pending", "round %d (template %v after): %d records decoded, want %d; %d sets left pending", round, jitter, got, records, d.Stats().Pending.Held)
 			}
 		}
 	}
-	if lost > 0 {
-		t.Errorf("%d of %d rounds left a data set pending although its template was known", lost, rounds)
-	}
+	assert.Zero(t, lost, "rounds of %d that left a data set pending although its template was known", rounds)
 }

@@ -184,7 +184,7 @@ func checkFixedPacket(t *testing.T, dg expectedDatagram, p Packet) {
 			require.Zero(t, f.SamplingInterval)
 		}
 	default:
-		t.Fatalf("fixed-format fixture decoded as %T", p)
+		require.Failf(t, "not a fixed-format packet", "fixed-format fixture decoded as %T", p)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // fuzzTimeout is how long one fuzz input may take before the watchdog
@@ -190,9 +192,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var problem error
 		withWatchdog(t, fuzzTimeout, func() { problem = fuzzDecodeOnce(data) })
-		if problem != nil {
-			t.Fatal(problem)
-		}
+		require.NoError(t, problem)
 	})
 }
 
@@ -273,9 +273,7 @@ func joinFuzzDatagrams(dgs ...[]byte) []byte {
 func statefulSeeds(tb testing.TB) [][]byte {
 	var seeds [][]byte
 	f, err := os.Open(filepath.Join("testdata", "MANIFEST.tsv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	defer f.Close()
 	in := regexp.MustCompile(` in ([^ ;]+\.(?:dat|bin|pcap))`)
 	sc := bufio.NewScanner(f)
@@ -349,9 +347,7 @@ func FuzzStateful(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var problem error
 		withWatchdog(t, fuzzTimeout, func() { problem = fuzzStatefulOnce(data) })
-		if problem != nil {
-			t.Fatal(problem)
-		}
+		require.NoError(t, problem)
 	})
 }
 
@@ -436,9 +432,7 @@ func FuzzMessageReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var problem error
 		withWatchdog(t, fuzzTimeout, func() { problem = fuzzReaderOnce(data) })
-		if problem != nil {
-			t.Fatal(problem)
-		}
+		require.NoError(t, problem)
 	})
 }
 

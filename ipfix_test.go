@@ -1,67 +1,13 @@
 package netflow
 
 import (
-	"bytes"
-	"io"
 	"math"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-// TestMessageReader splits RFC 5655-style streams: softflowd's three
-// messages of ipfix.dat (lengths from their headers), an empty 16-byte
-// message, a message larger than any UDP datagram over Ethernet, and the
-// errors at a cut or a foreign header.
-func TestMessageReader(t *testing.T) {
-	data, err := os.ReadFile("testdata/logstash-codec-netflow/ipfix.dat")
-	require.NoError(t, err)
-	var lengths []int
-	r := NewMessageReader(bytes.NewReader(data))
-	for {
-		m, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		require.EqualValues(t, 10, be.Uint16(m))
-		lengths = append(lengths, len(m))
-	}
-	// ipfix.dat is 788 bytes: three messages whose length fields add up.
-	require.Len(t, lengths, 3)
-	require.Equal(t, len(data), lengths[0]+lengths[1]+lengths[2])
-
-	empty := ipfixMessage(7, 1)
-	require.Len(t, empty, 16)
-	// One data set of 9000 bytes: larger than a 1500-byte MTU allows.
-	big := ipfixMessage(7, 2, set(256, make([]byte, 9000), false))
-	stream := append(append(append([]byte(nil), empty...), big...), empty...)
-	r = NewMessageReader(bytes.NewReader(stream))
-	for _, want := range [][]byte{empty, big, empty} {
-		m, err := r.Next()
-		require.NoError(t, err)
-		require.Equal(t, want, m)
-	}
-	_, err = r.Next()
-	require.Equal(t, io.EOF, err)
-
-	_, err = NewMessageReader(bytes.NewReader(big[:5000])).Next()
-	require.ErrorIs(t, err, ErrTruncated)
-	_, err = NewMessageReader(bytes.NewReader(buildV9Template())).Next()
-	require.ErrorIs(t, err, ErrMalformed)
-	short := append([]byte(nil), empty...)
-	be.PutUint16(short[2:], 8)
-	_, err = NewMessageReader(bytes.NewReader(short)).Next()
-	require.ErrorIs(t, err, ErrMalformed)
-
-	// The decoder takes the empty message: no sets, no error.
-	p, err := NewDecoder(Config{}).Decode(testExporter, empty)
-	require.NoError(t, err)
-	require.Zero(t, p.FlowCount())
-}
 
 // stlMessage returns an IPFIX message defining template 300, one
 // variable-length subTemplateList (IE 292), and a record whose list names

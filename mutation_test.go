@@ -25,6 +25,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // raceEnabled reports whether the test binary was built with -race, so that
@@ -135,9 +138,7 @@ func (w *mutWatchdog) end() { w.start.Store(0) }
 func mutManifestDeps(tb testing.TB) map[string][]string {
 	tb.Helper()
 	f, err := os.Open(filepath.Join("testdata", "MANIFEST.tsv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	defer f.Close()
 	re := regexp.MustCompile(`in (\S+?\.(?:dat|bin|pcap))`)
 	deps := map[string][]string{}
@@ -152,9 +153,7 @@ func mutManifestDeps(tb testing.TB) map[string][]string {
 					col = i
 				}
 			}
-			if col < 0 {
-				tb.Fatal("MANIFEST.tsv: no needs_template_from_other_file column")
-			}
+			require.GreaterOrEqual(tb, col, 0, "MANIFEST.tsv: no needs_template_from_other_file column")
 			continue
 		}
 		if col >= len(cells) {
@@ -168,9 +167,7 @@ func mutManifestDeps(tb testing.TB) map[string][]string {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, sc.Err())
 	return deps
 }
 
@@ -192,9 +189,8 @@ func mutFixtures(tb testing.TB) []mutFixture {
 		fx := mutFixture{path: path, datagrams: fixturePayloads(tb, path)}
 		for _, d := range deps[filepath.ToSlash(rel)] {
 			p := filepath.Join("testdata", filepath.FromSlash(d))
-			if _, err := os.Stat(p); err != nil {
-				tb.Fatalf("%s needs %s: %v", rel, d, err)
-			}
+			_, err := os.Stat(p)
+			require.NoError(tb, err, "%s needs %s", rel, d)
 			fx.seed = append(fx.seed, fixturePayloads(tb, p)...)
 		}
 		fx.seed = append(fx.seed, fx.datagrams...)
@@ -225,298 +221,6 @@ func mutSeededDecoder(cfg Config, seed [][]byte) (*Decoder, [][]byte) {
 	return d, tmpl
 }
 
-// ---------------------------------------------------------------- mutations
-
-// mutLengthFields returns the offsets of the 16-bit length and count fields
-// of a datagram, as far as its framing can be walked: the header count or
-// length, set lengths, template field counts, options scope lengths and
-// field lengths.
-func mutLengthFields(d []byte, out []int) []int {
-	out = out[:0]
-	if len(d) < 4 {
-		return out
-	}
-	out = append(out, 2)
-	var off int
-	switch be.Uint16(d) {
-	case 9:
-		off = 20
-	case 10:
-		off = 16
-	default:
-		return out
-	}
-	v := be.Uint16(d)
-	for off+4 <= len(d) {
-		id, n := be.Uint16(d[off:]), int(be.Uint16(d[off+2:]))
-		out = append(out, off+2)
-		if n < 4 || off+n > len(d) {
-			return out
-		}
-		tmpl := (v == 9 && id <= 1) || (v == 10 && (id == 2 || id == 3))
-		opts := (v == 9 && id == 1) || (v == 10 && id == 3)
-		for r, end := off+4, off+n; tmpl && r+4 <= end; {
-			hdr, count := 4, int(be.Uint16(d[r+2:]))
-			out = append(out, r+2)
-			if opts {
-				if r+6 > end {
-					break
-				}
-				out = append(out, r+4)
-				hdr = 6
-				if v == 9 {
-					count = (count + int(be.Uint16(d[r+4:]))) / 4
-				}
-			}
-			p := r + hdr
-			for range count {
-				if p+4 > end {
-					break
-				}
-				out = append(out, p+2)
-				if v == 10 && d[p]&0x80 != 0 {
-					p += 4
-				}
-				p += 4
-			}
-			if p <= r+hdr || p > end {
-				break
-			}
-			r = p
-		}
-		off += n
-	}
-	return out
-}
-
-var (
-	mutBytes8  = []byte{0, 1, 2, 3, 4, 0x7f, 0x80, 0xfe, 0xff, 9, 10}
-	mutValues  = []uint16{0, 1, 2, 3, 4, 5, 6, 8, 16, 255, 256, 0x7fff, 0x8000, 0xfffe, 0xffff}
-	mutMaxSize = 0xffff + 1024
-)
-
-// mutator makes seeded random mutations of a datagram.
-type mutator struct {
-	r       *rand.Rand
-	scratch []byte
-	offs    []int
-}
-
-// mutate writes a mutation of src into dst's storage and returns it.
-func (m *mutator) mutate(dst, src []byte) []byte {
-	dst = append(dst[:0], src...)
-	n := 1
-	switch x := m.r.IntN(10); {
-	case x >= 9:
-		n = 3 + m.r.IntN(3)
-	case x >= 6:
-		n = 2
-	}
-	for range n {
-		dst = m.one(dst)
-		if len(dst) > mutMaxSize {
-			dst = dst[:mutMaxSize]
-		}
-	}
-	return dst
-}
-
-func (m *mutator) one(d []byte) []byte {
-	r := m.r
-	if len(d) == 0 {
-		return append(d, byte(r.IntN(256)))
-	}
-	switch r.IntN(12) {
-	case 0, 1: // bit flips
-		for range 1 + r.IntN(4) {
-			i := r.IntN(len(d))
-			d[i] ^= 1 << r.IntN(8)
-		}
-	case 2: // byte set
-		i := r.IntN(len(d))
-		if r.IntN(2) == 0 {
-			d[i] = mutBytes8[r.IntN(len(mutBytes8))]
-		} else {
-			d[i] = byte(r.IntN(256))
-		}
-	case 3: // 16-bit set anywhere
-		if len(d) >= 2 {
-			be.PutUint16(d[r.IntN(len(d)-1):], mutValues[r.IntN(len(mutValues))])
-		}
-	case 4, 5, 6: // length and count fields
-		m.offs = mutLengthFields(d, m.offs)
-		if len(m.offs) == 0 {
-			d[r.IntN(len(d))] ^= 1 << r.IntN(8)
-			break
-		}
-		i := m.offs[r.IntN(len(m.offs))]
-		if i+2 > len(d) {
-			break
-		}
-		v := be.Uint16(d[i:])
-		switch r.IntN(6) {
-		case 0:
-			v = mutValues[r.IntN(len(mutValues))]
-		case 1:
-			v += uint16(1 + r.IntN(4))
-		case 2:
-			v -= uint16(1 + r.IntN(4))
-		case 3:
-			v *= 2
-		case 4:
-			v /= 2
-		default:
-			v = uint16(r.IntN(1 << 16))
-		}
-		be.PutUint16(d[i:], v)
-	case 7: // truncation
-		d = d[:r.IntN(len(d))]
-	case 8: // extension: zeros, random bytes, or a copy of a part
-		k := 1 + r.IntN(64)
-		if r.IntN(8) == 0 {
-			k = 1 + r.IntN(2048)
-		}
-		switch r.IntN(3) {
-		case 0:
-			for range k {
-				d = append(d, 0)
-			}
-		case 1:
-			for range k {
-				d = append(d, byte(r.IntN(256)))
-			}
-		default:
-			a := r.IntN(len(d))
-			b := a + r.IntN(len(d)-a) + 1
-			m.scratch = append(m.scratch[:0], d[a:b]...)
-			d = append(d, m.scratch...)
-		}
-	case 9: // insertion of random bytes
-		i := r.IntN(len(d) + 1)
-		m.scratch = m.scratch[:0]
-		for range 1 + r.IntN(16) {
-			m.scratch = append(m.scratch, byte(r.IntN(256)))
-		}
-		m.scratch = append(m.scratch, d[i:]...)
-		d = append(d[:i], m.scratch...)
-	case 10: // deletion of a range
-		a := r.IntN(len(d))
-		b := a + 1 + r.IntN(min(len(d)-a, 64))
-		d = append(d[:a], d[b:]...)
-	default: // duplication of a range elsewhere (a set copied, say)
-		a := r.IntN(len(d))
-		b := a + 1 + r.IntN(len(d)-a)
-		i := r.IntN(len(d) + 1)
-		m.scratch = append(m.scratch[:0], d[a:b]...)
-		m.scratch = append(m.scratch, d[i:]...)
-		d = append(d[:i], m.scratch...)
-	}
-	return d
-}
-
-// ---------------------------------------------------------------- exercise
-
-// mutExercise uses everything a decoded packet offers: flows, every value
-// of every record formatted, every list decoded, nested ones too. It
-// returns a problem found, or "".
-func mutExercise(d *Decoder, p Packet, flows []Flow) ([]Flow, string) {
-	flows = p.AppendFlows(flows[:0])
-	if len(flows) != p.FlowCount() {
-		return flows, fmt.Sprintf("AppendFlows gave %d flows, FlowCount %d", len(flows), p.FlowCount())
-	}
-	var sets *Sets
-	switch q := p.(type) {
-	case *V9Packet:
-		sets = &q.Sets
-	case *IPFIXPacket:
-		sets = &q.Sets
-	default:
-		return flows, ""
-	}
-	for i := range sets.DataSets {
-		ds := &sets.DataSets[i]
-		_ = ds.Options()
-		for j := range ds.Records {
-			if s := mutRecord(d, &ds.Records[j], 0); s != "" {
-				return flows, s
-			}
-		}
-		if ds.Options() {
-			key := ds.key
-			d.ExporterState(testExporter, key.Version, key.Domain)
-		}
-	}
-	return flows, ""
-}
-
-func mutRecord(d *Decoder, r *Record, depth int) string {
-	if depth > d.limits.MaxListDepth {
-		return fmt.Sprintf("list records at depth %d beyond MaxListDepth %d", depth, d.limits.MaxListDepth)
-	}
-	for v := range r.All() {
-		_ = v.String()
-		_ = v.Name()
-		_, _ = v.Time()
-		_, _ = v.Int()
-		_, _ = v.Float()
-		switch v.Info.Type {
-		case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
-			l, err := r.List(v)
-			if s := mutCheckErr(err); s != "" {
-				return "Record.List: " + s
-			}
-			if err != nil {
-				continue
-			}
-			for _, x := range l.Values {
-				_ = x.String()
-			}
-			for k := range l.Records {
-				if s := mutRecord(d, &l.Records[k], depth+1); s != "" {
-					return s
-				}
-			}
-		}
-	}
-	r.Lookup(8)
-	r.LookupEnterprise(29305, 1)
-	return ""
-}
-
-// mutFraming splits data as a stream of messages with SplitMessage and,
-// if reader is set (it allocates a 64 KiB buffer), MessageReader; both must
-// advance or stop.
-func mutFraming(data []byte, reader bool) string {
-	rest := data
-	for i := 0; len(rest) > 0; i++ {
-		msg, r, err := SplitMessage(rest)
-		if err != nil {
-			if s := mutCheckErr(err); s != "" {
-				return "SplitMessage: " + s
-			}
-			break
-		}
-		if len(msg) == 0 || len(r) >= len(rest) {
-			return "SplitMessage did not advance"
-		}
-		rest = r
-	}
-	if !reader {
-		return ""
-	}
-	mr := NewMessageReader(bytes.NewReader(data))
-	for i := 0; ; i++ {
-		msg, err := mr.Next()
-		if err != nil {
-			break
-		}
-		if len(msg) < ipfixHeaderLen || i > len(data) {
-			return "MessageReader returned a short message or did not advance"
-		}
-	}
-	return ""
-}
-
 // ---------------------------------------------------------------- tests
 
 // TestMutationMalformedFixtures decodes every datagram of the malformed
@@ -527,21 +231,15 @@ func TestMutationMalformedFixtures(t *testing.T) {
 	var files []string
 	for _, pat := range []string{"testdata/logstash-codec-netflow/*invalid*", "testdata/vflow/*.bin"} {
 		m, err := filepath.Glob(pat)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files = append(files, m...)
 	}
-	if len(files) < 8 {
-		t.Fatalf("found %d malformed fixtures, want the 3 invalid and 7 vflow files", len(files))
-	}
+	require.GreaterOrEqual(t, len(files), 8, "the malformed fixtures: the 3 invalid and 7 vflow files")
 	wd := newMutWatchdog(t, time.Second)
 	deps := mutManifestDeps(t)
 	for _, path := range files {
 		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rel, _ := filepath.Rel("testdata", path)
 		var seed [][]byte
 		for _, dep := range deps[filepath.ToSlash(rel)] {
@@ -581,7 +279,7 @@ func TestMutationMalformedFixtures(t *testing.T) {
 				}
 				wd.end()
 				if problem != "" {
-					t.Errorf("%s (stateful %v): %s", in.desc, stateful, problem)
+					assert.Failf(t, "malformed fixture", "%s (stateful %v): %s", in.desc, stateful, problem)
 				}
 				if stateful {
 					t.Logf("%s: %d bytes, err %v", in.desc, len(dg), err)
@@ -697,7 +395,7 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						wd.end()
 						if problem != "" {
-							t.Fatalf("%s: %s", in.desc, problem)
+							require.Failf(t, "mutant", "%s: %s", in.desc, problem)
 						}
 					}
 				}
@@ -738,15 +436,13 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						withData, withLate = mutCountData(p, withData, withLate)
 						if str := mutCheckErr(err); str != "" {
-							t.Fatalf("%s: %s\ninput %x", s.in.desc, str, s.data)
+							require.Failf(t, "mutant error", "%s: %s\ninput %x", s.in.desc, str, s.data)
 						}
 					}
 					runtime.ReadMemStats(&ms1)
 					alloc := ms1.TotalAlloc - ms0.TotalAlloc
 					bound := uint64(64*sum) + uint64(k)*(64<<10)
-					if alloc > bound {
-						t.Errorf("%s datagram %d mutations %d-%d: %d bytes allocated for %d bytes decoded, bound %d", rel, di, n, n+k-1, alloc, sum, bound)
-					}
+					assert.LessOrEqual(t, alloc, bound, "%s datagram %d mutations %d-%d: bytes allocated for %d bytes decoded", rel, di, n, n+k-1, sum)
 					if r := float64(alloc) / float64(sum); r > worstRatio {
 						worstRatio, worstAlloc, worstDesc = r, alloc, fmt.Sprintf("%s datagram %d mutations %d-%d (%d bytes)", rel, di, n, n+k-1, sum)
 					}
@@ -773,7 +469,7 @@ func TestMutationFixtures(t *testing.T) {
 						}
 						wd.end()
 						if problem != "" {
-							t.Fatalf("%s: %s\ninput %x", s.in.desc, problem, s.data)
+							require.Failf(t, "mutant", "%s: %s\ninput %x", s.in.desc, problem, s.data)
 						}
 					}
 				}
@@ -781,17 +477,13 @@ func TestMutationFixtures(t *testing.T) {
 			}
 			decoded++
 			st := d.Stats().Pending
-			if st.Bytes > 64<<20 {
-				t.Errorf("%s: pending holds %d bytes", rel, st.Bytes)
-			}
+			assert.LessOrEqual(t, st.Bytes, 64<<20, "%s: pending bytes", rel)
 		}
 	}
 	t.Logf("%d mutations of %d distinct datagrams (%d per datagram) in %v: %d with errors, %d decoded records, %d late sets released",
 		total, decoded, perDatagram, time.Since(start).Round(time.Millisecond), errored, withData, withLate)
 	t.Logf("worst allocation: %.1f bytes per datagram byte (%d bytes) in %s; bound 64 per byte + 64 KiB per decode", worstRatio, worstAlloc, worstDesc)
-	if decoded < 100 {
-		t.Errorf("mutated %d distinct datagrams, want the 141 of testdata", decoded)
-	}
+	assert.GreaterOrEqual(t, decoded, 100, "distinct datagrams mutated: want the 141 of testdata")
 }
 
 // mutWorstBound is the most bytes one decode of n bytes of the hand-made
@@ -849,14 +541,10 @@ func TestMutationAllocWorstCase(t *testing.T) {
 			runtime.ReadMemStats(&ms0)
 			_, err := d.DecodeInto(&buf, testExporter, c.data)
 			runtime.ReadMemStats(&ms1)
-			if s := mutCheckErr(err); s != "" {
-				t.Errorf("%s: %s", c.name, s)
-			}
+			assert.Empty(t, mutCheckErr(err), c.name)
 			alloc := ms1.TotalAlloc - ms0.TotalAlloc
 			t.Logf("%s (warm %v): %d bytes allocated for %d bytes, %.1f per byte", c.name, warm, alloc, len(c.data), float64(alloc)/float64(len(c.data)))
-			if bound := mutWorstBound(len(c.data)); alloc > bound {
-				t.Errorf("%s (warm %v): %d bytes allocated for a %d-byte datagram, bound %d", c.name, warm, alloc, len(c.data), bound)
-			}
+			assert.LessOrEqual(t, alloc, mutWorstBound(len(c.data)), "%s (warm %v): bytes allocated for a %d-byte datagram", c.name, warm, len(c.data))
 		}
 	}
 }

@@ -94,7 +94,7 @@ func packetSets(t *testing.T, p Packet) *Sets {
 	case *IPFIXPacket:
 		return &p.Sets
 	}
-	t.Fatalf("packet %T has no sets", p)
+	require.Failf(t, "no sets", "packet %T has no sets", p)
 	return nil
 }
 

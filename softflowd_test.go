@@ -125,7 +125,7 @@ func TestSoftflowdV9AndIPFIX(t *testing.T) {
 						require.Equal(t, *ef.TemplateID, ds.TemplateID)
 						require.Equal(t, ef.Options, ds.Options())
 						if ef.Options {
-							if v, ok := ef.Fields["cflow.sys_init_time"].(string); ok {
+							if v, ok := ef.Fields["cflow.sys_init_time"]; ok {
 								tt, err := time.Parse("Jan 2, 2006 15:04:05.000000000 MST", v)
 								require.NoError(t, err)
 								sysInit = tt
@@ -210,7 +210,7 @@ func matchInputFlow(t *testing.T, input []softflowdInputFlow, f *Flow) int {
 			return j
 		}
 	}
-	t.Fatalf("flow %v:%d -> %v:%d proto %d is not in the input", f.SrcAddr, f.SrcPort, f.DstAddr, f.DstPort, f.Proto)
+	require.Failf(t, "flow not in the input", "flow %v:%d -> %v:%d proto %d is not in the input", f.SrcAddr, f.SrcPort, f.DstAddr, f.DstPort, f.Proto)
 	return -1
 }
 
@@ -236,5 +236,5 @@ func checkAgainstInput(t *testing.T, input []softflowdInputFlow, f *Flow) {
 			starts = append(starts, o.FirstMS)
 		}
 	}
-	t.Fatalf("start %d ms: input starts %v", got, starts)
+	require.Failf(t, "start not in the input", "start %d ms: input starts %v", got, starts)
 }

@@ -5,7 +5,6 @@ package netflow
 // systemInitTimeMilliseconds for uptime-based flow times.
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -13,65 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// v9OptionsTemplate returns a v9 options template record: scope fields
-// (their IDs are scope types) and option fields.
-func v9OptionsTemplate(id uint16, scope, opts []tmplField) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = binary.BigEndian.AppendUint16(b, uint16(4*len(scope)))
-	b = binary.BigEndian.AppendUint16(b, uint16(4*len(opts)))
-	for _, f := range append(append([]tmplField(nil), scope...), opts...) {
-		b = binary.BigEndian.AppendUint16(b, f.id)
-		b = binary.BigEndian.AppendUint16(b, f.length)
-	}
-	return b
-}
-
-// ipfixOptionsTemplate returns an IPFIX options template record whose
-// first scopeCount fields are scope fields.
-func ipfixOptionsTemplate(id uint16, scopeCount int, fields ...tmplField) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(fields)))
-	b = binary.BigEndian.AppendUint16(b, uint16(scopeCount))
-	for _, f := range fields {
-		b = binary.BigEndian.AppendUint16(b, f.id)
-		b = binary.BigEndian.AppendUint16(b, f.length)
-	}
-	return b
-}
-
-// uintBytes encodes v big-endian in n bytes.
-func uintBytes(v uint64, n int) []byte {
-	b := make([]byte, n)
-	for i := n - 1; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-	return b
-}
-
-// fixedText pads s with NULs to n bytes.
-func fixedText(s string, n int) []byte {
-	b := make([]byte, n)
-	copy(b, s)
-	return b
-}
-
-// varText encodes s as an IPFIX variable-length field (short form).
-func varText(s string) []byte { return append([]byte{byte(len(s))}, s...) }
-
-// flowRecordsWith encodes testFlowN(0..n-1) with fields, each record
-// followed by tail(i).
-func flowRecordsWith(fields []tmplField, n int, tail func(i int) []byte) []byte {
-	all := flowRecords(fields, n)
-	size := len(all) / max(n, 1)
-	var out []byte
-	for i := range n {
-		out = append(out, all[i*size:(i+1)*size]...)
-		out = append(out, tail(i)...)
-	}
-	return out
-}
 
 // decodeFlowsOf decodes one datagram and returns its flows.
 func decodeFlowsOf(t *testing.T, d *Decoder, exporter netip.AddrPort, b []byte) []Flow {
@@ -278,7 +218,7 @@ func TestStateSystemInitFixture(t *testing.T) {
 		fi := 0
 		for _, ef := range dg.Flows {
 			if ef.Options {
-				v, ok := ef.Fields["cflow.sys_init_time"].(string)
+				v, ok := ef.Fields["cflow.sys_init_time"]
 				require.True(t, ok)
 				sysInit, err = time.Parse("Jan 2, 2006 15:04:05.000000000 MST", v)
 				require.NoError(t, err)

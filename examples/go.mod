@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+	github.com/flowkit/netflow/redisstore v0.0.0-00010101000000-000000000000
 	github.com/google/gopacket v1.1.19
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
@@ -20,7 +21,9 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -28,3 +31,5 @@ require (
 )
 
 replace github.com/flowkit/netflow => ../
+
+replace github.com/flowkit/netflow/redisstore => ../redisstore

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ type kafkaSink struct {
 	firstErr          atomic.Pointer[error]
 	promise           func(*kgo.Record, error)
 	timeout           time.Duration
+	closeOnce         sync.Once
 }
 
 func newKafkaSink(brokers, topic string, linger, timeout time.Duration, extra ...kgo.Opt) (*kafkaSink, error) {
@@ -112,11 +114,14 @@ func (k *kafkaSink) produceFlows(buf []byte, exporter string, s *netflow.Sets, f
 
 // close flushes what the client buffers, within timeout, then closes it.
 // It returns the records not delivered.
+// Only the first call does anything.
 func (k *kafkaSink) close(timeout time.Duration) (undelivered uint64, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err = k.client.Flush(ctx)
-	k.client.Close()
+	k.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		err = k.client.Flush(ctx)
+		k.client.Close()
+	})
 	return k.produced.Load() - k.delivered.Load(), err
 }
 

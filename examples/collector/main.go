@@ -44,6 +44,15 @@
 //	-topic T           the Kafka topic (with -kafka)
 //	-kafka-linger D    how long a batch may wait for more records (default 50ms)
 //	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
+//	-store URL         keep templates and options state in Redis (redis://[[user]:password@]host:port/db, rediss://), shared by several collectors
+//	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
+//	-state FILE        load templates and options state from FILE at start, save them periodically and on exit (not with -store)
+//	-state-interval D  with -state: time between saves (default 30s)
+//
+// With -store or -state it prints which store it uses after the listening
+// lines, and with its counters the options state's and the store's. A state
+// file that does not load, or a Redis it cannot reach at start, is exit
+// status 1.
 package main
 
 import (
@@ -96,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
 	)
+	storeArgs := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -116,10 +126,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return status
 	}
 
+	be, status := openBackend(ctx, storeArgs, stderr)
+	if status != 0 {
+		return status
+	}
+	defer be.close()
+
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
 	cfg := receiver.Config{
-		Decoder:         netflow.NewDecoder(netflow.Config{}),
+		Decoder:         netflow.NewDecoder(netflow.Config{Store: be.store}),
 		Allow:           prefixes,
 		Workers:         *workers,
 		Sockets:         *sockets,
@@ -133,6 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
 		cfg.Logger = slog.New(logs)
 	}
+	defer cfg.Decoder.Close()
 	out := newBoundedWriter(stdout, outputChunks)
 	defer out.close(0)
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
@@ -141,6 +158,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if p.kafka, err = out2.kafkaSink(); err != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", err)
 		return 2
+	}
+	if p.kafka != nil {
+		defer p.kafka.close(0) // on an early return; closeKafka has flushed it otherwise
 	}
 	r := receiver.New(p.handle, cfg)
 	addr, cancel, err := r.Listen(ctx, *listen)
@@ -159,6 +179,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(errOut, "tcp listening on %v\n", taddr)
 	}
+	be.start(errOut)
 	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka)
 	if err != nil {
 		cancel()
@@ -174,14 +195,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	failure := r.Wait()
+	saveErr := be.finish()
 	p.flushErrors()
 	p.closeKafka(errOut)
 	if lost := out.close(flushTimeout); lost > 0 {
 		fmt.Fprintf(errOut, "collector: standard output stalled: %d writes not done\n", lost)
 	}
 	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
+	printStoreStats(errOut, be, cfg.Decoder.Stats())
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
+		return 1
+	}
+	if saveErr != nil {
+		fmt.Fprintf(errOut, "collector: -state: %v\n", saveErr)
 		return 1
 	}
 	return 0

@@ -58,8 +58,8 @@ func startOnce(t *testing.T, args ...string) (netip.AddrPort, *syncBuffer, *sync
 	return addr, stdout, stderr, sync.OnceValue(stop)
 }
 
-// tsharkFlow is a flow of testdata/expected/*.json, tshark's decode.
-type tsharkFlow struct {
+// oracleFlow is a flow of testdata/expected/*.json, tshark's decode.
+type oracleFlow struct {
 	Options bool    `json:"options"`
 	SrcAddr string  `json:"src_addr"`
 	DstAddr string  `json:"dst_addr"`
@@ -69,18 +69,18 @@ type tsharkFlow struct {
 
 // tsharkFlows reads the flows (not the options records) tshark decoded
 // from a capture, and checks that it skipped no set.
-func tsharkFlows(t *testing.T, name string) []tsharkFlow {
+func tsharkFlows(t *testing.T, name string) []oracleFlow {
 	t.Helper()
 	b, err := os.ReadFile(td + "expected/" + name)
 	require.NoError(t, err)
 	var doc struct {
 		Datagrams []struct {
-			Flows   []tsharkFlow `json:"flows"`
+			Flows   []oracleFlow `json:"flows"`
 			Skipped []any        `json:"tshark_skipped_sets"`
 		} `json:"datagrams"`
 	}
 	require.NoError(t, json.Unmarshal(b, &doc))
-	var out []tsharkFlow
+	var out []oracleFlow
 	for _, d := range doc.Datagrams {
 		require.Empty(t, d.Skipped, "%s: tshark skipped sets: it is no oracle for the flow count", name)
 		for _, f := range d.Flows {
@@ -98,7 +98,7 @@ func flowSummary(src, dst string, packets, bytes uint64) string {
 	return fmt.Sprintf("%s>%s %d/%d", src, dst, packets, bytes)
 }
 
-func tsharkSummaries(flows []tsharkFlow) []string {
+func tsharkSummaries(flows []oracleFlow) []string {
 	var out []string
 	for _, f := range flows {
 		out = append(out, flowSummary(f.SrcAddr, f.DstAddr, *f.Packets, *f.Bytes))
@@ -249,7 +249,7 @@ func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record 
 }
 
 // checkKafkaFlows compares the records with tshark's flows.
-func checkKafkaFlows(t *testing.T, recs []*kgo.Record, exporter netip.Addr, want []tsharkFlow) {
+func checkKafkaFlows(t *testing.T, recs []*kgo.Record, exporter netip.Addr, want []oracleFlow) {
 	t.Helper()
 	var got []string
 	for _, r := range recs {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowkit/netflow"
 )
 
@@ -18,10 +20,10 @@ type countingSink struct {
 
 func (c *countingSink) message(off int64, msg []byte) {
 	if len(msg) < 16 || binary.BigEndian.Uint16(msg) != 10 || int(binary.BigEndian.Uint16(msg[2:])) != len(msg) {
-		c.t.Fatalf("message at %d is not one whole IPFIX message: % x", off, msg[:min(len(msg), 16)])
+		require.Failf(c.t, "not one whole IPFIX message", "message at %d: % x", off, msg[:min(len(msg), 16)])
 	}
 	if off < c.lastOff {
-		c.t.Fatalf("message at %d after one at %d", off, c.lastOff)
+		require.Failf(c.t, "messages out of order", "message at %d after one at %d", off, c.lastOff)
 	}
 	c.lastOff = off + int64(len(msg))
 	c.bytes += int64(len(msg))
@@ -30,7 +32,7 @@ func (c *countingSink) message(off int64, msg []byte) {
 
 func (c *countingSink) resynced(at, skipped, missing int64) {
 	if skipped < 0 || missing < 0 || at < skipped {
-		c.t.Fatalf("resynced at %d after %d skipped, %d missing", at, skipped, missing)
+		require.Failf(c.t, "bad resync", "resynced at %d after %d skipped, %d missing", at, skipped, missing)
 	}
 }
 
@@ -59,18 +61,12 @@ func FuzzIPFIXStream(f *testing.F) {
 		err := s.close()
 		switch {
 		case err == nil:
-			if got := sink.bytes + s.skipped; got != written {
-				t.Fatalf("%d bytes written, %d in messages + %d skipped", written, sink.bytes, s.skipped)
-			}
+			require.Equal(t, written, sink.bytes+s.skipped, "bytes written: %d in messages + %d skipped", sink.bytes, s.skipped)
 		case errors.Is(err, errNotIPFIX):
-			if sink.messages > 0 {
-				t.Fatalf("not IPFIX after %d messages", sink.messages)
-			}
+			require.Zero(t, sink.messages, "not IPFIX after messages")
 		case !errors.Is(err, netflow.ErrMalformed) && !errors.Is(err, netflow.ErrTruncated):
-			t.Fatalf("error %v matches no sentinel", err)
+			require.Failf(t, "error matches no sentinel", "%v", err)
 		}
-		if sink.messages != s.messages {
-			t.Fatalf("%d messages seen, %d counted", sink.messages, s.messages)
-		}
+		require.Equal(t, s.messages, sink.messages, "messages seen, counted")
 	})
 }

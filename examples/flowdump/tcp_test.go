@@ -1,23 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
+
 	"github.com/flowkit/netflow"
 	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,9 +31,7 @@ func sysInitTime(t *testing.T) func(fields map[string]string) time.Time {
 	return func(fields map[string]string) time.Time {
 		s := fields["cflow.sys_init_time"]
 		tm, err := time.Parse("Jan 2, 2006 15:04:05.000000000 MST", s)
-		if err != nil {
-			t.Fatalf("tshark sys_init_time %q: %v", s, err)
-		}
+		require.NoError(t, err, "tshark sys_init_time %q", s)
 		return tm
 	}
 }
@@ -83,104 +78,6 @@ func TestTCPAgainstTshark(t *testing.T) {
 	require.Contains(t, errOut, "tcp streams: 1 (ipfix 1, not ipfix 0, ended by an error 0); messages: 14; bytes skipped: 0; bytes missing from the capture: 0")
 }
 
-// pcapFrame is one frame of a capture file.
-type pcapFrame struct {
-	ci   gopacket.CaptureInfo
-	data []byte
-}
-
-func readFrames(t *testing.T, path string) []pcapFrame {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	require.Equal(t, layers.LinkTypeEthernet, r.LinkType())
-	var frames []pcapFrame
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			return frames
-		}
-		require.NoError(t, err)
-		frames = append(frames, pcapFrame{ci, data})
-	}
-}
-
-func writeFrames(t *testing.T, name string, frames []pcapFrame) string {
-	t.Helper()
-	var b bytes.Buffer
-	w := pcapgo.NewWriter(&b)
-	require.NoError(t, w.WriteFileHeader(65535, layers.LinkTypeEthernet))
-	for _, f := range frames {
-		require.NoError(t, w.WritePacket(f.ci, f.data))
-	}
-	path := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
-	return path
-}
-
-// tcpOf decodes the TCP segment of an Ethernet frame, or nil.
-func tcpOf(frame []byte) *layers.TCP {
-	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	return tcp
-}
-
-// dataSegment is a frame of the exporter's direction that carries bytes,
-// with the stream offset of its first byte.
-type dataSegment struct {
-	frame int // index in the capture
-	off   int
-	n     int
-}
-
-// exporterSegments finds the exporter's data segments in frames (sent to
-// port), their offsets counted from the byte after the SYN, and the
-// stream they make.
-func exporterSegments(t *testing.T, frames []pcapFrame, port uint16) ([]dataSegment, []byte) {
-	t.Helper()
-	var isn uint32
-	synSeen := false
-	var segs []dataSegment
-	var stream []byte
-	for i, f := range frames {
-		tcp := tcpOf(f.data)
-		if tcp == nil || uint16(tcp.DstPort) != port {
-			continue
-		}
-		if tcp.SYN {
-			isn, synSeen = tcp.Seq, true
-			continue
-		}
-		if len(tcp.Payload) == 0 {
-			continue
-		}
-		require.True(t, synSeen)
-		off := int(tcp.Seq - isn - 1)
-		require.Equal(t, len(stream), off, "the capture holds the stream in order, without retransmissions")
-		stream = append(stream, tcp.Payload...)
-		segs = append(segs, dataSegment{i, off, len(tcp.Payload)})
-	}
-	return segs, stream
-}
-
-// messageStarts walks the length fields of an IPFIX stream (RFC 7011
-// section 3.1: bytes 2-3 of each header) and returns where each message
-// begins.
-func messageStarts(t *testing.T, stream []byte) []int {
-	t.Helper()
-	var starts []int
-	for off := 0; off < len(stream); {
-		require.Equal(t, uint16(10), binary.BigEndian.Uint16(stream[off:]))
-		starts = append(starts, off)
-		off += int(binary.BigEndian.Uint16(stream[off+2:]))
-		require.LessOrEqual(t, off, len(stream))
-	}
-	return starts
-}
-
 // TestTCPCaptureStructure pins what the other tests rely on: the capture's
 // messages span segments and some segments start inside a message.
 func TestTCPCaptureStructure(t *testing.T) {
@@ -196,19 +93,6 @@ func TestTCPCaptureStructure(t *testing.T) {
 	}
 	require.Greater(t, len(segs), 14)
 	require.Positive(t, inside, "no segment starts inside a message")
-}
-
-// reseq rewrites a TCP segment of an Ethernet/IPv4 frame: new sequence
-// number and payload, checksums fixed.
-func reseq(t *testing.T, frame []byte, seq uint32, payload []byte) []byte {
-	t.Helper()
-	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	tcp.Seq = seq
-	tcp.SetNetworkLayerForChecksum(ip)
-	return serialize(t, eth, ip, tcp, gopacket.Payload(payload))
 }
 
 // TestTCPReorderedAndRetransmitted rewrites the capture: two segments
@@ -295,65 +179,6 @@ func TestTCPMidStream(t *testing.T) {
 	compareWithTshark(t, jsonLines(t, out), both, sysInitTime(t))
 }
 
-// tcpFrame builds an Ethernet/IPv4/TCP frame.
-func tcpFrame(t *testing.T, src, dst netip.AddrPort, seq uint32, syn, fin bool, payload []byte) []byte {
-	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
-		SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-		Seq: seq, SYN: syn, FIN: fin, ACK: !syn, Window: 65535}
-	tcp.SetNetworkLayerForChecksum(ip)
-	return ethernet(t, serialize(t, ip, tcp, gopacket.Payload(payload)))
-}
-
-// tcpStream is the frames of one direction of a connection: a SYN, the
-// data in segments of segSize bytes, and a FIN when fin is set.
-func tcpStream(t *testing.T, src, dst netip.AddrPort, data []byte, segSize int, fin bool) [][]byte {
-	t.Helper()
-	isn := uint32(1000 + src.Port())
-	frames := [][]byte{tcpFrame(t, src, dst, isn, true, false, nil)}
-	seq := isn + 1
-	for off := 0; off < len(data); off += segSize {
-		seg := data[off:min(off+segSize, len(data))]
-		frames = append(frames, tcpFrame(t, src, dst, seq, false, false, seg))
-		seq += uint32(len(seg))
-	}
-	if fin {
-		frames = append(frames, tcpFrame(t, src, dst, seq, false, true, nil))
-	}
-	return frames
-}
-
-// interleave takes one frame of each stream in turn.
-func interleave(streams ...[][]byte) [][]byte {
-	var out [][]byte
-	for i := 0; ; i++ {
-		more := false
-		for _, s := range streams {
-			if i < len(s) {
-				out = append(out, s[i])
-				more = true
-			}
-		}
-		if !more {
-			return out
-		}
-	}
-}
-
-// udpPayloads returns the UDP payloads of a capture.
-func udpPayloads(t *testing.T, path string) [][]byte {
-	t.Helper()
-	var out [][]byte
-	for _, f := range readFrames(t, path) {
-		p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.Default)
-		if udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
-			out = append(out, udp.Payload)
-		}
-	}
-	return out
-}
-
 // TestTCPInterleavedStreams reads three streams whose segments alternate:
 // A carries the TCP capture's messages (to port 4739), B the messages of
 // softflowd's UDP capture, another run (to port 39739: found by its first
@@ -364,7 +189,7 @@ func udpPayloads(t *testing.T, path string) [][]byte {
 func TestTCPInterleavedStreams(t *testing.T) {
 	expA, expB := tcpTshark(t), loadTshark(t, "softflowd_v10.json")
 	_, streamA := exporterSegments(t, readFrames(t, tcpCapture), 39739)
-	streamB := bytes.Join(udpPayloads(t, td+"softflowd/softflowd_v10.pcap"), nil)
+	streamB := bytes.Join(testkit.UDPPayloads(t, td+"softflowd/softflowd_v10.pcap"), nil)
 	streamC := streamA[messageStarts(t, streamA)[1]:]
 	a := netip.MustParseAddrPort("192.0.2.1:50001")
 	b := netip.MustParseAddrPort("192.0.2.2:50002")
@@ -390,47 +215,6 @@ func TestTCPInterleavedStreams(t *testing.T) {
 	require.Len(t, byExporter, 2)
 	require.Contains(t, errOut, "data set(s) still wait for a template")
 	require.Contains(t, errOut, "tcp streams: 3 (ipfix 3, not ipfix 0, ended by an error 0); messages: 28; bytes skipped: 0")
-}
-
-// tcpStream6 is tcpStream over IPv6, without a FIN (the capture ends first).
-func tcpStream6(t *testing.T, src, dst netip.AddrPort, data []byte, segSize int) [][]byte {
-	t.Helper()
-	frame := func(seq uint32, syn bool, payload []byte) []byte {
-		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-			Seq: seq, SYN: syn, ACK: !syn, Window: 65535}
-		tcp.SetNetworkLayerForChecksum(ip)
-		return ethernet(t, serialize(t, ip, tcp, gopacket.Payload(payload)))
-	}
-	seq := uint32(7)
-	frames := [][]byte{frame(seq, true, nil)}
-	seq++
-	for off := 0; off < len(data); off += segSize {
-		seg := data[off:min(off+segSize, len(data))]
-		frames = append(frames, frame(seq, false, seg))
-		seq += uint32(len(seg))
-	}
-	return frames
-}
-
-// dumpFile runs a dumper on one file, bounded in time, and returns the
-// errors that ended TCP streams and what it wrote on stderr.
-func dumpFile(t *testing.T, path string) ([]error, string) {
-	t.Helper()
-	var errw bytes.Buffer
-	d := newDumper(bufio.NewWriter(io.Discard), &errw)
-	d.json = true
-	done := make(chan error, 1)
-	go func() { done <- d.file(path) }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("flowdump did not finish in 20 s")
-	}
-	d.out.Flush()
-	return d.tcpErrs, errw.String()
 }
 
 // TestTCPHostile: streams whose next header has a length of 0 or 15, or

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/redisstore"
+)
+
+// The decoder's template store, as the flags choose it: the default
+// in-memory store, the same with a snapshot file (-state, see state.go), or
+// a Redis store shared by several collectors (-store).
+
+// storeFlags are the flags that choose the template store.
+type storeFlags struct {
+	url           *string
+	prefix        *string
+	state         *string
+	stateInterval *time.Duration
+}
+
+// storeOpenTimeout bounds the first connection to Redis and its first read
+// of the prefix.
+const storeOpenTimeout = 10 * time.Second
+
+func addStoreFlags(fs *flag.FlagSet) *storeFlags {
+	return &storeFlags{
+		url:           fs.String("store", "", "keep templates and options state in the Redis at this `URL` (redis://[[user]:password@]host:port/db or rediss://...), shared with the other collectors of the prefix"),
+		prefix:        fs.String("store-prefix", "netflow", "with -store: the `prefix` of the Redis keys, one per fleet of collectors"),
+		state:         fs.String("state", "", "load templates and options state from this `file` at start, save them to it periodically and on exit (not with -store)"),
+		stateInterval: fs.Duration("state-interval", 30*time.Second, "with -state: time between saves"),
+	}
+}
+
+// backend is the decoder's store and what runs beside it.
+type backend struct {
+	store netflow.TemplateStore
+	redis *redisstore.Store    // with -store
+	mem   *netflow.MemoryStore // with -state
+	snap  *snapshots           // with -state
+	desc  string               // printed once listening
+}
+
+// openBackend opens the store the flags name. status is non-zero when the
+// collector must exit: 2 for bad usage, 1 when the store cannot be opened
+// or the state file cannot be loaded.
+func openBackend(ctx context.Context, f *storeFlags, stderr io.Writer) (*backend, int) {
+	if *f.url != "" && *f.state != "" {
+		fmt.Fprintln(stderr, "collector: -state and -store exclude each other: with -store the templates and "+
+			"options state live in Redis, which keeps them across restarts of the collectors "+
+			"(and of Redis itself as its persistence is configured); -state snapshots the in-memory store")
+		return nil, 2
+	}
+	if *f.url != "" {
+		return openRedis(ctx, *f.url, *f.prefix, stderr)
+	}
+	if *f.state != "" {
+		if *f.stateInterval <= 0 {
+			fmt.Fprintln(stderr, "collector: -state-interval must be positive")
+			return nil, 2
+		}
+		return openState(*f.state, *f.stateInterval, stderr)
+	}
+	return &backend{}, 0
+}
+
+func openRedis(ctx context.Context, url, prefix string, stderr io.Writer) (*backend, int) {
+	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
+		fmt.Fprintf(stderr, "collector: -store: %q is not a redis:// or rediss:// URL\n", redactURL(url))
+		return nil, 2
+	}
+	if prefix == "" {
+		fmt.Fprintln(stderr, "collector: -store-prefix must not be empty")
+		return nil, 2
+	}
+	octx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
+	defer cancel()
+	s, err := redisstore.Open(octx, url, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: -store %s: %v\n", redactURL(url), err)
+		return nil, 1
+	}
+	return &backend{store: s, redis: s, desc: fmt.Sprintf("store: redis %s, prefix %q", redactURL(url), prefix)}, 0
+}
+
+// redactURL hides the password of a Redis URL in messages.
+func redactURL(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return url
+}
+
+// start begins what runs beside the decoder (periodic snapshots) and says
+// which store is in use.
+func (b *backend) start(w io.Writer) {
+	if b.desc != "" {
+		fmt.Fprintln(w, b.desc)
+	}
+	if b.snap != nil {
+		b.snap.start(w)
+	}
+}
+
+// finish ends what start began once the receiver stopped decoding: the
+// last snapshot is saved now, so that it holds everything learned.
+func (b *backend) finish() error {
+	if b.snap != nil {
+		return b.snap.finish()
+	}
+	return nil
+}
+
+// close releases the store.
+func (b *backend) close() {
+	if b.redis != nil {
+		b.redis.Close()
+	}
+}
+
+// printStoreStats writes the decoder's options-state and store counters:
+// with -store, the Redis store's own; otherwise the memory store's.
+func printStoreStats(w io.Writer, b *backend, ds netflow.Stats) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "options state: domains %d, store failures %d, refused %d, reclaimed %d\n",
+		ds.StateDomains, ds.StateStoreFailures, ds.StateDomainsRefused, ds.StateDomainsReclaimed)
+	if b.redis != nil {
+		st := b.redis.Stats()
+		fmt.Fprintf(&sb, "redis store: connected %t, templates %d, states %d, pending writes %d, errors %d, malformed %d, notifications %d, resyncs %d, reseeds %d\n",
+			st.Connected, st.Templates, st.States, st.Pending, st.Errors, st.Malformed, st.Messages, st.Resyncs, st.Reseeds)
+	} else if ds.StoreOK {
+		st := ds.Store
+		fmt.Fprintf(&sb, "memory store: templates %d, exporters %d, learned %d, refreshed %d, replaced %d, withdrawn %d, expired %d, evicted %d, rejected %d\n",
+			st.Templates, st.Exporters, st.Learned, st.Refreshed, st.Replaced, st.Withdrawn, st.Expired, st.Evicted, st.Rejected)
+	}
+	io.WriteString(w, sb.String())
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// maxQueryFields bounds the (bucket, field) pairs of one POST /stats.
+const maxQueryFields = 10000
+
+// statCounts are three counters of an answer.
+type statCounts struct {
+	Flows   uint64 `json:"flows"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// statAnswer is what POST /stats answers for one bucket and field: every
+// flow once, and split by direction.
+type statAnswer struct {
+	statCounts
+	In  statCounts `json:"in"`
+	Out statCounts `json:"out"`
+}
+
+// statsQuery is a parsed POST /stats body: per granularity, the fields
+// asked for each bucket.
+type statsQuery [numGranularities]map[string][]string
+
+// parseStatsQuery parses {"minutes":["2024-03-01 12:00"], "hours":{"2024-03-01 12":["all","dstport:443"]}, ...}.
+func parseStatsQuery(body []byte) (statsQuery, error) {
+	var q statsQuery
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(body, &raw); err != nil {
+		return q, err
+	}
+	if raw == nil {
+		return q, fmt.Errorf("bad JSON: want an object with keys %v", requestKeys)
+	}
+	n := 0
+	for key, v := range raw {
+		g := granularity(slices.Index(requestKeys[:], key))
+		if g >= numGranularities {
+			return q, fmt.Errorf("unknown key %q: want one of %v", key, requestKeys)
+		}
+		byBucket := map[string][]string{}
+		switch bytes.TrimSpace(v)[0] {
+		case '[':
+			var list []string
+			if err := decodeJSON(v, &list); err != nil {
+				return q, fmt.Errorf("%s: %w", key, err)
+			}
+			for _, b := range list {
+				byBucket[b] = []string{"all"}
+			}
+		case '{':
+			if err := decodeJSON(v, &byBucket); err != nil {
+				return q, fmt.Errorf("%s: %w", key, err)
+			}
+		default:
+			return q, fmt.Errorf("%s: bad JSON: want a list of buckets or an object from bucket to a list of fields", key)
+		}
+		q[g] = make(map[string][]string, len(byBucket))
+		for b, fields := range byBucket {
+			if _, err := parseBucket(g, b); err != nil {
+				return q, err
+			}
+			if len(fields) == 0 {
+				return q, fmt.Errorf("%s %q: no fields: want a list such as [\"all\",\"dstport:443\"]", key, b)
+			}
+			canon := make([]string, 0, len(fields))
+			for _, f := range fields {
+				c, err := parseField(f)
+				if err != nil {
+					return q, fmt.Errorf("%s %q: %w", key, b, err)
+				}
+				canon = append(canon, c)
+			}
+			if n += len(canon); n > maxQueryFields {
+				return q, fmt.Errorf("at most %d bucket fields per request", maxQueryFields)
+			}
+			q[g][b] = slices.Compact(slices.Sorted(slices.Values(canon)))
+		}
+	}
+	return q, nil
+}
+
+func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte) {
+	a, err := parseSender(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if s.reg.lookup(a) == nil {
+		writeError(w, http.StatusNotFound, "no sender "+a.String())
+		return
+	}
+	q, err := parseStatsQuery(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
+	defer cancel()
+	type pending struct {
+		g      granularity
+		bucket string
+		fields []string
+		cmd    *redis.SliceCmd
+	}
+	var asked []pending
+	p := s.rdb.Pipeline()
+	for g, byBucket := range q {
+		for b, fields := range byBucket {
+			names := make([]string, 0, 9*len(fields))
+			for _, f := range fields {
+				for d := range counterNames {
+					for _, c := range counterNames[d] {
+						names = append(names, f+c)
+					}
+				}
+			}
+			asked = append(asked, pending{g: granularity(g), bucket: b, fields: fields,
+				cmd: p.HMGet(ctx, s.keys.stats(a, b), names...)})
+		}
+	}
+	if len(asked) > 0 {
+		if _, err := p.Exec(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "redis: "+err.Error())
+			return
+		}
+	}
+	out := map[string]map[string]map[string]statAnswer{}
+	for g, byBucket := range q {
+		if byBucket != nil {
+			out[requestKeys[g]] = map[string]map[string]statAnswer{}
+		}
+	}
+	for _, pa := range asked {
+		vals := pa.cmd.Val()
+		answers := make(map[string]statAnswer, len(pa.fields))
+		for i, f := range pa.fields {
+			num := func(j int) uint64 {
+				str, _ := vals[9*i+j].(string)
+				n, _ := strconv.ParseUint(str, 10, 64)
+				return n
+			}
+			in := statCounts{num(0), num(1), num(2)}
+			out := statCounts{num(3), num(4), num(5)}
+			both := statCounts{num(6), num(7), num(8)}
+			answers[f] = statAnswer{
+				statCounts: statCounts{in.Flows + out.Flows - both.Flows,
+					in.Packets + out.Packets - both.Packets, in.Bytes + out.Bytes - both.Bytes},
+				In:  in,
+				Out: out,
+			}
+		}
+		out[requestKeys[pa.g]][pa.bucket] = answers
+	}
+	writeJSON(w, http.StatusOK, out)
+}
