@@ -84,32 +84,36 @@ func (k *kafkaSink) produce(key []byte, line []byte) {
 }
 
 // produceFlows sends the flows of one packet (each with its record for v9
-// and IPFIX), reusing buf for the encoding.
-func (k *kafkaSink) produceFlows(buf []byte, exporter string, s *netflow.Sets, flows []netflow.Flow) []byte {
+// and IPFIX), reusing buf for the encoding and flows for the flows.
+func (k *kafkaSink) produceFlows(buf []byte, exporter string, pkt netflow.Packet, flows []netflow.Flow) ([]byte, []netflow.Flow) {
 	key := []byte(exporter)
-	if s == nil {
+	var s *netflow.Sets
+	switch pk := pkt.(type) {
+	case *netflow.V9Packet:
+		s = &pk.Sets
+	case *netflow.IPFIXPacket:
+		s = &pk.Sets
+	default:
+		flows = pkt.AppendFlows(flows[:0])
 		for i := range flows {
 			buf = flows[i].AppendJSON(buf[:0])
 			k.produce(key, buf)
 		}
-		return buf
+		return buf, flows
 	}
-	j := 0
 	for i := range s.DataSets {
 		ds := &s.DataSets[i]
 		if ds.Options() {
 			continue
 		}
-		for r := range ds.Records {
-			if j >= len(flows) {
-				return buf
-			}
-			buf = flows[j].AppendJSONWithFields(buf[:0], &ds.Records[r])
+		// A data set's flows are its records', in order.
+		flows = ds.AppendFlows(flows[:0])
+		for j := range flows {
+			buf = flows[j].AppendJSONWithFields(buf[:0], &ds.Records[j])
 			k.produce(key, buf)
-			j++
 		}
 	}
-	return buf
+	return buf, flows
 }
 
 // close flushes what the client buffers, within timeout, then closes it.
@@ -181,15 +185,7 @@ func (p *printer) toKafka(d *receiver.Datagram) {
 	if l == nil {
 		l = new(lines)
 	}
-	l.flows = d.Packet.AppendFlows(l.flows[:0])
-	var s *netflow.Sets
-	switch pk := d.Packet.(type) {
-	case *netflow.V9Packet:
-		s = &pk.Sets
-	case *netflow.IPFIXPacket:
-		s = &pk.Sets
-	}
-	l.b = p.kafka.produceFlows(l.b, d.Exporter.Addr().String(), s, l.flows)
+	l.b, l.flows = p.kafka.produceFlows(l.b, d.Exporter.Addr().String(), d.Packet, l.flows)
 	p.bufs.Put(l)
 }
 

@@ -319,8 +319,6 @@ func (p *printer) handle(d *receiver.Datagram) {
 // sets formats the data and options records of a v9 or IPFIX packet in the
 // order they decoded, each flow with the record it came from.
 func (p *printer) sets(l *lines, s *netflow.Sets, exporter netip.AddrPort, version uint16, domain uint32) {
-	l.flows = s.AppendFlows(l.flows[:0])
-	k := 0
 	for i := range s.DataSets {
 		ds := &s.DataSets[i]
 		if ds.Options() {
@@ -337,11 +335,10 @@ func (p *printer) sets(l *lines, s *netflow.Sets, exporter netip.AddrPort, versi
 			}
 			continue
 		}
-		for j := range ds.Records {
-			if k < len(l.flows) {
-				p.flow(l, &l.flows[k], &ds.Records[j])
-			}
-			k++
+		// A data set's flows are its records', in order.
+		l.flows = ds.AppendFlows(l.flows[:0])
+		for j := range l.flows {
+			p.flow(l, &l.flows[j], &ds.Records[j])
 		}
 	}
 }

@@ -464,8 +464,6 @@ func (d *dumper) datagram(file string, index int, where string, exporter netip.A
 // order they decoded, each flow with the record it came from.
 func (d *dumper) sets(s *netflow.Sets, exporter netip.AddrPort, version uint16, domain uint32) {
 	d.stats.templates += len(s.Templates)
-	d.flows = s.AppendFlows(d.flows[:0])
-	k := 0
 	for i := range s.DataSets {
 		ds := &s.DataSets[i]
 		if ds.Options() {
@@ -478,11 +476,10 @@ func (d *dumper) sets(s *netflow.Sets, exporter netip.AddrPort, version uint16, 
 			}
 			continue
 		}
-		for j := range ds.Records {
-			if k < len(d.flows) {
-				d.flow(&d.flows[k], &ds.Records[j])
-			}
-			k++
+		// A data set's flows are its records', in order.
+		d.flows = ds.AppendFlows(d.flows[:0])
+		for j := range d.flows {
+			d.flow(&d.flows[j], &ds.Records[j])
 		}
 	}
 }
