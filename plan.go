@@ -169,11 +169,21 @@ var destCandidates = [destCount][]elementKey{
 	destInVRF:            iana(ieIngressVRFID),
 	destOutVRF:           iana(ieEgressVRFID),
 	destBGPNextHop:       iana(ieBgpNextHopIPv4Address, ieBgpNextHopIPv6Address),
-	destPostNATSrcAddr:   iana(iePostNATSourceIPv4Address, iePostNATSourceIPv6Address),
-	destPostNATDstAddr:   iana(iePostNATDestinationIPv4Address, iePostNATDestinationIPv6Address),
-	destPostNATSrcPort:   iana(iePostNAPTSourceTransportPort),
-	destPostNATDstPort:   iana(iePostNAPTDestinationTransportPort),
+	destPostNATSrcAddr:   iana(iePostNATSourceIPv4Address, iePostNATSourceIPv6Address, v9XlateSrcAddrIPv4),
+	destPostNATDstAddr:   iana(iePostNATDestinationIPv4Address, iePostNATDestinationIPv6Address, v9XlateDstAddrIPv4),
+	destPostNATSrcPort:   iana(iePostNAPTSourceTransportPort, v9XlateSrcPort),
+	destPostNATDstPort:   iana(iePostNAPTDestinationTransportPort, v9XlateDstPort),
 }
+
+// Cisco ASA's NSEL v9 field types for the translated addresses and ports
+// (NF_F_XLATE_*, ie_vendor.go): IDs no IPFIX element without an enterprise
+// number can have.
+const (
+	v9XlateSrcAddrIPv4 uint16 = 40001
+	v9XlateDstAddrIPv4 uint16 = 40002
+	v9XlateSrcPort     uint16 = 40003
+	v9XlateDstPort     uint16 = 40004
+)
 
 var destKnown = [destCount]FlowFields{
 	destBytes: FieldBytes, destPackets: FieldPackets, destProto: FieldProto, destToS: FieldToS,
