@@ -16,6 +16,12 @@ import (
 // datagram), v9 counts export datagrams, IPFIX counts data records (the
 // records sent before the message, options data records included, RFC 7011
 // section 3.1). v1 has no sequence number.
+//
+// IPFIX exporters differ from RFC 7011: softflowd counts flow records only
+// and sends the count including the message's own records. So an IPFIX
+// domain starts with four readings (records before or including the
+// message, options records counted or not) and keeps those that every
+// message in order agrees with; loss is counted by the first left.
 
 // SequenceStats is what sequence numbers told about one exporter domain.
 // Lost is in the unit of the version's sequence number: flows (v5, v6,
@@ -35,8 +41,9 @@ type SequenceStats struct {
 	// Duplicates counts messages behind the sequence that filled no gap
 	// (sent twice, or late beyond what the gap list remembers).
 	Duplicates uint64
-	// Restarts counts exporter restarts: the uptime going back (v5, v6, v7,
-	// v9), the sequence going back to 0 or far, or jumping far ahead.
+	// Restarts counts exporter restarts: the uptime going back by more
+	// than a minute (v5, v6, v7, v9), the sequence going back to its start
+	// (at most the message's own count) or far, or jumping far ahead.
 	// Nothing is counted lost across a restart.
 	Restarts uint64
 	// Unchecked counts IPFIX messages after which the next sequence number
@@ -61,9 +68,21 @@ type seqKey struct {
 
 type seqGap struct{ start, n uint32 }
 
+// seqModes are the readings of a sequence number: bit 0 RFC 7011 (records
+// before the message, options records counted), 1 before without options
+// records, 2 including the message with options records, 3 including
+// without.
+const (
+	seqModeRFC  = 1
+	seqModesAll = 0xf
+)
+
 type seqEntry struct {
-	stats     SequenceStats
-	next      uint32 // the sequence number the next message should have
+	stats SequenceStats
+	// next is, per reading, the normalised sequence number (records before
+	// the message) the next message should have.
+	next      [4]uint32
+	modes     uint8 // the readings still possible
 	nextKnown bool
 	uptime    uint32
 	hasUptime bool
@@ -101,7 +120,7 @@ func maxForward(version uint16) uint32 {
 // observe records a message of key with sequence seq that holds count
 // sequence units; known is false when count is not known (IPFIX data sets
 // waiting for their template). hasUptime: uptime is the header's sysUptime.
-func (t *seqTable) observe(key seqKey, seq, count uint32, known bool, uptime uint32, hasUptime bool) {
+func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, uptime uint32, hasUptime bool) {
 	if t == nil {
 		return
 	}
@@ -114,65 +133,117 @@ func (t *seqTable) observe(key seqKey, seq, count uint32, known bool, uptime uin
 			t.refused++
 			return
 		}
-		e = &seqEntry{stats: SequenceStats{Exporter: key.exporter, Version: key.version, Domain: key.domain}}
+		e = &seqEntry{stats: SequenceStats{Exporter: key.exporter, Version: key.version, Domain: key.domain}, modes: seqModeRFC}
+		if key.version == 10 {
+			e.modes = seqModesAll
+		}
 		t.m[key] = e
-		e.resync(seq, count, known, uptime, hasUptime)
+		e.resync(seq, c, known, uptime, hasUptime)
 		e.stats.Messages, e.lastSeen = 1, now
 		return
 	}
 	e.lastSeen = now
 	e.stats.Messages++
-	e.advance(seq, count, known, uptime, hasUptime)
+	e.advance(seq, c, known, uptime, hasUptime)
 }
 
-func (e *seqEntry) resync(seq, count uint32, known bool, uptime uint32, hasUptime bool) {
-	e.next, e.nextKnown = seq+count, known
-	e.uptime, e.hasUptime = uptime, hasUptime
-	e.ngaps = 0
+// seqCounts is what a message holds in sequence units: all data records
+// (options ones included) and flow records only. For v5-v9 both are the
+// message's one count.
+type seqCounts struct{ all, flows uint32 }
+
+// start and length return a message's normalised sequence number (units
+// before it) and its units, by reading m.
+func (c seqCounts) length(m int) uint32 {
+	if m&1 == 0 {
+		return c.all
+	}
+	return c.flows
+}
+
+func (c seqCounts) start(seq uint32, m int) uint32 {
+	if m >= 2 {
+		return seq - c.length(m)
+	}
+	return seq
+}
+
+// mode is the first reading still possible.
+func (e *seqEntry) mode() int {
+	for m := range 4 {
+		if e.modes&(1<<m) != 0 {
+			return m
+		}
+	}
+	return 0
+}
+
+func (e *seqEntry) setNext(seq uint32, c seqCounts, known bool) {
+	for m := range 4 {
+		e.next[m] = c.start(seq, m) + c.length(m)
+	}
+	e.nextKnown = known
 	if !known {
 		e.stats.Unchecked++
 	}
 }
 
-func (e *seqEntry) restart(seq, count uint32, known bool, uptime uint32, hasUptime bool) {
-	e.stats.Restarts++
-	e.resync(seq, count, known, uptime, hasUptime)
+func (e *seqEntry) resync(seq uint32, c seqCounts, known bool, uptime uint32, hasUptime bool) {
+	e.setNext(seq, c, known)
+	e.uptime, e.hasUptime = uptime, hasUptime
+	e.ngaps = 0
 }
 
-func (e *seqEntry) advance(seq, count uint32, known bool, uptime uint32, hasUptime bool) {
+func (e *seqEntry) restart(seq uint32, c seqCounts, known bool, uptime uint32, hasUptime bool) {
+	e.stats.Restarts++
+	e.resync(seq, c, known, uptime, hasUptime)
+}
+
+func (e *seqEntry) advance(seq uint32, c seqCounts, known bool, uptime uint32, hasUptime bool) {
 	if hasUptime && e.hasUptime && int32(uptime-e.uptime) < -uptimeSlack {
-		e.restart(seq, count, known, uptime, hasUptime)
+		e.restart(seq, c, known, uptime, hasUptime)
 		return
 	}
 	if !e.nextKnown {
-		e.resync(seq, count, known, uptime, hasUptime)
+		e.resync(seq, c, known, uptime, hasUptime)
 		return
 	}
-	diff := int32(seq - e.next)
+	// The readings this message agrees with, if any is still possible.
+	var agree uint8
+	for m := range 4 {
+		if e.modes&(1<<m) != 0 && c.start(seq, m) == e.next[m] {
+			agree |= 1 << m
+		}
+	}
+	if agree != 0 {
+		e.modes = agree
+	}
+	m := e.mode()
+	start, count := c.start(seq, m), c.length(m)
+	diff := int32(start - e.next[m])
 	switch {
 	case diff == 0:
 	case diff > 0 && uint32(diff) <= maxForward(e.stats.Version):
 		e.stats.Lost += uint64(diff)
-		e.addGap(e.next, uint32(diff))
+		e.addGap(e.next[m], uint32(diff))
 	case diff > 0:
-		e.restart(seq, count, known, uptime, hasUptime)
+		e.restart(seq, c, known, uptime, hasUptime)
 		return
 	default: // behind the sequence
-		if e.fillGap(seq, count) {
+		if e.fillGap(start, count) {
 			e.stats.Late++
 			return
 		}
-		if seq == 0 || uint32(-diff) > maxForward(e.stats.Version) {
-			e.restart(seq, count, known, uptime, hasUptime)
+		// Back at the start (a sequence number no larger than what the
+		// message holds, under any reading), or far back: restarted.
+		if seq <= c.all || uint32(-diff) > maxForward(e.stats.Version) {
+			e.restart(seq, c, known, uptime, hasUptime)
 			return
 		}
 		e.stats.Duplicates++
 		return
 	}
-	e.next, e.nextKnown = seq+count, known
-	if !known {
-		e.stats.Unchecked++
-	}
+	e.setNext(seq, c, known)
 	if hasUptime && int32(uptime-e.uptime) > 0 {
 		e.uptime = uptime
 	}
@@ -300,8 +371,9 @@ func (d *Decoder) observeFixed(exporter netip.AddrPort, h fixedHeader, l *fixedL
 	if !l.hasSequence || d.sequences == nil {
 		return
 	}
+	n := uint32(h.count)
 	d.sequences.observe(seqKey{exporter: d.exporterKey(exporter), version: l.version, domain: uint32(h.engine)},
-		h.sequence, uint32(h.count), true, h.sysUptime, true)
+		h.sequence, seqCounts{n, n}, true, h.sysUptime, true)
 }
 
 // fixedDecoded is what DecodeInto does after a fixed-format datagram
@@ -334,10 +406,10 @@ func (w *setWalker) observeSets() {
 	}
 	key := seqKey{exporter: w.key.Exporter, version: w.key.Version, domain: w.key.Domain}
 	if w.dialect.headerUptime { // v9
-		t.observe(key, w.ctx.sequence, 1, true, w.ctx.sysUptime, true)
+		t.observe(key, w.ctx.sequence, seqCounts{1, 1}, true, w.ctx.sysUptime, true)
 		return
 	}
-	t.observe(key, w.ctx.sequence, uint32(w.seqRecords), len(w.s.unresolved) == 0, 0, false)
+	t.observe(key, w.ctx.sequence, w.seqRecords, len(w.s.unresolved) == 0, 0, false)
 }
 
 // countRecords adds the records of one of the message's own data sets to
@@ -346,16 +418,21 @@ func (w *setWalker) countRecords(t *Template, body []byte) {
 	if w.d.sequences == nil || w.dialect.headerUptime || t.minLen == 0 {
 		return
 	}
+	n := uint32(0)
 	if t.fixedLen > 0 {
-		w.seqRecords += len(body) / t.fixedLen
-		return
-	}
-	for off := 0; len(body)-off >= t.minLen; {
-		n, fits := recordLen(t, body[off:])
-		if !fits {
-			return
+		n = uint32(len(body) / t.fixedLen)
+	} else {
+		for off := 0; len(body)-off >= t.minLen; {
+			l, fits := recordLen(t, body[off:])
+			if !fits {
+				break
+			}
+			n++
+			off += l
 		}
-		w.seqRecords++
-		off += n
+	}
+	w.seqRecords.all += n
+	if !t.Options {
+		w.seqRecords.flows += n
 	}
 }

@@ -34,7 +34,7 @@ type setWalker struct {
 	moreErrs  int     // problems beyond maxErrors
 	moreKinds []error // their sentinels
 	// seqRecords counts the message's own data records (seqloss.go).
-	seqRecords int
+	seqRecords seqCounts
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
