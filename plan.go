@@ -308,15 +308,19 @@ func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 		if mapped != nil && len(mapped[d]) > 0 {
 			cands = append(slices.Clip(mapped[d]), cands...)
 		}
-		n := 0
-		for _, k := range cands {
+		n, nMapped := 0, 0
+		if mapped != nil {
+			nMapped = len(mapped[d])
+		}
+		for j, k := range cands {
 			i, ok := first[k]
 			if !ok || !fieldLengthOK(d, t.Fields[i].Length, k) {
 				continue
 			}
 			p.ops = append(p.ops, planOp{fieldRef: ref(i), dest: d})
 			p.known |= destKnown[d]
-			if n++; !isPairDest(d) || n == 2 {
+			// A mapped element that the template has is the only source.
+			if n++; !isPairDest(d) || n == 2 || j < nMapped {
 				break
 			}
 			// A template may carry the IPv4 and the IPv6 element of an
