@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
+		decFlags  = addDecoderFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,11 +112,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if status != 0 {
 		return status
 	}
+	decCfg, err := decFlags.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
 
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
 	cfg := receiver.Config{
-		Decoder:         netflow.NewDecoder(netflow.Config{}),
+		Decoder:         netflow.NewDecoder(decCfg),
 		Allow:           prefixes,
 		Workers:         *workers,
 		Sockets:         *sockets,
@@ -164,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(errOut, "collector: standard output stalled: %d writes not done\n", lost)
 	}
 	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
+	printSequences(errOut, cfg.Decoder.Stats())
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1
