@@ -124,7 +124,7 @@ func TestExtraFieldsEveryPath(t *testing.T) {
 		{id: ieFlowEndReason, length: 1, value: ffU(3, 1)},
 		{id: ieIpVersion, length: 1, value: ffU(6, 1)},
 		{id: ieIcmpTypeCodeIPv4, length: 2, value: ffU(0, 2)},
-		{id: ieIcmpTypeCodeIPv6, length: 2, value: ffU(128<<8|0, 2)},
+		{id: ieIcmpTypeCodeIPv6, length: 2, value: ffU(128<<8, 2)}, // echo request, code 0,
 		{id: ieMplsTopLabelStackSection, length: 3, value: []byte{0x12, 0x34, 0x5b}},
 		{id: ieIngressVRFID, length: 4, value: ffU(1610612736, 4)},
 		{id: ieEgressVRFID, length: 4, value: ffU(7, 4)},
