@@ -124,8 +124,11 @@ func TestRichFlowFieldsAgainstTshark(t *testing.T) {
 					}
 				}
 				if len(got) != len(want) {
+					counts["datagrams not lined up"]++
 					continue // a set held or released across datagrams; the conformance test covers the order
 				}
+				counts["datagrams"]++
+				counts["flows"] += len(want)
 				for j := range want {
 					checkRichFlow(t, counts, want[j], &got[j], dg.Version)
 				}
