@@ -102,7 +102,15 @@ type seqTable struct {
 	now       func() time.Time
 	reclaimed uint64
 	refused   uint64
+	// coarse is the time entries are stamped with, read from now every
+	// coarseEvery messages (and by sweep and new domains) instead of per
+	// datagram: a domain's idle time is known to within that.
+	coarse int64
+	ticks  uint32
 }
+
+// coarseEvery is how many messages share one reading of the clock.
+const coarseEvery = 64
 
 func newSeqTable(l Limits, now func() time.Time) *seqTable {
 	return &seqTable{m: make(map[seqKey]*seqEntry), max: l.MaxSequenceDomains, idle: l.StateIdle, now: now}
@@ -124,11 +132,16 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 	if t == nil {
 		return
 	}
-	now := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.ticks++; t.ticks%coarseEvery == 0 || t.coarse == 0 {
+		t.coarse = t.now().UnixNano()
+	}
+	now := t.coarse
 	e := t.m[key]
 	if e == nil {
+		now = t.now().UnixNano()
+		t.coarse = now
 		if len(t.m) >= t.max && !t.reclaim(now) {
 			t.refused++
 			return
@@ -323,6 +336,7 @@ func (t *seqTable) sweep() {
 	}
 	now := t.now().UnixNano()
 	t.mu.Lock()
+	t.coarse = now
 	t.reclaim(now)
 	t.mu.Unlock()
 }
