@@ -31,6 +31,15 @@ type Config struct {
 	// Now returns the current time, for expiring pending data and idle
 	// state. Nil means time.Now.
 	Now func() time.Time
+	// FlowElements maps further elements, typically enterprise ones, into
+	// Flow fields (mapping.go; ParseElementDefinitions reads them from a
+	// file).
+	FlowElements []FlowMapping
+	// Sampling is the sampling policy per exporter prefix (sampling.go).
+	Sampling []SamplingPolicy
+	// DisableSequenceTracking turns off the loss, lateness and restart
+	// counting from sequence numbers (seqloss.go, Stats.Sequences).
+	DisableSequenceTracking bool
 }
 
 // Limits bounds the resources a sender can make the decoder use. A zero
@@ -66,6 +75,11 @@ type Limits struct {
 	// MaxListDepth is the deepest nesting of RFC 6313 lists decoded
 	// (default 4, at most 255).
 	MaxListDepth int
+	// MaxSequenceDomains is the most exporter domains whose sequence
+	// numbers are tracked (default 16384); at the limit, domains idle for
+	// StateIdle make room (Stats.SequenceDomainsReclaimed), otherwise new
+	// ones are not tracked (Stats.SequenceDomainsRefused).
+	MaxSequenceDomains int
 }
 
 func (l *Limits) setDefaults() {
@@ -87,6 +101,9 @@ func (l *Limits) setDefaults() {
 	if l.StateIdle <= 0 {
 		l.StateIdle = time.Hour
 	}
+	if l.MaxSequenceDomains <= 0 {
+		l.MaxSequenceDomains = 16384
+	}
 	if l.MaxListDepth <= 0 {
 		l.MaxListDepth = 4
 	}
@@ -105,6 +122,9 @@ type Decoder struct {
 	limits     Limits
 	pending    *pendingBuffer
 	state      *stateTable
+	sampling   samplingTable
+	sequences  *seqTable  // nil with DisableSequenceTracking
+	plans      *planCache // nil without FlowElements
 
 	refusedTemplates atomic.Uint64
 	learnGen         atomic.Uint64 // templates learned, for the pending race (setWalker.finish)
@@ -136,6 +156,13 @@ type Stats struct {
 	// (MemoryStore does); StoreOK says whether it does.
 	Store   StoreStats
 	StoreOK bool
+	// Sequences holds, per exporter domain, what its sequence numbers told
+	// (SequenceStats); SequenceDomainsRefused and SequenceDomainsReclaimed
+	// count domains not tracked at Limits.MaxSequenceDomains and idle ones
+	// dropped.
+	Sequences                []SequenceStats
+	SequenceDomainsRefused   uint64
+	SequenceDomainsReclaimed uint64
 }
 
 // StatsReporter is implemented by stores that count what they do;
@@ -170,6 +197,11 @@ func NewDecoder(cfg Config) *Decoder {
 	if a, ok := d.store.(Announcer); ok {
 		d.unsubscribe = a.Subscribe(d.announced)
 	}
+	d.sampling = newSamplingTable(cfg.Sampling)
+	if !cfg.DisableSequenceTracking {
+		d.sequences = newSeqTable(d.limits, now)
+	}
+	d.plans = newPlanCache(cfg.FlowElements)
 	return d
 }
 
@@ -204,6 +236,7 @@ func (d *Decoder) Stats() Stats {
 		TemplatesRefused: d.refusedTemplates.Load(),
 	}
 	d.state.stats(&s)
+	d.sequences.stats(&s)
 	if d.pending != nil {
 		s.Pending = d.pending.snapshot()
 	}
@@ -224,6 +257,7 @@ func (d *Decoder) Sweep() {
 		d.pending.sweep()
 	}
 	d.state.sweep()
+	d.sequences.sweep()
 }
 
 // PendingSets lists the data sets waiting for their template, per exporter
@@ -255,6 +289,7 @@ func (d *Decoder) Forget(exporter netip.AddrPort) error {
 		d.pending.forget(key)
 	}
 	d.state.forget(key)
+	d.sequences.forget(key)
 	if f, ok := d.store.(ExporterForgetter); ok {
 		if err := f.ForgetExporter(key); err != nil {
 			return storeErr(err)
@@ -292,7 +327,8 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 		if err != nil {
 			return dst, err
 		}
-		return appendFixedFlows(dst, data, exporter, h, l), nil
+		d.observeFixed(exporter, h, l)
+		return appendFixedFlows(dst, data, exporter, h, l, d.sampling.rule(exporter)), nil
 	}
 	p, err := d.decodeInto(buf, exporter, data, true)
 	if p != nil {
@@ -362,5 +398,6 @@ func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, 
 	if err != nil {
 		return nil, err
 	}
+	d.fixedDecoded(p, exporter)
 	return p, nil
 }

@@ -200,10 +200,11 @@ type fixedContext struct {
 	layout                *fixedLayout
 	domain, seq, sampling uint32
 	known                 FlowFields
+	rule                  samplingRule // Config.Sampling
 }
 
-func newFixedContext(exporter netip.AddrPort, l *fixedLayout, h fixedHeader) fixedContext {
-	c := fixedContext{exporter: exporter, layout: l, domain: uint32(h.engine), seq: h.sequence, sampling: h.samplingInterval(), known: l.known}
+func newFixedContext(exporter netip.AddrPort, l *fixedLayout, h fixedHeader, rule samplingRule) fixedContext {
+	c := fixedContext{exporter: exporter, layout: l, domain: uint32(h.engine), seq: h.sequence, sampling: h.samplingInterval(), known: l.known, rule: rule}
 	if c.sampling != 0 {
 		c.known |= FieldSamplingInterval
 	}
@@ -238,14 +239,24 @@ func (c *fixedContext) recordFlow(f *Flow, r *V5Record) {
 		SamplingInterval: c.sampling,
 		Known:            c.known,
 	}
+	c.finish(f)
+}
+
+// finish derives the ICMP type and code from the ports (flowfields.go) and
+// applies the sampling policy.
+func (c *fixedContext) finish(f *Flow) {
+	icmpFromPorts(f)
+	if c.rule.active {
+		c.rule.apply(f)
+	}
 }
 
 // appendFixedFlows decodes the records of a fixed-format datagram, whose
 // framing parseFixed checked, straight into Flow values: the fast path of
 // DecodeFlows that skips the typed records. It reads what readFixedRecord
 // reads, by the same layout.
-func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedHeader, l *fixedLayout) []Flow {
-	fc := newFixedContext(exporter, l, h)
+func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedHeader, l *fixedLayout, rule samplingRule) []Flow {
+	fc := newFixedContext(exporter, l, h, rule)
 	c := h.clock()
 	n := len(dst)
 	dst = grow(dst, n+int(h.count))
@@ -280,6 +291,8 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		}
 		f.SamplingInterval = fc.sampling
 		f.Known = fc.known
+		clearExtra(f)
+		fc.finish(f)
 	}
 	return dst
 }

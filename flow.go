@@ -31,14 +31,38 @@ type Flow struct {
 	InIf, OutIf  uint32
 	SrcAS, DstAS uint32
 	// SamplingInterval is 1-in-N packet sampling as the exporter declared it
-	// (v5 header, or v9/IPFIX options data). Counters are not multiplied.
+	// (v5 header, or v9/IPFIX options data), or as Config.Sampling set it.
+	// Packets and Bytes are multiplied by it only when a SamplingPolicy
+	// says so, and then Known has FieldScaled.
 	SamplingInterval uint32
+
+	// The fields below come from v9 and IPFIX elements (see the README's
+	// "The Flow" for which element fills which field), except ICMPType and
+	// ICMPCode, which an ICMP flow of any version may carry in its
+	// destination port (see flowfields.go).
+
+	SrcMAC, DstMAC MAC    // sourceMacAddress (56), destinationMacAddress (80)
+	VLAN, PostVLAN uint16 // vlanId (58) or dot1qVlanId (243); postVlanId (59) or postDot1qVlanId (254)
+	EthType        uint16 // ethernetType (256)
+	Direction      uint8  // flowDirection (61): 0 ingress, 1 egress
+	EndReason      uint8  // flowEndReason (136)
+	IPVersion      uint8  // ipVersion (60)
+	ICMPType       uint8
+	ICMPCode       uint8
+	MPLSLabel      uint32     // the 20-bit label of mplsTopLabelStackSection (70)
+	InVRF, OutVRF  uint32     // ingressVRFID (234), egressVRFID (235)
+	BGPNextHop     netip.Addr // bgpNextHopIPv4Address (18), bgpNextHopIPv6Address (63)
+	// PostNATSrcAddr and the other post-NAT fields are the addresses and
+	// ports after network address (and port) translation (225-228, 281,
+	// 282).
+	PostNATSrcAddr, PostNATDstAddr netip.Addr
+	PostNATSrcPort, PostNATDstPort uint16
 
 	Known FlowFields // which of the fields above the record carried
 }
 
 // FlowFields is a set of Flow fields, one bit each.
-type FlowFields uint32
+type FlowFields uint64
 
 // The fields of Flow that a record may or may not carry.
 const (
@@ -63,6 +87,27 @@ const (
 	FieldSrcAS
 	FieldDstAS
 	FieldSamplingInterval
+	FieldSrcMAC
+	FieldDstMAC
+	FieldVLAN
+	FieldPostVLAN
+	FieldDirection
+	FieldEndReason
+	FieldBGPNextHop
+	FieldICMPType
+	FieldICMPCode
+	FieldIPVersion
+	FieldInVRF
+	FieldOutVRF
+	FieldMPLSLabel
+	FieldEthType
+	FieldPostNATSrcAddr
+	FieldPostNATDstAddr
+	FieldPostNATSrcPort
+	FieldPostNATDstPort
+	// FieldScaled is not a field: it says that Packets and Bytes were
+	// multiplied by SamplingInterval (SamplingPolicy.Scale).
+	FieldScaled
 )
 
 // Has reports whether every field of f is in s.

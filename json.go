@@ -36,6 +36,25 @@ var flowKeys = [...]flowKey{
 	uintKey("src_mask", FieldSrcMask, func(f *Flow) uint64 { return uint64(f.SrcMask) }),
 	uintKey("dst_mask", FieldDstMask, func(f *Flow) uint64 { return uint64(f.DstMask) }),
 	uintKey("sampling_interval", FieldSamplingInterval, func(f *Flow) uint64 { return uint64(f.SamplingInterval) }),
+	boolKey("scaled", FieldScaled),
+	macKey("src_mac", FieldSrcMAC, func(f *Flow) [6]byte { return f.SrcMAC }),
+	macKey("dst_mac", FieldDstMAC, func(f *Flow) [6]byte { return f.DstMAC }),
+	uintKey("vlan", FieldVLAN, func(f *Flow) uint64 { return uint64(f.VLAN) }),
+	uintKey("post_vlan", FieldPostVLAN, func(f *Flow) uint64 { return uint64(f.PostVLAN) }),
+	uintKey("direction", FieldDirection, func(f *Flow) uint64 { return uint64(f.Direction) }),
+	uintKey("end_reason", FieldEndReason, func(f *Flow) uint64 { return uint64(f.EndReason) }),
+	addrKey("bgp_next_hop", FieldBGPNextHop, func(f *Flow) netip.Addr { return f.BGPNextHop }),
+	uintKey("icmp_type", FieldICMPType, func(f *Flow) uint64 { return uint64(f.ICMPType) }),
+	uintKey("icmp_code", FieldICMPCode, func(f *Flow) uint64 { return uint64(f.ICMPCode) }),
+	uintKey("ip_version", FieldIPVersion, func(f *Flow) uint64 { return uint64(f.IPVersion) }),
+	uintKey("in_vrf", FieldInVRF, func(f *Flow) uint64 { return uint64(f.InVRF) }),
+	uintKey("out_vrf", FieldOutVRF, func(f *Flow) uint64 { return uint64(f.OutVRF) }),
+	uintKey("mpls_label", FieldMPLSLabel, func(f *Flow) uint64 { return uint64(f.MPLSLabel) }),
+	uintKey("eth_type", FieldEthType, func(f *Flow) uint64 { return uint64(f.EthType) }),
+	addrKey("post_nat_src_addr", FieldPostNATSrcAddr, func(f *Flow) netip.Addr { return f.PostNATSrcAddr }),
+	addrKey("post_nat_dst_addr", FieldPostNATDstAddr, func(f *Flow) netip.Addr { return f.PostNATDstAddr }),
+	uintKey("post_nat_src_port", FieldPostNATSrcPort, func(f *Flow) uint64 { return uint64(f.PostNATSrcPort) }),
+	uintKey("post_nat_dst_port", FieldPostNATDstPort, func(f *Flow) uint64 { return uint64(f.PostNATDstPort) }),
 }
 
 // jsonKind is the JSON type of a flow key's value.
@@ -46,6 +65,7 @@ const (
 	kindAddr                 // a JSON string, an IPv4 or IPv6 address
 	kindTime                 // a JSON string, a time in JSONTimeLayout
 	kindMAC                  // a JSON string, a MAC address aa:bb:cc:dd:ee:ff
+	kindTrue                 // the JSON value true: the key's presence is the fact
 )
 
 // flowKey is one optional key of a flow's JSON object: its name, the Known
@@ -87,9 +107,13 @@ func timeKey(name string, field FlowFields, get func(*Flow) time.Time) flowKey {
 	return k
 }
 
+// boolKey is a key that is present, with the value true, when its field is
+// known.
+func boolKey(name string, field FlowFields) flowKey {
+	return newFlowKey(name, field, kindTrue)
+}
+
 // macKey is a key whose value is a MAC address.
-//
-//lint:ignore U1000 used by the MAC fields of Flow as they are added
 func macKey(name string, field FlowFields, get func(*Flow) [6]byte) flowKey {
 	k := newFlowKey(name, field, kindMAC)
 	k.mac = get
@@ -118,6 +142,8 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 		// Drop the quotes: the layout has no character that needs escaping.
 		copy(b[len(dst):], b[len(dst)+1:len(b)-1])
 		return b[:len(b)-2]
+	case kindTrue:
+		return append(dst, "true"...)
 	case kindMAC:
 		b := appendMACString(dst, k.mac(f))
 		if !quote {

@@ -89,7 +89,7 @@ func TestFlowString(t *testing.T) {
 
 	require.Equal(t, "src_addr|proto|start", f.Known.String())
 	require.Equal(t, "0", FlowFields(0).String())
-	require.Equal(t, "domain|0x80000000", (FieldDomain | 1<<31).String())
+	require.Equal(t, "domain|0x8000000000000000", (FieldDomain | 1<<63).String())
 }
 
 // TestJSONStringLikeEncodingJSON: strings are escaped as encoding/json
@@ -182,6 +182,7 @@ var kindSchemaType = map[jsonKind]string{
 	kindAddr: "string (IP address)",
 	kindTime: "string (RFC 3339 time)",
 	kindMAC:  "string (MAC address)",
+	kindTrue: "true",
 }
 
 // TestJSONSchema holds the encoder to testdata/json/schema.golden and the

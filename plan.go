@@ -10,6 +10,7 @@ import (
 // the usual integer widths, straight-line code), not a look-up per field.
 type flowPlan struct {
 	ops        []planOp   // fields that fill Flow fields, in field order
+	extra      []planOp   // ops of a fixed-length template from firstExtraDest on
 	fixed      fixedPlan  // the same for a fixed-length template
 	fixedOK    bool       // fixed is usable: fixed length, integer widths 1, 2, 4, 8
 	fastTimes  bool       // start and end are both uptimes or both ms, widths 1, 2, 4, 8
@@ -104,8 +105,33 @@ const (
 	destSrcAS
 	destDstAS
 	destSamplingInterval
+	// The destinations from here on are read by the extra ops (planExtra.go)
+	// on every path, so that the straight-line fixed path does not grow
+	// for templates without them.
+	destSrcMAC
+	destDstMAC
+	destVLAN
+	destPostVLAN
+	destEthType
+	destDirection
+	destEndReason
+	destIPVersion
+	destICMPTypeCode // type<<8 | code
+	destICMPType
+	destICMPCode
+	destMPLSLabel
+	destInVRF
+	destOutVRF
+	destBGPNextHop
+	destPostNATSrcAddr
+	destPostNATDstAddr
+	destPostNATSrcPort
+	destPostNATDstPort
 	destCount
 )
+
+// firstExtraDest is the first destination the extra ops fill.
+const firstExtraDest = destSrcMAC
 
 // destCandidates lists, per destination, the elements that may fill it, best
 // first. An exporter that sends only a later candidate (the post- counters,
@@ -120,7 +146,7 @@ var destCandidates = [destCount][]elementKey{
 	destDstPort:          iana(ieDestinationTransportPort, ieUdpDestinationPort, ieTcpDestinationPort),
 	destSrcAddr:          iana(ieSourceIPv4Address, ieSourceIPv6Address),
 	destDstAddr:          iana(ieDestinationIPv4Address, ieDestinationIPv6Address),
-	destNextHop:          iana(ieIpNextHopIPv4Address, ieIpNextHopIPv6Address, ieBgpNextHopIPv4Address, ieBgpNextHopIPv6Address),
+	destNextHop:          iana(ieIpNextHopIPv4Address, ieIpNextHopIPv6Address),
 	destSrcMask:          iana(ieSourceIPv4PrefixLength, ieSourceIPv6PrefixLength),
 	destDstMask:          iana(ieDestinationIPv4PrefixLength, ieDestinationIPv6PrefixLength),
 	destInIf:             iana(ieIngressInterface, ieIngressPhysicalInterface),
@@ -128,7 +154,36 @@ var destCandidates = [destCount][]elementKey{
 	destSrcAS:            iana(ieBgpSourceAsNumber),
 	destDstAS:            iana(ieBgpDestinationAsNumber),
 	destSamplingInterval: iana(ieSamplingInterval, ieSamplerRandomInterval),
+	destSrcMAC:           iana(ieSourceMacAddress, iePostSourceMacAddress),
+	destDstMAC:           iana(ieDestinationMacAddress, iePostDestinationMacAddress),
+	destVLAN:             iana(ieVlanId, ieDot1qVlanId),
+	destPostVLAN:         iana(iePostVlanId, iePostDot1qVlanId),
+	destEthType:          iana(ieEthernetType),
+	destDirection:        iana(ieFlowDirection),
+	destEndReason:        iana(ieFlowEndReason),
+	destIPVersion:        iana(ieIpVersion),
+	destICMPTypeCode:     iana(ieIcmpTypeCodeIPv4, ieIcmpTypeCodeIPv6),
+	destICMPType:         iana(ieIcmpTypeIPv4, ieIcmpTypeIPv6),
+	destICMPCode:         iana(ieIcmpCodeIPv4, ieIcmpCodeIPv6),
+	destMPLSLabel:        iana(ieMplsTopLabelStackSection),
+	destInVRF:            iana(ieIngressVRFID),
+	destOutVRF:           iana(ieEgressVRFID),
+	destBGPNextHop:       iana(ieBgpNextHopIPv4Address, ieBgpNextHopIPv6Address),
+	destPostNATSrcAddr:   iana(iePostNATSourceIPv4Address, iePostNATSourceIPv6Address, v9XlateSrcAddrIPv4),
+	destPostNATDstAddr:   iana(iePostNATDestinationIPv4Address, iePostNATDestinationIPv6Address, v9XlateDstAddrIPv4),
+	destPostNATSrcPort:   iana(iePostNAPTSourceTransportPort, v9XlateSrcPort),
+	destPostNATDstPort:   iana(iePostNAPTDestinationTransportPort, v9XlateDstPort),
 }
+
+// Cisco ASA's NSEL v9 field types for the translated addresses and ports
+// (NF_F_XLATE_*, ie_vendor.go): IDs no IPFIX element without an enterprise
+// number can have.
+const (
+	v9XlateSrcAddrIPv4 uint16 = 40001
+	v9XlateDstAddrIPv4 uint16 = 40002
+	v9XlateSrcPort     uint16 = 40003
+	v9XlateDstPort     uint16 = 40004
+)
 
 var destKnown = [destCount]FlowFields{
 	destBytes: FieldBytes, destPackets: FieldPackets, destProto: FieldProto, destToS: FieldToS,
@@ -136,6 +191,13 @@ var destKnown = [destCount]FlowFields{
 	destSrcAddr: FieldSrcAddr, destDstAddr: FieldDstAddr, destNextHop: FieldNextHop,
 	destSrcMask: FieldSrcMask, destDstMask: FieldDstMask, destInIf: FieldInIf, destOutIf: FieldOutIf,
 	destSrcAS: FieldSrcAS, destDstAS: FieldDstAS, destSamplingInterval: FieldSamplingInterval,
+	destSrcMAC: FieldSrcMAC, destDstMAC: FieldDstMAC, destVLAN: FieldVLAN, destPostVLAN: FieldPostVLAN,
+	destEthType: FieldEthType, destDirection: FieldDirection, destEndReason: FieldEndReason,
+	destIPVersion: FieldIPVersion, destICMPTypeCode: FieldICMPType | FieldICMPCode,
+	destICMPType: FieldICMPType, destICMPCode: FieldICMPCode, destMPLSLabel: FieldMPLSLabel,
+	destInVRF: FieldInVRF, destOutVRF: FieldOutVRF, destBGPNextHop: FieldBGPNextHop,
+	destPostNATSrcAddr: FieldPostNATSrcAddr, destPostNATDstAddr: FieldPostNATDstAddr,
+	destPostNATSrcPort: FieldPostNATSrcPort, destPostNATDstPort: FieldPostNATDstPort,
 }
 
 // timeSource is an element a flow's start or end may come from.
@@ -167,7 +229,8 @@ func isIPv6Element(k elementKey) bool {
 		return false
 	}
 	switch k.id {
-	case ieSourceIPv6Address, ieDestinationIPv6Address, ieIpNextHopIPv6Address, ieBgpNextHopIPv6Address:
+	case ieSourceIPv6Address, ieDestinationIPv6Address, ieIpNextHopIPv6Address, ieBgpNextHopIPv6Address,
+		iePostNATSourceIPv6Address, iePostNATDestinationIPv6Address:
 		return true
 	}
 	return false
@@ -175,11 +238,17 @@ func isIPv6Element(k elementKey) bool {
 
 // fieldLengthOK reports whether a field of length n can fill dest.
 func fieldLengthOK(d flowDest, n uint16, k elementKey) bool {
-	if isAddrDest(d) {
-		if isIPv6Element(k) {
-			return n == 16
-		}
+	switch {
+	case isAddrDest(d) && k.pen != 0:
+		return n == 4 || n == 16 // an enterprise element mapped in (mapping.go)
+	case isAddrDest(d) && isIPv6Element(k):
+		return n == 16
+	case isAddrDest(d):
 		return n == 4
+	case d == destSrcMAC || d == destDstMAC:
+		return n == 6
+	case d == destMPLSLabel:
+		return n >= 3 && n <= 8 // the label is the first 20 bits
 	}
 	return n >= 1 && n <= 8
 }
@@ -192,10 +261,26 @@ func timeLengthOK(k timeKind, n uint16) bool {
 }
 
 func isAddrDest(d flowDest) bool {
-	return d == destSrcAddr || d == destDstAddr || d == destNextHop
+	switch d {
+	case destSrcAddr, destDstAddr, destNextHop, destBGPNextHop, destPostNATSrcAddr, destPostNATDstAddr:
+		return true
+	}
+	return false
 }
 
-func compilePlan(t *Template) flowPlan {
+// isPairDest reports whether every candidate of d is compiled, not just the
+// first the template has: the IPv4 and IPv6 elements of an address, and of
+// the ICMP type and code. The first value that is not zero (unspecified)
+// wins.
+func isPairDest(d flowDest) bool {
+	return isAddrDest(d) || d == destICMPTypeCode || d == destICMPType || d == destICMPCode
+}
+
+func compilePlan(t *Template) flowPlan { return compilePlanWith(t, nil) }
+
+// compilePlanWith compiles t's plan with the caller's mapped elements
+// (mapping.go) as the first candidates of their destinations.
+func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 	p := flowPlan{}
 	if t.Options {
 		return p
@@ -219,14 +304,23 @@ func compilePlan(t *Template) flowPlan {
 		return r
 	}
 	for d := flowDest(1); d < destCount; d++ {
-		for _, k := range destCandidates[d] {
+		cands := destCandidates[d]
+		if mapped != nil && len(mapped[d]) > 0 {
+			cands = append(slices.Clip(mapped[d]), cands...)
+		}
+		n, nMapped := 0, 0
+		if mapped != nil {
+			nMapped = len(mapped[d])
+		}
+		for j, k := range cands {
 			i, ok := first[k]
 			if !ok || !fieldLengthOK(d, t.Fields[i].Length, k) {
 				continue
 			}
 			p.ops = append(p.ops, planOp{fieldRef: ref(i), dest: d})
 			p.known |= destKnown[d]
-			if !isAddrDest(d) {
+			// A mapped element that the template has is the only source.
+			if n++; !isPairDest(d) || n == 2 || j < nMapped {
 				break
 			}
 			// A template may carry the IPv4 and the IPv6 element of an
@@ -287,6 +381,10 @@ func (p *flowPlan) assignSlots() {
 func (p *flowPlan) compileFixed() {
 	p.fixedOK = true
 	for _, op := range p.ops {
+		if op.dest >= firstExtraDest {
+			p.extra = append(p.extra, op)
+			continue
+		}
 		if !isAddrDest(op.dest) && op.len != 1 && op.len != 2 && op.len != 4 && op.len != 8 {
 			p.fixedOK = false
 		}

@@ -20,6 +20,11 @@ type flowContext struct {
 	headerUptime bool
 	sysUptime    uint32 // v9: uptime at export, ms
 	state        *flowState
+	// plan, when not nil, replaces the template's plan: the decoder's own,
+	// compiled with its Config.FlowElements (mapping.go).
+	plan *flowPlan
+	// sampling is the Config.Sampling policy of the exporter.
+	sampling samplingRule
 }
 
 // maxPlanSlots bounds flowPlan.uses: one field per destination (two per
@@ -28,27 +33,31 @@ const maxPlanSlots = 2*int(destCount) + 4
 
 // fillFlow fills f from one record of template t.
 func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
-	if t.plan.fixedOK {
-		fillFixedFlow(f, t, rec, ctx)
+	plan := ctx.plan
+	if plan == nil {
+		plan = &t.plan
+	}
+	if plan.fixedOK {
+		fillFixedFlow(f, plan, t, rec, ctx)
 		return
 	}
 	if t.fixedLen > 0 {
-		fillFlowAt(f, t, rec, ctx, nil)
+		fillFlowAt(f, plan, t, rec, ctx, nil)
 		return
 	}
 	var offs [maxPlanSlots]int
-	if !fieldOffsets(t, rec, offs[:len(t.plan.uses)]) {
+	if !fieldOffsets(t, plan, rec, offs[:len(plan.uses)]) {
 		*f = Flow{Exporter: ctx.exporter, Version: ctx.version, Domain: ctx.domain, Sequence: ctx.sequence, Known: FieldDomain | FieldSequence}
 		return
 	}
-	fillFlowAt(f, t, rec, ctx, offs[:])
+	fillFlowAt(f, plan, t, rec, ctx, offs[:])
 }
 
 // fillFixedFlow fills f from a record of a fixed-length template. It gives
 // what fillFlowAt gives with the template's offsets, faster: every field is
 // stored once, straight-line, without zeroing f first.
-func fillFixedFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
-	p := &t.plan.fixed
+func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowContext) {
+	p := &plan.fixed
 	rec = rec[:t.fixedLen]
 	f.Exporter = ctx.exporter
 	f.Version = ctx.version
@@ -71,19 +80,24 @@ func fillFixedFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
 	f.SrcAS = uint32(readUint(rec, p.srcAS))
 	f.DstAS = uint32(readUint(rec, p.dstAS))
 	f.SamplingInterval = uint32(readUint(rec, p.sampling))
-	f.Known = FieldDomain | FieldSequence | t.plan.known
+	f.Known = FieldDomain | FieldSequence | plan.known
 	if p.sampling.n != 0 && f.SamplingInterval == 0 {
 		f.Known &^= FieldSamplingInterval
 	}
+	clearExtra(f)
+	for i := range plan.extra {
+		op := &plan.extra[i]
+		setExtra(f, op.dest, rec[op.off:op.off+op.len])
+	}
 	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
 	f.Start, f.End = time.Time{}, time.Time{}
-	switch st, en := &t.plan.start, &t.plan.end; {
-	case t.plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
+	switch st, en := &plan.start, &plan.end; {
+	case plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
 		f.Start = c.at(uint32(readUint(rec, st.loc())))
 		f.End = c.at(uint32(readUint(rec, en.loc())))
 		f.Known |= FieldStart | FieldEnd
-	case t.plan.fastTimes && st.kind == timeMillis:
+	case plan.fastTimes && st.kind == timeMillis:
 		var ok bool
 		if f.Start, ok = milliTime(readUint(rec, st.loc())); ok {
 			f.Known |= FieldStart
@@ -92,9 +106,10 @@ func fillFixedFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
 			f.Known |= FieldEnd
 		}
 	default:
-		setTimes(f, t, rec, ctx, nil)
+		setTimes(f, plan, rec, ctx, nil)
 	}
-	setSampling(f, t, rec, ctx, nil)
+	finishICMP(f)
+	setSampling(f, plan, rec, ctx, nil)
 }
 
 // loc returns where r sits in a fixed-length record.
@@ -125,15 +140,14 @@ func readAddr(rec []byte, l [2]loc) netip.Addr {
 
 // fillFlowAt fills f from a record whose planned fields sit at offs (by
 // slot), or at the template's fixed offsets when offs is nil.
-func fillFlowAt(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
+func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowContext, offs []int) {
 	*f = Flow{
 		Exporter: ctx.exporter,
 		Version:  ctx.version,
 		Domain:   ctx.domain,
 		Sequence: ctx.sequence,
-		Known:    FieldDomain | FieldSequence | t.plan.known,
+		Known:    FieldDomain | FieldSequence | plan.known,
 	}
-	plan := &t.plan
 	for i := range plan.ops {
 		op := &plan.ops[i]
 		b := op.at(rec, offs)
@@ -174,47 +188,51 @@ func fillFlowAt(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) 
 			if f.SamplingInterval = uint32(beUint(b)); f.SamplingInterval == 0 {
 				f.Known &^= FieldSamplingInterval
 			}
+		default:
+			setExtra(f, op.dest, b)
 		}
 	}
-	setTimes(f, t, rec, ctx, offs)
-	setSampling(f, t, rec, ctx, offs)
+	setTimes(f, plan, rec, ctx, offs)
+	finishICMP(f)
+	setSampling(f, plan, rec, ctx, offs)
 }
 
 // setTimes fills Start and End from the plan's time sources.
-func setTimes(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
-	plan := &t.plan
+func setTimes(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int) {
 	if plan.start.kind != timeNone {
-		if ts, ok := readTime(&plan.start, t, rec, offs, ctx); ok {
+		if ts, ok := readTime(&plan.start, plan, rec, offs, ctx); ok {
 			f.Start, f.Known = ts, f.Known|FieldStart
 		}
 	}
 	if plan.end.kind != timeNone {
-		if ts, ok := readTime(&plan.end, t, rec, offs, ctx); ok {
+		if ts, ok := readTime(&plan.end, plan, rec, offs, ctx); ok {
 			f.End, f.Known = ts, f.Known|FieldEnd
 		}
 	}
 }
 
 // setSampling applies the exporter's sampling interval from options data
-// when the record does not carry one.
-func setSampling(f *Flow, t *Template, rec []byte, ctx *flowContext, offs []int) {
-	if f.Known&FieldSamplingInterval != 0 || ctx.state == nil {
-		return
+// when the record does not carry one, then the Config.Sampling policy.
+func setSampling(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int) {
+	if f.Known&FieldSamplingInterval == 0 && ctx.state != nil {
+		var id uint64
+		hasID := plan.sampler.ok
+		if hasID {
+			id = beUint(plan.sampler.at(rec, offs))
+		}
+		if iv := ctx.state.samplingInterval(id, hasID); iv != 0 {
+			f.SamplingInterval = iv
+			f.Known |= FieldSamplingInterval
+		}
 	}
-	var id uint64
-	hasID := t.plan.sampler.ok
-	if hasID {
-		id = beUint(t.plan.sampler.at(rec, offs))
-	}
-	if iv := ctx.state.samplingInterval(id, hasID); iv != 0 {
-		f.SamplingInterval = iv
-		f.Known |= FieldSamplingInterval
+	if ctx.sampling.active {
+		ctx.sampling.apply(f)
 	}
 }
 
 // readTime reads a time field of a record. ok is false for a time that
 // cannot be right (see wire.go).
-func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext) (time.Time, bool) {
+func readTime(op *timeOp, plan *flowPlan, rec []byte, offs []int, ctx *flowContext) (time.Time, bool) {
 	b := op.at(rec, offs)
 	switch op.kind {
 	case timeSeconds:
@@ -233,8 +251,8 @@ func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext)
 			return uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}.at(ms), true
 		}
 		var init uint64
-		if t.plan.sysInit.ok {
-			init = beUint(t.plan.sysInit.at(rec, offs))
+		if plan.sysInit.ok {
+			init = beUint(plan.sysInit.at(rec, offs))
 		} else if ctx.state != nil {
 			init = ctx.state.systemInit
 		}
@@ -250,8 +268,8 @@ func readTime(op *timeOp, t *Template, rec []byte, offs []int, ctx *flowContext)
 // variable-length record that the plan uses (offs[i] for field
 // t.plan.uses[i]). It returns false if the record is shorter than its fields
 // say.
-func fieldOffsets(t *Template, rec []byte, offs []int) bool {
-	uses := t.plan.uses
+func fieldOffsets(t *Template, plan *flowPlan, rec []byte, offs []int) bool {
+	uses := plan.uses
 	off, next := 0, 0
 	for i, f := range t.Fields {
 		if next == len(uses) {

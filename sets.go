@@ -33,6 +33,8 @@ type setWalker struct {
 	errs      []error
 	moreErrs  int     // problems beyond maxErrors
 	moreKinds []error // their sentinels
+	// seqRecords counts the message's own data records (seqloss.go).
+	seqRecords seqCounts
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
@@ -57,6 +59,7 @@ func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) er
 	}
 	w.releaseDue()
 	w.walk(data, dl.headerLen)
+	w.observeSets()
 	return w.finish()
 }
 
@@ -200,6 +203,7 @@ func (w *setWalker) releaseLearned() {
 			kept = append(kept, u)
 			continue
 		}
+		w.countRecords(w.learned[i].t, u.body)
 		w.records(w.learned[i].t, w.key, u.body, u.offset, w.ctx, true)
 	}
 	w.s.unresolved = kept
@@ -274,6 +278,7 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 			w.release([]readyKey{{key: key, t: t}})
 		}
 	}
+	w.countRecords(t, body)
 	w.records(t, w.key, body, offset, w.ctx, false)
 }
 
@@ -365,7 +370,7 @@ func (w *setWalker) addSet(t *Template, key TemplateKey, body []byte, ctx flowCo
 	w.s.DataSets = append(w.s.DataSets, DataSet{
 		TemplateID: t.ID, Template: t, Late: late,
 		Sequence: ctx.sequence, ExportTime: ctx.exportTime,
-		ctx: ctx, body: body, reg: w.d.registry, store: w.d.store, key: key,
+		ctx: w.d.setContext(ctx, t), body: body, reg: w.d.registry, store: w.d.store, key: key,
 		maxDepth: w.d.limits.MaxListDepth, lo: lo, hi: len(w.s.records),
 	})
 }

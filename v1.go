@@ -39,6 +39,8 @@ type V1Packet struct {
 	Exporter netip.AddrPort
 	Header   V1Header
 	Records  []V1Record
+
+	sampling samplingRule // the decoder's Config.Sampling policy for Exporter
 }
 
 // Version returns 1.
@@ -50,7 +52,7 @@ func (p *V1Packet) FlowCount() int { return len(p.Records) }
 // AppendFlows appends one Flow per record to dst. v1 has no sequence
 // number, engine, AS numbers or masks.
 func (p *V1Packet) AppendFlows(dst []Flow) []Flow {
-	c := fixedContext{exporter: p.Exporter, layout: &v1Layout, known: v1Layout.known}
+	c := fixedContext{exporter: p.Exporter, layout: &v1Layout, known: v1Layout.known, rule: p.sampling}
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {

@@ -51,6 +51,8 @@ type V5Packet struct {
 	Exporter netip.AddrPort
 	Header   V5Header
 	Records  []V5Record
+
+	sampling samplingRule // the decoder's Config.Sampling policy for Exporter
 }
 
 // Version returns 5.
@@ -61,7 +63,7 @@ func (p *V5Packet) FlowCount() int { return len(p.Records) }
 
 // AppendFlows appends one Flow per record to dst.
 func (p *V5Packet) AppendFlows(dst []Flow) []Flow {
-	c := newFixedContext(p.Exporter, &v5Layout, p.Header.fixed())
+	c := newFixedContext(p.Exporter, &v5Layout, p.Header.fixed(), p.sampling)
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {

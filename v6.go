@@ -24,6 +24,8 @@ type V6Packet struct {
 	Exporter netip.AddrPort
 	Header   V6Header
 	Records  []V6Record
+
+	sampling samplingRule // the decoder's Config.Sampling policy for Exporter
 }
 
 // Version returns 6.
@@ -34,7 +36,7 @@ func (p *V6Packet) FlowCount() int { return len(p.Records) }
 
 // AppendFlows appends one Flow per record to dst.
 func (p *V6Packet) AppendFlows(dst []Flow) []Flow {
-	c := newFixedContext(p.Exporter, &v6Layout, p.Header.fixed())
+	c := newFixedContext(p.Exporter, &v6Layout, p.Header.fixed(), p.sampling)
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {

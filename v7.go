@@ -41,6 +41,8 @@ type V7Packet struct {
 	Exporter netip.AddrPort
 	Header   V7Header
 	Records  []V7Record
+
+	sampling samplingRule // the decoder's Config.Sampling policy for Exporter
 }
 
 // Version returns 7.
@@ -52,7 +54,7 @@ func (p *V7Packet) FlowCount() int { return len(p.Records) }
 // AppendFlows appends one Flow per record to dst. v7 has no engine fields:
 // Domain is 0.
 func (p *V7Packet) AppendFlows(dst []Flow) []Flow {
-	c := fixedContext{exporter: p.Exporter, layout: &v7Layout, seq: p.Header.FlowSequence, known: v7Layout.known}
+	c := fixedContext{exporter: p.Exporter, layout: &v7Layout, seq: p.Header.FlowSequence, known: v7Layout.known, rule: p.sampling}
 	n := len(dst)
 	dst = grow(dst, n+len(p.Records))
 	for i := range p.Records {

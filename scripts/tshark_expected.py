@@ -8,6 +8,7 @@ compare flow by flow. Python 3 standard library only.
 Usage (from the repository root):
   python3 scripts/tshark_expected.py all        # regenerate testdata/expected/*.json
   python3 scripts/tshark_expected.py logstash   # testdata/expected/logstash/*.json
+  python3 scripts/tshark_expected.py rich       # testdata/expected/rich/*.json (issue 14 fields)
   python3 scripts/tshark_expected.py decode OUT.json INPUT...   # one capture
   python3 scripts/tshark_expected.py wrap OUT.pcap INPUT...     # raw payloads -> pcap
 
@@ -283,7 +284,34 @@ def reduce_times(tree, rec, notes, fields, add_field):
             add_field(k, v)
 
 
+# The tshark fields of issue 14's Flow fields, for `rich`: each under its
+# tshark name without "cflow.", the first occurrence in a record, as shown.
+RICH_FIELDS = {
+    "cflow.srcmac", "cflow.dstmac", "cflow.post_srcmac", "cflow.post_dstmac",
+    "cflow.vlanid", "cflow.dot1q_vlan_id", "cflow.post_vlanid", "cflow.post_dot1q_vlan_id",
+    "cflow.direction", "cflow.flow_end_reason", "cflow.bgpnexthop", "cflow.bgpnexthopv6",
+    "cflow.icmp_type_code_ipv4", "cflow.icmp_ipv4_type", "cflow.icmp_ipv4_code",
+    "cflow.icmp_ipv6_type", "cflow.icmp_ipv6_code", "cflow.ip_version",
+    "cflow.ingress_vrfid", "cflow.egress_vrfid", "cflow.mpls_label", "cflow.ethernet_type",
+    "cflow.post_natsource_ipv4_address", "cflow.post_natdestination_ipv4_address",
+    "cflow.post_nat_source_ipv6_address", "cflow.post_nat_destination_ipv6_address",
+    "cflow.post_naptsource_transport_port", "cflow.post_naptdestination_transport_port",
+    "cflow.nexthop", "cflow.nexthopv6", "cflow.protocol", "cflow.srcport", "cflow.dstport",
+}
+RICH = False  # set by `rich`: reduce_record emits RICH_FIELDS only
+
+
+def reduce_rich(pairs):
+    rec = {}
+    for k, v, _ in leaves(pairs):
+        if k in RICH_FIELDS and k[6:] not in rec:
+            rec[k[6:]] = v
+    return {"rich": rec}
+
+
 def reduce_record(pairs, with_fields):
+    if RICH:
+        return reduce_rich(pairs)
     rec, fields, notes = {}, {}, []
 
     def add_field(k, v):
@@ -402,7 +430,7 @@ def reduce_datagram(index, c, templates, cflow_bytes=None):
                 rec["template_id"] = set_id
                 if templates.get((ver, d.get("source_id"), set_id)):
                     rec["options"] = True
-                flows.append({kk: rec[kk] for kk in KEY_ORDER if kk in rec})
+                flows.append({kk: rec[kk] for kk in KEY_ORDER + ["rich"] if kk in rec})
             elif "no template found" in k2:
                 no_tpl.append(set_id)
     d["flows"] = flows
@@ -527,6 +555,27 @@ def main(argv):
                 dump(doc, out)
                 print("%s: %d datagrams, %d flows" % (os.path.relpath(out, ROOT), len(doc["datagrams"]),
                       sum(len(d.get("flows", [])) for d in doc["datagrams"])))
+        elif cmd == "rich":
+            global RICH
+            RICH = True
+            targets = dict(all_targets())
+            spec = json.load(open(td("logstash-codec-netflow", "EXPECTED_logstash_spec.json")))
+            seen = {}
+            for _, ctxs in spec.items():
+                for ctx in ctxs:
+                    name = slug(ctx["context"])
+                    seen[name] = seen.get(name, 0) + 1
+                    if seen[name] > 1:
+                        name += "_%d" % seen[name]
+                    targets["logstash_" + name] = [td("logstash-codec-netflow", f) for f in ctx["files"]]
+            for name, inputs in targets.items():
+                doc = decode(inputs, tmp)
+                n = sum(1 for d in doc["datagrams"] for f in d.get("flows", []) if f.get("rich"))
+                if n == 0:
+                    continue
+                out = td("expected", "rich", name + ".json")
+                dump(doc, out)
+                print("%s: %d datagrams, %d records with rich fields" % (os.path.relpath(out, ROOT), len(doc["datagrams"]), n))
         elif cmd == "logstash":
             spec = json.load(open(td("logstash-codec-netflow", "EXPECTED_logstash_spec.json")))
             seen = {}

@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
+		decFlags  = addDecoderFlags(fs)
 	)
 	storeArgs := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +126,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if status != 0 {
 		return status
 	}
+	decCfg, err := decFlags.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
 
 	be, status := openBackend(ctx, storeArgs, stderr)
 	if status != 0 {
@@ -134,8 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
+	decCfg.Store = be.store
 	cfg := receiver.Config{
-		Decoder:         netflow.NewDecoder(netflow.Config{Store: be.store}),
+		Decoder:         netflow.NewDecoder(decCfg),
 		Allow:           prefixes,
 		Workers:         *workers,
 		Sockets:         *sockets,
@@ -203,6 +210,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
 	printStoreStats(errOut, be, cfg.Decoder.Stats())
+	printSequences(errOut, cfg.Decoder.Stats())
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1

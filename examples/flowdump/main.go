@@ -92,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
+		decFlags  = addDecoderFlags(fs)
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: flowdump [flags] FILE...\n\n"+
@@ -117,8 +118,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	decCfg, err := decFlags.config()
+	if err != nil {
+		fmt.Fprintf(stderr, "flowdump: %v\n", err)
+		return 2
+	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	d := newDumper(out, stderr)
+	d.dec = netflow.NewDecoder(decCfg)
 	d.json, d.flowsOnly = *jsonOut, *flowsOnly
 	d.port, d.tcpPort = uint16(*port), uint16(*tcpPort)
 	status := 0
@@ -138,6 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *stats {
 		d.stats.print(stderr, ps)
+		printSequences(stderr, d.dec.Stats())
 	}
 	return status
 }

@@ -28,7 +28,11 @@ var FlowKeys = []string{
 	"src_addr", "dst_addr", "next_hop", "src_port", "dst_port",
 	"proto", "tos", "tcp_flags", "packets", "bytes", "start", "end",
 	"in_if", "out_if", "src_as", "dst_as", "src_mask", "dst_mask",
-	"sampling_interval", "fields",
+	"sampling_interval", "scaled", "src_mac", "dst_mac", "vlan", "post_vlan",
+	"direction", "end_reason", "bgp_next_hop", "icmp_type", "icmp_code",
+	"ip_version", "in_vrf", "out_vrf", "mpls_label", "eth_type",
+	"post_nat_src_addr", "post_nat_dst_addr", "post_nat_src_port", "post_nat_dst_port",
+	"fields",
 }
 
 // AppendOptionsJSON appends an options data record as one JSON object with
