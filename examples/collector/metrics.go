@@ -41,6 +41,7 @@ type metrics struct {
 	templatesRefused                               *prometheus.Desc
 	pendingSets, pendingBytes, pendingEvents       *prometheus.Desc
 	kafkaRecords                                   *prometheus.Desc
+	seqLost, seqLate, seqDuplicates, seqRestarts   *prometheus.Desc
 	scrapes                                        atomic.Uint64
 }
 
@@ -79,6 +80,14 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 		pendingEvents: prometheus.NewDesc("netflow_pending_events_total",
 			"Data sets waiting for a template: added, matched (decoded late), expired, refused.",
 			[]string{"event"}, nil),
+		seqLost: prometheus.NewDesc("netflow_sequence_lost_total",
+			"Flows (v5-v7), datagrams (v9) or data records (IPFIX) the exporter's sequence numbers say were sent and never arrived.", []string{"exporter"}, nil),
+		seqLate: prometheus.NewDesc("netflow_sequence_late_total",
+			"Messages that arrived after a later one, into a gap (taken back from lost).", []string{"exporter"}, nil),
+		seqDuplicates: prometheus.NewDesc("netflow_sequence_duplicates_total",
+			"Messages behind the sequence that filled no gap.", []string{"exporter"}, nil),
+		seqRestarts: prometheus.NewDesc("netflow_sequence_restarts_total",
+			"Exporter restarts told by uptime or sequence numbers going back.", []string{"exporter"}, nil),
 		kafkaRecords: prometheus.NewDesc("netflow_kafka_records_total",
 			"Flow records given to Kafka, by result (delivered, failed).", []string{"result"}, nil),
 	}
@@ -87,7 +96,8 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 // Describe sends every descriptor.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
-		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords} {
+		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords,
+		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts} {
 		ch <- d
 	}
 }
@@ -204,6 +214,33 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.pendingEvents, ps.Matched, "matched")
 	counter(m.pendingEvents, ps.Expired, "expired")
 	counter(m.pendingEvents, ps.Refused, "refused")
+	// Sequence counters per exporter (its domains summed), under the same
+	// label cap as the receiver's counters.
+	type seqSum struct{ lost, late, dups, restarts uint64 }
+	seqs := map[string]*seqSum{}
+	var seqOrder []string
+	m.mu.Lock()
+	for _, q := range ds.Sequences {
+		l := m.label(q.Exporter, st.Exporters)
+		sum, ok := seqs[l]
+		if !ok {
+			sum = new(seqSum)
+			seqs[l] = sum
+			seqOrder = append(seqOrder, l)
+		}
+		sum.lost += q.Lost
+		sum.late += q.Late
+		sum.dups += q.Duplicates
+		sum.restarts += q.Restarts
+	}
+	m.mu.Unlock()
+	for _, l := range seqOrder {
+		q := seqs[l]
+		counter(m.seqLost, q.lost, l)
+		counter(m.seqLate, q.late, l)
+		counter(m.seqDuplicates, q.dups, l)
+		counter(m.seqRestarts, q.restarts, l)
+	}
 	if m.kafka != nil {
 		counter(m.kafkaRecords, m.kafka.delivered.Load(), "delivered")
 		counter(m.kafkaRecords, m.kafka.failed.Load(), "failed")

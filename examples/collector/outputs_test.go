@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -373,4 +374,46 @@ func TestKafkaFailures(t *testing.T) {
 	require.Equal(t, 0, stop())
 	require.Contains(t, stderr.String(), fmt.Sprintf("kafka: %d records produced, 0 delivered, %d failed", want, want))
 	require.Contains(t, stderr.String(), "kafka: first delivery failure: ")
+}
+
+// TestMetricsSequenceLoss: softflowd's twelve v5 datagrams of netflow5.dat
+// with the fourth and the eighth left out. v5's flow_sequence counts flows,
+// so the exporter's own headers say how many flows never arrived: the
+// counts of the two missing datagrams (read from their headers here, not
+// from the decoder), which netflow_sequence_lost_total must show.
+func TestMetricsSequenceLoss(t *testing.T) {
+	noLeak(t)
+	file, err := os.ReadFile(td + "logstash-codec-netflow/netflow5.dat")
+	require.NoError(t, err)
+	var msgs [][]byte
+	for len(file) >= 24 {
+		n := 24 + 48*int(binary.BigEndian.Uint16(file[2:]))
+		msgs, file = append(msgs, file[:n]), file[n:]
+	}
+	require.Len(t, msgs, 12)
+	var sent [][]byte
+	wantLost := 0
+	for i, m := range msgs {
+		if i == 3 || i == 7 {
+			wantLost += int(binary.BigEndian.Uint16(m[2:]))
+			continue
+		}
+		sent = append(sent, m)
+	}
+	require.Positive(t, wantLost)
+
+	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-json", "-metrics", "127.0.0.1:0")
+	defer stop()
+	maddr := stderrValue(t, stderr, "metrics on ")
+	from := send(t, addr, sent...)
+	lost := fmt.Sprintf(`netflow_sequence_lost_total{exporter="%s"}`, from)
+	var text string
+	waitFor(t, "the loss counted", func() bool {
+		text = scrape(t, maddr)
+		return metricValue(text, lost) == fmt.Sprint(wantLost)
+	})
+	require.Equal(t, fmt.Sprint(wantLost), metricValue(text, lost), text)
+	require.Equal(t, "0", metricValue(text, fmt.Sprintf(`netflow_sequence_late_total{exporter="%s"}`, from)))
+	require.Equal(t, "0", metricValue(text, fmt.Sprintf(`netflow_sequence_restarts_total{exporter="%s"}`, from)))
+	require.Equal(t, 0, stop())
 }
