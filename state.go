@@ -44,13 +44,15 @@ type ExporterState struct {
 
 // domainState is the mutable options state of one exporter domain.
 type domainState struct {
-	mu      sync.Mutex
-	st      ExporterState
-	known   bool // st holds what options data (here or elsewhere) told
-	entries int  // names and samplers kept, against MaxOptionsEntries
-	bytes   int  // bytes of names kept, against MaxStateBytes
-	flow    atomic.Pointer[flowState]
-	used    atomic.Int64 // unix seconds of the last datagram or options data
+	mu         sync.Mutex
+	st         ExporterState
+	known      bool // st holds what options data (here or elsewhere) told
+	entries    int  // names and samplers kept, against MaxOptionsEntries
+	bytes      int  // bytes of names kept, against MaxStateBytes
+	flow       atomic.Pointer[flowState]
+	used       atomic.Int64  // unix seconds of the last datagram or options data
+	ticks      atomic.Uint32 // flowState calls, for stateClockEvery
+	lastExport atomic.Uint32 // export time (seconds) of the last datagram
 	// loaded is when the state was last read from the StateStore (unix
 	// nanoseconds, 0: never), and stale is set when the store announced a
 	// change: the next use reads it again.
@@ -166,20 +168,33 @@ func (t *stateTable) sweep() {
 // marks the domain used. With a StateStore it reads the store's state when
 // the domain has none cached, when the store announced a change, or (for a
 // store that does not announce) every stateRefresh.
-func (t *stateTable) flowState(key TemplateKey) *flowState {
+func (t *stateTable) flowState(key TemplateKey, exportSecs uint32) *flowState {
 	ds := t.domainFor(key, t.store != nil, false)
 	if ds == nil {
 		return nil
 	}
-	now := t.now()
-	if sec := now.Unix(); ds.used.Load() != sec {
-		ds.used.Store(sec)
-	}
-	if t.store != nil && t.due(ds, now) {
+	// The clock is read when the exporter's export time moved on (at most
+	// once per exporter second: a busy exporter's datagrams mostly cost no
+	// clock reading, a quiet one's each read it, so that its use is known),
+	// every stateClockEvery datagrams, and whenever the store's state must
+	// be read.
+	if t.store != nil && (ds.loaded.Load() == 0 || ds.stale.Load()) {
+		now := t.now()
+		ds.used.Store(now.Unix())
 		t.load(key, ds, now)
+	} else if ds.lastExport.Swap(exportSecs) != exportSecs || ds.ticks.Add(1)%stateClockEvery == 0 {
+		now := t.now()
+		ds.used.Store(now.Unix())
+		if t.store != nil && t.due(ds, now) {
+			t.load(key, ds, now)
+		}
 	}
 	return ds.flow.Load()
 }
+
+// stateClockEvery is how many datagrams of a domain share one reading of
+// the clock in flowState.
+const stateClockEvery = 64
 
 // due reports whether ds should be read from the store again.
 func (t *stateTable) due(ds *domainState, now time.Time) bool {
