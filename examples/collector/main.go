@@ -73,6 +73,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/examples/internal/decflags"
 	"github.com/flowkit/netflow/internal/flowfmt"
 	"github.com/flowkit/netflow/receiver"
 )
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
-		decFlags  = addDecoderFlags(fs)
+		decFlags  = decflags.Add(fs)
 	)
 	storeArgs := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if status != 0 {
 		return status
 	}
-	decCfg, err := decFlags.config()
+	decCfg, err := decFlags.Config()
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
@@ -210,7 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	printStats(errOut, r.Stats(), cfg.Decoder.Stats().Pending)
 	printStoreStats(errOut, be, cfg.Decoder.Stats())
-	printSequences(errOut, cfg.Decoder.Stats())
+	decflags.PrintSequences(errOut, cfg.Decoder.Stats())
 	if failure != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", failure)
 		return 1

@@ -70,6 +70,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/examples/internal/decflags"
 	"github.com/flowkit/netflow/internal/flowfmt"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/ip4defrag"
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
-		decFlags  = addDecoderFlags(fs)
+		decFlags  = decflags.Add(fs)
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: flowdump [flags] FILE...\n\n"+
@@ -118,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	decCfg, err := decFlags.config()
+	decCfg, err := decFlags.Config()
 	if err != nil {
 		fmt.Fprintf(stderr, "flowdump: %v\n", err)
 		return 2
@@ -145,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *stats {
 		d.stats.print(stderr, ps)
-		printSequences(stderr, d.dec.Stats())
+		decflags.PrintSequences(stderr, d.dec.Stats())
 	}
 	return status
 }

@@ -1,8 +1,7 @@
-package main
-
-// The decoder flags of issue 14: -ie FILE (element definitions), the
-// sampling policy, and the sequence-number counters -stats prints. The same
-// file is in examples/flowdump.
+// Package decflags holds the decoder flags that examples/flowdump and
+// examples/collector share: -ie FILE (element definitions), the sampling
+// policy, and the printing of the sequence-number counters.
+package decflags
 
 import (
 	"flag"
@@ -16,16 +15,17 @@ import (
 	"github.com/flowkit/netflow"
 )
 
-// decoderFlags are the flags that configure the decoder.
-type decoderFlags struct {
+// Flags are the flags that configure the decoder.
+type Flags struct {
 	ie               string
 	samplingDefault  string
 	samplingOverride string
 	samplingScale    bool
 }
 
-func addDecoderFlags(fs *flag.FlagSet) *decoderFlags {
-	f := &decoderFlags{}
+// Add defines the flags on fs.
+func Add(fs *flag.FlagSet) *Flags {
+	f := &Flags{}
 	fs.StringVar(&f.ie, "ie", "", "element definitions `file` (JSON: name, pen, id, type, optional flow_field) naming vendor elements and mapping them into flows")
 	fs.StringVar(&f.samplingDefault, "sampling-default", "", "comma-separated `prefix=N`: the 1-in-N sampling interval of exporters in prefix that give none")
 	fs.StringVar(&f.samplingOverride, "sampling-override", "", "comma-separated `prefix=N`: the sampling interval of exporters in prefix, whatever they say")
@@ -33,8 +33,8 @@ func addDecoderFlags(fs *flag.FlagSet) *decoderFlags {
 	return f
 }
 
-// config returns the decoder configuration the flags ask for.
-func (f *decoderFlags) config() (netflow.Config, error) {
+// Config returns the decoder configuration the flags ask for.
+func (f *Flags) Config() (netflow.Config, error) {
 	var cfg netflow.Config
 	if f.ie != "" {
 		file, err := os.Open(f.ie)
@@ -99,9 +99,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// printSequences prints what the exporters' sequence numbers told, one
+// PrintSequences prints what the exporters' sequence numbers told, one
 // line per exporter domain.
-func printSequences(w io.Writer, st netflow.Stats) {
+func PrintSequences(w io.Writer, st netflow.Stats) {
 	var b strings.Builder
 	units := map[uint16]string{5: "flows", 6: "flows", 7: "flows", 9: "datagrams", 10: "records"}
 	for _, s := range st.Sequences {
