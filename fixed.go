@@ -263,7 +263,10 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 	// Every field read here is in the first 48 bytes of a record (v6 and v7
 	// add theirs after them): a 48-byte slice lets the compiler drop the
 	// bounds checks of the constant offsets.
-	tcpFlags, proto, tos := l.tcpFlags, l.proto, l.tos
+	// Constant offsets, so that the compiler checks no bounds: the table
+	// has protocol and ToS at 38 and 39 in all four layouts and the TCP
+	// flags at 37 or (v1) 40; TestFixedLayoutConstants holds it to that.
+	flagsAt40 := l.tcpFlags == 40
 	for i := range int(h.count) {
 		b := data[l.headerLen+i*l.recordLen:][:48]
 		f := &dst[n+i]
@@ -282,9 +285,13 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		f.End = c.at(binary.BigEndian.Uint32(b[recLast:]))
 		f.SrcPort = binary.BigEndian.Uint16(b[recSrcPort:])
 		f.DstPort = binary.BigEndian.Uint16(b[recDstPort:])
-		f.TCPFlags = b[tcpFlags]
-		f.Proto = b[proto]
-		f.ToS = b[tos]
+		if flagsAt40 {
+			f.TCPFlags = b[40]
+		} else {
+			f.TCPFlags = b[37]
+		}
+		f.Proto = b[38]
+		f.ToS = b[39]
 		if l.hasASMask {
 			f.SrcAS = uint32(binary.BigEndian.Uint16(b[recSrcAS:]))
 			f.DstAS = uint32(binary.BigEndian.Uint16(b[recDstAS:]))

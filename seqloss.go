@@ -107,6 +107,11 @@ type seqTable struct {
 	// datagram: a domain's idle time is known to within that.
 	coarse int64
 	ticks  uint32
+	// last is the entry of the latest message's key (lastKey): an exporter
+	// sends many messages in a row, which then skip the map's hashing.
+	// Cleared whenever an entry leaves the map.
+	last    *seqEntry
+	lastKey seqKey
 }
 
 // coarseEvery is how many messages share one reading of the clock.
@@ -138,7 +143,12 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 		t.coarse = t.now().UnixNano()
 	}
 	now := t.coarse
-	e := t.m[key]
+	e := t.last
+	if e == nil || t.lastKey != key {
+		if e = t.m[key]; e != nil {
+			t.last, t.lastKey = e, key
+		}
+	}
 	if e == nil {
 		now = t.now().UnixNano()
 		t.coarse = now
@@ -151,6 +161,7 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 			e.modes = seqModesAll
 		}
 		t.m[key] = e
+		t.last, t.lastKey = e, key
 		e.resync(seq, c, known, uptime, hasUptime)
 		e.stats.Messages, e.lastSeen = 1, now
 		return
@@ -324,6 +335,7 @@ func (t *seqTable) reclaim(now int64) bool {
 		if now-e.lastSeen >= int64(t.idle) {
 			delete(t.m, k)
 			t.reclaimed++
+			t.last = nil
 		}
 	}
 	return len(t.m) < t.max
@@ -350,6 +362,7 @@ func (t *seqTable) forget(exporter netip.AddrPort) {
 	for k := range t.m {
 		if k.exporter == exporter {
 			delete(t.m, k)
+			t.last = nil
 		}
 	}
 	t.mu.Unlock()

@@ -227,3 +227,15 @@ func TestGrowKeepsElements(t *testing.T) {
 	assert.Equal(t, []int{1, 2, 0, 0, 0, 0, 0, 0, 0, 0}, g)
 	assert.GreaterOrEqual(t, cap(g), 10)
 }
+
+// TestFixedLayoutConstants: appendFixedFlows reads the protocol and ToS at
+// constant offsets and the TCP flags at 37 or 40; the layout table must
+// agree.
+func TestFixedLayoutConstants(t *testing.T) {
+	for _, l := range []*fixedLayout{&v1Layout, &v5Layout, &v6Layout, &v7Layout} {
+		require.Equal(t, 38, l.proto, "v%d", l.version)
+		require.Equal(t, 39, l.tos, "v%d", l.version)
+		require.Contains(t, []int{37, 40}, l.tcpFlags, "v%d", l.version)
+		require.GreaterOrEqual(t, l.recordLen, 48, "v%d", l.version)
+	}
+}
