@@ -100,9 +100,8 @@ func (c *planCache) plan(t *Template) *flowPlan {
 }
 
 // setContext is the flow context of a data set of t: the decoder's plan for
-// t and the exporter's sampling policy.
+// t (walkSets put the exporter's sampling policy in ctx already).
 func (d *Decoder) setContext(ctx flowContext, t *Template) flowContext {
 	ctx.plan = d.plans.plan(t)
-	ctx.sampling = d.sampling.rule(ctx.exporter)
 	return ctx
 }

@@ -90,7 +90,6 @@ func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowCo
 		setExtra(f, op.dest, rec[op.off:op.off+op.len])
 	}
 	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
-	f.Start, f.End = time.Time{}, time.Time{}
 	switch st, en := &plan.start, &plan.end; {
 	case plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
@@ -99,6 +98,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowCo
 		f.Known |= FieldStart | FieldEnd
 	case plan.fastTimes && st.kind == timeMillis:
 		var ok bool
+		// milliTime gives the zero Time with ok false: nothing stale stays.
 		if f.Start, ok = milliTime(readUint(rec, st.loc())); ok {
 			f.Known |= FieldStart
 		}
@@ -106,6 +106,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowCo
 			f.Known |= FieldEnd
 		}
 	default:
+		f.Start, f.End = time.Time{}, time.Time{} // setTimes sets only what it reads
 		setTimes(f, plan, rec, ctx, nil)
 	}
 	finishICMP(f)

@@ -48,6 +48,7 @@ var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimi
 // walkSets decodes, for d, the sets of a message whose header (dl.headerLen bytes)
 // was read into ctx.
 func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) error {
+	ctx.sampling = d.sampling.rule(ctx.exporter) // once per message, not per set
 	w := setWalker{
 		d:       d,
 		s:       s,

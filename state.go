@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"encoding/hex"
+	"maps"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -268,10 +269,7 @@ func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record) error
 
 // publish makes the flow state of ds.st current. ds.mu is held.
 func (ds *domainState) publish() {
-	fs := &flowState{samplers: make(map[uint64]uint32, len(ds.st.Samplers)), interval: ds.st.SamplingInterval}
-	for k, v := range ds.st.Samplers {
-		fs.samplers[k] = v
-	}
+	fs := &flowState{samplers: maps.Clone(ds.st.Samplers), interval: ds.st.SamplingInterval}
 	if !ds.st.SystemInit.IsZero() {
 		fs.systemInit = uint64(ds.st.SystemInit.UnixMilli())
 	}
@@ -471,24 +469,13 @@ func putName[K comparable](ds *domainState, m map[K]string, k K, v string, l *Li
 
 // clone returns a copy of st that shares no map with it.
 func (st ExporterState) clone() ExporterState {
-	st.Samplers = cloneMap(st.Samplers)
-	st.SamplerAlgorithms = cloneMap(st.SamplerAlgorithms)
-	st.InterfaceNames = cloneMap(st.InterfaceNames)
-	st.InterfaceDescriptions = cloneMap(st.InterfaceDescriptions)
-	st.VRFNames = cloneMap(st.VRFNames)
-	st.ApplicationNames = cloneMap(st.ApplicationNames)
+	st.Samplers = maps.Clone(st.Samplers)
+	st.SamplerAlgorithms = maps.Clone(st.SamplerAlgorithms)
+	st.InterfaceNames = maps.Clone(st.InterfaceNames)
+	st.InterfaceDescriptions = maps.Clone(st.InterfaceDescriptions)
+	st.VRFNames = maps.Clone(st.VRFNames)
+	st.ApplicationNames = maps.Clone(st.ApplicationNames)
 	return st
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return nil
-	}
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // forget drops the options state of every domain of exporter.
