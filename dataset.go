@@ -99,8 +99,17 @@ func (ds *DataSet) AppendFlows(dst []Flow) []Flow {
 	case t.fixedLen > 0:
 		// Fixed-length records are cut from the body directly: the
 		// Records may not exist (Decoder.DecodeFlows).
+		plan := ds.ctx.planOf(t)
+		if !plan.fixedOK {
+			for off := 0; off+t.fixedLen <= len(ds.body); off += t.fixedLen {
+				fillFlow(&dst[n], t, ds.body[off:off+t.fixedLen], &ds.ctx)
+				n++
+			}
+			break
+		}
+		s := ds.ctx.samplerOf(plan)
 		for off := 0; off+t.fixedLen <= len(ds.body); off += t.fixedLen {
-			fillFlow(&dst[n], t, ds.body[off:off+t.fixedLen], &ds.ctx)
+			fillFixedFlow(&dst[n], plan, ds.body[off:off+t.fixedLen], &ds.ctx, s)
 			n++
 		}
 	default:

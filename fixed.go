@@ -245,7 +245,9 @@ func (c *fixedContext) recordFlow(f *Flow, r *V5Record) {
 // finish derives the ICMP type and code from the ports (flowfields.go) and
 // applies the sampling policy.
 func (c *fixedContext) finish(f *Flow) {
-	icmpFromPorts(f)
+	if f.Proto == 1 || f.Proto == 58 {
+		icmpFromPorts(f)
+	}
 	if c.rule.active {
 		c.rule.apply(f)
 	}
@@ -303,7 +305,13 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		f.SamplingInterval = fc.sampling
 		f.Known = fc.known
 		clearExtra(f)
-		fc.finish(f)
+		// fc.finish, inlined.
+		if f.Proto == 1 || f.Proto == 58 {
+			icmpFromPorts(f)
+		}
+		if fc.rule.active {
+			fc.rule.apply(f)
+		}
 	}
 	return dst
 }

@@ -39,15 +39,106 @@ func (m MAC) String() string {
 // icmpFields are the Known bits of the ICMP type and code.
 const icmpFields = FieldICMPType | FieldICMPCode
 
-// clearExtra zeroes the fields the extra ops fill, for the paths that do
-// not zero the whole Flow.
+// clearExtra zeroes the fields beyond v5's, for the paths that do not zero
+// the whole Flow. One statement per field: a tuple assignment of arrays
+// goes through temporaries.
 func clearExtra(f *Flow) {
-	f.SrcMAC, f.DstMAC = MAC{}, MAC{}
-	f.VLAN, f.PostVLAN, f.EthType = 0, 0, 0
-	f.Direction, f.EndReason, f.IPVersion, f.ICMPType, f.ICMPCode = 0, 0, 0, 0, 0
-	f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
-	f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = netip.Addr{}, netip.Addr{}, netip.Addr{}
-	f.PostNATSrcPort, f.PostNATDstPort = 0, 0
+	f.SrcMAC = MAC{}
+	f.DstMAC = MAC{}
+	f.VLAN = 0
+	f.PostVLAN = 0
+	f.EthType = 0
+	f.Direction = 0
+	f.EndReason = 0
+	f.IPVersion = 0
+	f.ICMPType = 0
+	f.ICMPCode = 0
+	f.MPLSLabel = 0
+	f.InVRF = 0
+	f.OutVRF = 0
+	f.BGPNextHop = netip.Addr{}
+	f.PostNATSrcAddr = netip.Addr{}
+	f.PostNATDstAddr = netip.Addr{}
+	f.PostNATSrcPort = 0
+	f.PostNATDstPort = 0
+}
+
+// fill fills the fields beyond v5's from a fixed-length record, one
+// group at a time (extraGroups), then the ICMP type and code by setExtra's
+// rules.
+func (p *fixedExtra) fill(f *Flow, rec []byte) {
+	if p.groups&groupLayer2 != 0 {
+		f.SrcMAC = readMAC(rec, p.srcMAC)
+		f.DstMAC = readMAC(rec, p.dstMAC)
+		f.VLAN = uint16(readUint(rec, p.vlan))
+		f.PostVLAN = uint16(readUint(rec, p.postVLAN))
+		f.EthType = uint16(readUint(rec, p.ethType))
+	} else {
+		f.SrcMAC = MAC{}
+		f.DstMAC = MAC{}
+		f.VLAN, f.PostVLAN, f.EthType = 0, 0, 0
+	}
+	if p.groups&groupTags != 0 {
+		f.Direction = uint8(readUint(rec, p.direction))
+		f.EndReason = uint8(readUint(rec, p.endReason))
+		f.IPVersion = uint8(readUint(rec, p.ipVersion))
+		f.MPLSLabel = 0
+		if l := p.mpls; l.n != 0 {
+			f.MPLSLabel = mplsLabel(rec[l.off : l.off+l.n])
+		}
+		f.InVRF = uint32(readUint(rec, p.inVRF))
+		f.OutVRF = uint32(readUint(rec, p.outVRF))
+	} else {
+		f.Direction, f.EndReason, f.IPVersion = 0, 0, 0
+		f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
+	}
+	if p.groups&groupNAT != 0 {
+		f.BGPNextHop = readAddr(rec, &p.bgpNextHop)
+		f.PostNATSrcAddr = readAddr(rec, &p.postNATSrcAddr)
+		f.PostNATDstAddr = readAddr(rec, &p.postNATDstAddr)
+		f.PostNATSrcPort = uint16(readUint(rec, p.postNATSrcPort))
+		f.PostNATDstPort = uint16(readUint(rec, p.postNATDstPort))
+	} else {
+		f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = netip.Addr{}, netip.Addr{}, netip.Addr{}
+		f.PostNATSrcPort, f.PostNATDstPort = 0, 0
+	}
+	f.ICMPType, f.ICMPCode = 0, 0
+	switch {
+	case p.groups&groupICMP == 0:
+	case p.icmpMixed != nil:
+		for i := range p.icmpMixed {
+			op := &p.icmpMixed[i]
+			setExtra(f, op.dest, rec[op.off:op.off+op.len])
+		}
+	default:
+		v := readPair(rec, p.icmpTypeCode, 0xffff)
+		f.ICMPType = uint8(v>>8) | uint8(readPair(rec, p.icmpType, 0xff))
+		f.ICMPCode = uint8(v) | uint8(readPair(rec, p.icmpCode, 0xff))
+	}
+}
+
+// readPair reads the integer at l[0], or at l[1] if l[0]'s is zero, both
+// cut to mask (the width of the field they fill).
+func readPair(rec []byte, l [2]loc, mask uint64) uint64 {
+	v := readUint(rec, l[0]) & mask
+	if v == 0 && l[1].n != 0 {
+		v = readUint(rec, l[1]) & mask
+	}
+	return v
+}
+
+// readMAC reads the MAC address at l, the zero MAC if l is empty.
+func readMAC(rec []byte, l loc) MAC {
+	if l.n == 0 {
+		return MAC{}
+	}
+	return MAC(rec[l.off : l.off+6])
+}
+
+// mplsLabel returns the label of an mplsTopLabelStackSection: label (20
+// bits), traffic class (3), bottom of stack (1).
+func mplsLabel(b []byte) uint32 {
+	return uint32(b[0])<<12 | uint32(b[1])<<4 | uint32(b[2])>>4
 }
 
 // setExtra fills the field of an extra destination from b, whose length
@@ -85,9 +176,7 @@ func setExtra(f *Flow, d flowDest, b []byte) {
 			f.ICMPCode = uint8(beUint(b))
 		}
 	case destMPLSLabel:
-		// mplsTopLabelStackSection: label (20 bits), traffic class (3),
-		// bottom of stack (1).
-		f.MPLSLabel = uint32(b[0])<<12 | uint32(b[1])<<4 | uint32(b[2])>>4
+		f.MPLSLabel = mplsLabel(b)
 	case destInVRF:
 		f.InVRF = uint32(beUint(b))
 	case destOutVRF:
@@ -112,8 +201,15 @@ func isICMP(f *Flow) bool {
 
 // finishICMP applies the ICMP rules above once the record's fields are in:
 // element values stand for ICMP flows only; without elements, an ICMP flow
-// with source port 0 gives them from its destination port.
+// with source port 0 gives them from its destination port. Most flows are
+// neither ICMP nor carry ICMP elements: that test is inlined.
 func finishICMP(f *Flow) {
+	if f.Known&icmpFields != 0 || f.Proto == 1 || f.Proto == 58 {
+		finishICMPFields(f)
+	}
+}
+
+func finishICMPFields(f *Flow) {
 	if f.Known&icmpFields != 0 {
 		if f.Known&FieldProto != 0 && !isICMP(f) {
 			f.ICMPType, f.ICMPCode = 0, 0

@@ -204,6 +204,10 @@ func fuzzDecodeOnce(data []byte) error {
 	var want []Flow
 	if p != nil {
 		want = p.AppendFlows(nil)
+		// The fixed path gives what the general path gives.
+		if _, err := checkFillPaths(p); err != nil {
+			return err
+		}
 	}
 	// A Buffer that held other packets gives the same result.
 	p2, err2 := NewDecoder(Config{}).DecodeInto(dirtyBuffer(), testExporter, data)

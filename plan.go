@@ -10,7 +10,6 @@ import (
 // the usual integer widths, straight-line code), not a look-up per field.
 type flowPlan struct {
 	ops        []planOp   // fields that fill Flow fields, in field order
-	extra      []planOp   // ops of a fixed-length template from firstExtraDest on
 	fixed      fixedPlan  // the same for a fixed-length template
 	fixedOK    bool       // fixed is usable: fixed length, integer widths 1, 2, 4, 8
 	fastTimes  bool       // start and end are both uptimes or both ms, widths 1, 2, 4, 8
@@ -43,7 +42,41 @@ type fixedPlan struct {
 	srcPort, dstPort, srcMask, dstMask   loc
 	inIf, outIf, srcAS, dstAS, sampling  loc
 	srcAddr, dstAddr, nextHop            [2]loc // in field order; see setAddr
+	// v4Addrs: each of the three addresses is one IPv4 element or none.
+	v4Addrs bool
+
+	// extra locates the fields beyond v5's; nil for a template with none of
+	// their elements (most), whose flows have them zeroed.
+	extra *fixedExtra
 }
+
+// fixedExtra locates the fields beyond v5's in a fixed-length record. They
+// come in groups (extraGroups): the fields of a group the template has no
+// element of are zeroed without a look at their locations.
+type fixedExtra struct {
+	groups                                     extraGroups
+	srcMAC, dstMAC, vlan, postVLAN, ethType    loc
+	direction, endReason, ipVersion, mpls      loc
+	inVRF, outVRF                              loc
+	bgpNextHop, postNATSrcAddr, postNATDstAddr [2]loc
+	postNATSrcPort, postNATDstPort             loc
+	// The ICMP elements, IPv4's and IPv6's in field order: the first that
+	// is not zero wins (setExtra's rule). A template with both type-code
+	// and separate type or code elements has them in icmpMixed instead, in
+	// field order, for setExtra.
+	icmpTypeCode, icmpType, icmpCode [2]loc
+	icmpMixed                        []planOp
+}
+
+// extraGroups is a set of groups of the Flow fields beyond v5's.
+type extraGroups uint8
+
+const (
+	groupLayer2 extraGroups = 1 << iota // MACs, VLANs, EtherType
+	groupTags                           // direction, end reason, IP version, MPLS label, VRFs
+	groupNAT                            // BGP next hop, post-NAT addresses and ports
+	groupICMP                           // ICMP type and code
+)
 
 type planOp struct {
 	fieldRef
@@ -105,9 +138,8 @@ const (
 	destSrcAS
 	destDstAS
 	destSamplingInterval
-	// The destinations from here on are read by the extra ops (planExtra.go)
-	// on every path, so that the straight-line fixed path does not grow
-	// for templates without them.
+	// The destinations from here on are the fields beyond v5's
+	// (flowfields.go); the fixed path fills them by group (extraGroups).
 	destSrcMAC
 	destDstMAC
 	destVLAN
@@ -129,9 +161,6 @@ const (
 	destPostNATDstPort
 	destCount
 )
-
-// firstExtraDest is the first destination the extra ops fill.
-const firstExtraDest = destSrcMAC
 
 // destCandidates lists, per destination, the elements that may fill it, best
 // first. An exporter that sends only a later candidate (the post- counters,
@@ -351,9 +380,8 @@ func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 	if t.fixedLen > 0 {
 		p.compileFixed()
 	}
-	std := func(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
 	p.fastTimes = p.start.kind == p.end.kind && (p.start.kind == timeUptime || p.start.kind == timeMillis) &&
-		std(p.start.len) && std(p.end.len)
+		readUintWidth(p.start.len) && readUintWidth(p.end.len)
 	return p
 }
 
@@ -377,33 +405,69 @@ func (p *flowPlan) assignSlots() {
 	}
 }
 
-// compileFixed fills p.fixed for a fixed-length template.
+// compileFixed fills p.fixed for a fixed-length template. It is usable
+// (fixedOK) when every integer field has a width readUint reads.
 func (p *flowPlan) compileFixed() {
 	p.fixedOK = true
+	var x fixedExtra
+	var icmp []planOp
 	for _, op := range p.ops {
-		if op.dest >= firstExtraDest {
-			p.extra = append(p.extra, op)
-			continue
-		}
-		if !isAddrDest(op.dest) && op.len != 1 && op.len != 2 && op.len != 4 && op.len != 8 {
-			p.fixedOK = false
-		}
 		l := loc{off: uint16(op.off), n: uint16(op.len)}
-		if pair := p.fixed.addrSlot(op.dest); pair != nil {
+		switch {
+		case isPairDest(op.dest):
+			if !isAddrDest(op.dest) {
+				icmp = append(icmp, op)
+				p.fixedOK = p.fixedOK && readUintWidth(op.len)
+			}
+			pair := p.fixed.pairSlot(op.dest, &x)
 			if pair[0].n == 0 {
 				pair[0] = l
 			} else if pair[1].n == 0 {
 				pair[1] = l
 			}
-			continue
+		case op.dest == destSrcMAC || op.dest == destDstMAC || op.dest == destMPLSLabel:
+			*p.fixed.slot(op.dest, &x) = l // fieldLengthOK checked their lengths
+		default:
+			p.fixedOK = p.fixedOK && readUintWidth(op.len)
+			*p.fixed.slot(op.dest, &x) = l
 		}
-		*p.fixed.slot(op.dest) = l
+		x.groups |= extraGroupOf(op.dest)
+	}
+	p.fixed.v4Addrs = true
+	for _, a := range []*[2]loc{&p.fixed.srcAddr, &p.fixed.dstAddr, &p.fixed.nextHop} {
+		if a[1].n != 0 || (a[0].n != 0 && a[0].n != 4) {
+			p.fixed.v4Addrs = false
+		}
+	}
+	if x.icmpTypeCode[0].n != 0 && (x.icmpType[0].n != 0 || x.icmpCode[0].n != 0) {
+		x.icmpMixed = icmp
+	}
+	if x.groups != 0 {
+		p.fixed.extra = &x
 	}
 }
 
-// addrSlot returns the two locations of an address destination, nil for
-// any other destination.
-func (p *fixedPlan) addrSlot(d flowDest) *[2]loc {
+// readUintWidth reports whether readUint reads an integer field of n bytes.
+func readUintWidth(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
+
+// extraGroupOf returns the group of an extra destination, 0 for the others.
+func extraGroupOf(d flowDest) extraGroups {
+	switch d {
+	case destSrcMAC, destDstMAC, destVLAN, destPostVLAN, destEthType:
+		return groupLayer2
+	case destDirection, destEndReason, destIPVersion, destMPLSLabel, destInVRF, destOutVRF:
+		return groupTags
+	case destBGPNextHop, destPostNATSrcAddr, destPostNATDstAddr, destPostNATSrcPort, destPostNATDstPort:
+		return groupNAT
+	case destICMPTypeCode, destICMPType, destICMPCode:
+		return groupICMP
+	}
+	return 0
+}
+
+// pairSlot returns the two locations of an address or ICMP destination
+// (in p, or in x for the extra ones), nil for any other destination.
+func (p *fixedPlan) pairSlot(d flowDest, x *fixedExtra) *[2]loc {
 	switch d {
 	case destSrcAddr:
 		return &p.srcAddr
@@ -411,12 +475,25 @@ func (p *fixedPlan) addrSlot(d flowDest) *[2]loc {
 		return &p.dstAddr
 	case destNextHop:
 		return &p.nextHop
+	case destBGPNextHop:
+		return &x.bgpNextHop
+	case destPostNATSrcAddr:
+		return &x.postNATSrcAddr
+	case destPostNATDstAddr:
+		return &x.postNATDstAddr
+	case destICMPTypeCode:
+		return &x.icmpTypeCode
+	case destICMPType:
+		return &x.icmpType
+	case destICMPCode:
+		return &x.icmpCode
 	}
 	return nil
 }
 
-// slot returns the location of an integer destination.
-func (p *fixedPlan) slot(d flowDest) *loc {
+// slot returns the location of an integer, MAC or MPLS destination (in p,
+// or in x for the extra ones).
+func (p *fixedPlan) slot(d flowDest, x *fixedExtra) *loc {
 	switch d {
 	case destBytes:
 		return &p.bytes
@@ -446,6 +523,32 @@ func (p *fixedPlan) slot(d flowDest) *loc {
 		return &p.dstAS
 	case destSamplingInterval:
 		return &p.sampling
+	case destSrcMAC:
+		return &x.srcMAC
+	case destDstMAC:
+		return &x.dstMAC
+	case destVLAN:
+		return &x.vlan
+	case destPostVLAN:
+		return &x.postVLAN
+	case destEthType:
+		return &x.ethType
+	case destDirection:
+		return &x.direction
+	case destEndReason:
+		return &x.endReason
+	case destIPVersion:
+		return &x.ipVersion
+	case destMPLSLabel:
+		return &x.mpls
+	case destInVRF:
+		return &x.inVRF
+	case destOutVRF:
+		return &x.outVRF
+	case destPostNATSrcPort:
+		return &x.postNATSrcPort
+	case destPostNATDstPort:
+		return &x.postNATDstPort
 	}
 	panic("netflow: no fixed slot for destination")
 }

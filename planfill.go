@@ -31,14 +31,19 @@ type flowContext struct {
 // address), two times, the system init time and the sampler ID.
 const maxPlanSlots = 2*int(destCount) + 4
 
+// planOf returns the plan that fills the flows of t's records.
+func (ctx *flowContext) planOf(t *Template) *flowPlan {
+	if ctx.plan != nil {
+		return ctx.plan
+	}
+	return &t.plan
+}
+
 // fillFlow fills f from one record of template t.
 func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
-	plan := ctx.plan
-	if plan == nil {
-		plan = &t.plan
-	}
+	plan := ctx.planOf(t)
 	if plan.fixedOK {
-		fillFixedFlow(f, plan, t, rec, ctx)
+		fillFixedFlow(f, plan, rec[:t.fixedLen], ctx, ctx.samplerOf(plan))
 		return
 	}
 	if t.fixedLen > 0 {
@@ -53,19 +58,25 @@ func fillFlow(f *Flow, t *Template, rec []byte, ctx *flowContext) {
 	fillFlowAt(f, plan, t, rec, ctx, offs[:])
 }
 
-// fillFixedFlow fills f from a record of a fixed-length template. It gives
-// what fillFlowAt gives with the template's offsets, faster: every field is
-// stored once, straight-line, without zeroing f first.
-func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowContext) {
+// fillFixedFlow fills f from a record of a fixed-length template whose plan
+// is fixedOK. It gives what fillFlowAt gives with the template's offsets,
+// faster: every field is stored once, straight-line, without zeroing f
+// first, and s was worked out once for the record's set.
+func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setSampler) {
 	p := &plan.fixed
-	rec = rec[:t.fixedLen]
 	f.Exporter = ctx.exporter
 	f.Version = ctx.version
 	f.Domain = ctx.domain
 	f.Sequence = ctx.sequence
-	f.SrcAddr = readAddr(rec, p.srcAddr)
-	f.DstAddr = readAddr(rec, p.dstAddr)
-	f.NextHop = readAddr(rec, p.nextHop)
+	if p.v4Addrs {
+		f.SrcAddr = readAddr4(rec, p.srcAddr[0])
+		f.DstAddr = readAddr4(rec, p.dstAddr[0])
+		f.NextHop = readAddr4(rec, p.nextHop[0])
+	} else {
+		f.SrcAddr = readAddr(rec, &p.srcAddr)
+		f.DstAddr = readAddr(rec, &p.dstAddr)
+		f.NextHop = readAddr(rec, &p.nextHop)
+	}
 	f.SrcPort = uint16(readUint(rec, p.srcPort))
 	f.DstPort = uint16(readUint(rec, p.dstPort))
 	f.Proto = uint8(readUint(rec, p.proto))
@@ -84,10 +95,10 @@ func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowCo
 	if p.sampling.n != 0 && f.SamplingInterval == 0 {
 		f.Known &^= FieldSamplingInterval
 	}
-	clearExtra(f)
-	for i := range plan.extra {
-		op := &plan.extra[i]
-		setExtra(f, op.dest, rec[op.off:op.off+op.len])
+	if p.extra == nil {
+		clearExtra(f)
+	} else {
+		p.extra.fill(f, rec)
 	}
 	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
 	switch st, en := &plan.start, &plan.end; {
@@ -110,7 +121,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowCo
 		setTimes(f, plan, rec, ctx, nil)
 	}
 	finishICMP(f)
-	setSampling(f, plan, rec, ctx, nil)
+	s.apply(f, plan, rec, ctx, nil)
 }
 
 // loc returns where r sits in a fixed-length record.
@@ -128,7 +139,7 @@ func (r *fieldRef) at(rec []byte, offs []int) []byte {
 
 // readAddr reads the address at l[0], or at l[1] if l[0]'s is unspecified
 // (setAddr's rule); the zero Addr if there is none.
-func readAddr(rec []byte, l [2]loc) netip.Addr {
+func readAddr(rec []byte, l *[2]loc) netip.Addr {
 	if l[0].n == 0 {
 		return netip.Addr{}
 	}
@@ -137,6 +148,15 @@ func readAddr(rec []byte, l [2]loc) netip.Addr {
 		a = addrOf(rec[l[1].off : l[1].off+l[1].n])
 	}
 	return a
+}
+
+// readAddr4 reads the IPv4 address at l, the zero Addr if l is empty: the
+// inlined readAddr of a plan whose addresses are v4Addrs.
+func readAddr4(rec []byte, l loc) netip.Addr {
+	if l.n == 0 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(rec[l.off:]))
 }
 
 // fillFlowAt fills f from a record whose planned fields sit at offs (by
@@ -195,7 +215,7 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 	}
 	setTimes(f, plan, rec, ctx, offs)
 	finishICMP(f)
-	setSampling(f, plan, rec, ctx, offs)
+	ctx.samplerOf(plan).apply(f, plan, rec, ctx, offs)
 }
 
 // setTimes fills Start and End from the plan's time sources.
@@ -212,16 +232,35 @@ func setTimes(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int)
 	}
 }
 
-// setSampling applies the exporter's sampling interval from options data
-// when the record does not carry one, then the Config.Sampling policy.
-func setSampling(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int) {
-	if f.Known&FieldSamplingInterval == 0 && ctx.state != nil {
-		var id uint64
-		hasID := plan.sampler.ok
-		if hasID {
-			id = beUint(plan.sampler.at(rec, offs))
+// setSampler is how the records of one data set get the sampling
+// interval of the exporter's options data when they carry none: one
+// interval for the set, or (perRecord) the interval of each record's
+// sampler ID.
+type setSampler struct {
+	interval  uint32
+	perRecord bool
+}
+
+// samplerOf returns the setSampler of the set ctx belongs to.
+func (ctx *flowContext) samplerOf(plan *flowPlan) setSampler {
+	switch {
+	case ctx.state == nil:
+		return setSampler{}
+	case plan.sampler.ok:
+		return setSampler{perRecord: true}
+	}
+	return setSampler{interval: ctx.state.samplingInterval(0, false)}
+}
+
+// apply gives f the exporter's sampling interval from options data when
+// the record does not carry one, then applies the Config.Sampling policy.
+func (s setSampler) apply(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int) {
+	if f.Known&FieldSamplingInterval == 0 {
+		iv := s.interval
+		if s.perRecord {
+			iv = ctx.state.samplingInterval(beUint(plan.sampler.at(rec, offs)), true)
 		}
-		if iv := ctx.state.samplingInterval(id, hasID); iv != 0 {
+		if iv != 0 {
 			f.SamplingInterval = iv
 			f.Known |= FieldSamplingInterval
 		}
