@@ -93,9 +93,15 @@ func (p *fixedExtra) fill(f *Flow, rec []byte) {
 		f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
 	}
 	if p.groups&groupNAT != 0 {
-		f.BGPNextHop = readAddr(rec, &p.bgpNextHop)
-		f.PostNATSrcAddr = readAddr(rec, &p.postNATSrcAddr)
-		f.PostNATDstAddr = readAddr(rec, &p.postNATDstAddr)
+		if p.v4Addrs {
+			f.BGPNextHop = readAddr4(rec, p.bgpNextHop[0])
+			f.PostNATSrcAddr = readAddr4(rec, p.postNATSrcAddr[0])
+			f.PostNATDstAddr = readAddr4(rec, p.postNATDstAddr[0])
+		} else {
+			f.BGPNextHop = readAddr(rec, &p.bgpNextHop)
+			f.PostNATSrcAddr = readAddr(rec, &p.postNATSrcAddr)
+			f.PostNATDstAddr = readAddr(rec, &p.postNATDstAddr)
+		}
 		f.PostNATSrcPort = uint16(readUint(rec, p.postNATSrcPort))
 		f.PostNATDstPort = uint16(readUint(rec, p.postNATDstPort))
 	} else {

@@ -60,6 +60,7 @@ type fixedExtra struct {
 	inVRF, outVRF                              loc
 	bgpNextHop, postNATSrcAddr, postNATDstAddr [2]loc
 	postNATSrcPort, postNATDstPort             loc
+	v4Addrs                                    bool // as fixedPlan.v4Addrs, for the three addresses above
 	// The ICMP elements, IPv4's and IPv6's in field order: the first that
 	// is not zero wins (setExtra's rule). A template with both type-code
 	// and separate type or code elements has them in icmpMixed instead, in
@@ -433,18 +434,24 @@ func (p *flowPlan) compileFixed() {
 		}
 		x.groups |= extraGroupOf(op.dest)
 	}
-	p.fixed.v4Addrs = true
-	for _, a := range []*[2]loc{&p.fixed.srcAddr, &p.fixed.dstAddr, &p.fixed.nextHop} {
-		if a[1].n != 0 || (a[0].n != 0 && a[0].n != 4) {
-			p.fixed.v4Addrs = false
-		}
-	}
+	p.fixed.v4Addrs = v4Addrs(&p.fixed.srcAddr, &p.fixed.dstAddr, &p.fixed.nextHop)
+	x.v4Addrs = v4Addrs(&x.bgpNextHop, &x.postNATSrcAddr, &x.postNATDstAddr)
 	if x.icmpTypeCode[0].n != 0 && (x.icmpType[0].n != 0 || x.icmpCode[0].n != 0) {
 		x.icmpMixed = icmp
 	}
 	if x.groups != 0 {
 		p.fixed.extra = &x
 	}
+}
+
+// v4Addrs reports whether each address is one IPv4 element or none.
+func v4Addrs(addrs ...*[2]loc) bool {
+	for _, a := range addrs {
+		if a[1].n != 0 || (a[0].n != 0 && a[0].n != 4) {
+			return false
+		}
+	}
+	return true
 }
 
 // readUintWidth reports whether readUint reads an integer field of n bytes.

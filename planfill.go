@@ -100,8 +100,11 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	} else {
 		p.extra.fill(f, rec)
 	}
-	// The common time encodings, inline: v9 uptimes and IPFIX milliseconds.
+	// The common time encodings, inline: none, v9 uptimes, IPFIX
+	// milliseconds and IPFIX uptimes.
 	switch st, en := &plan.start, &plan.end; {
+	case st.kind == timeNone && en.kind == timeNone:
+		f.Start, f.End = time.Time{}, time.Time{}
 	case plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
 		f.Start = c.at(uint32(readUint(rec, st.loc())))
@@ -115,6 +118,18 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 		}
 		if f.End, ok = milliTime(readUint(rec, en.loc())); ok {
 			f.Known |= FieldEnd
+		}
+	case plan.fastTimes && st.kind == timeUptime:
+		// Against the system init time, as readTime reads them.
+		f.Start, f.End = time.Time{}, time.Time{}
+		if init := systemInit(plan, rec, ctx, nil); init != 0 {
+			var ok bool
+			if f.Start, ok = milliTime(init + uint64(uint32(readUint(rec, st.loc())))); ok {
+				f.Known |= FieldStart
+			}
+			if f.End, ok = milliTime(init + uint64(uint32(readUint(rec, en.loc())))); ok {
+				f.Known |= FieldEnd
+			}
 		}
 	default:
 		f.Start, f.End = time.Time{}, time.Time{} // setTimes sets only what it reads
@@ -290,18 +305,26 @@ func readTime(op *timeOp, plan *flowPlan, rec []byte, offs []int, ctx *flowConte
 		if ctx.headerUptime {
 			return uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}.at(ms), true
 		}
-		var init uint64
-		if plan.sysInit.ok {
-			init = beUint(plan.sysInit.at(rec, offs))
-		} else if ctx.state != nil {
-			init = ctx.state.systemInit
-		}
+		init := systemInit(plan, rec, ctx, offs)
 		if init == 0 {
 			return time.Time{}, false
 		}
 		return milliTime(init + uint64(ms))
 	}
 	return time.Time{}, false
+}
+
+// systemInit returns the exporter's system init time (ms since 1970) that
+// IPFIX uptimes count from: the record's, or its options data's; 0 if
+// neither gave one.
+func systemInit(plan *flowPlan, rec []byte, ctx *flowContext, offs []int) uint64 {
+	if plan.sysInit.ok {
+		return beUint(plan.sysInit.at(rec, offs))
+	}
+	if ctx.state != nil {
+		return ctx.state.systemInit
+	}
+	return 0
 }
 
 // fieldOffsets fills offs with the offset of each field of a

@@ -161,12 +161,20 @@ func TestFillPathsAgreeOnEveryElement(t *testing.T) {
 			n = 8
 		}
 		all = append(all, TemplateField{ID: s.id, Length: n})
+		if n == 4 {
+			odd = append(odd, TemplateField{ID: s.id, Length: 8})
+		}
 	}
+	// The system init time and sampler IDs, which times and the sampling
+	// interval read.
+	all = append(all, TemplateField{ID: ieSystemInitTimeMilliseconds, Length: 8},
+		TemplateField{ID: ieSamplerId, Length: 1}, TemplateField{ID: ieSelectorId, Length: 2})
+	states := []*flowState{nil, {interval: 7, systemInit: 1_600_000_000_000, samplers: map[uint64]uint32{0: 3, 1: 5, 256: 9}}}
 	r := rand.New(rand.NewPCG(14, 14))
 	ctx := flowContext{exporter: testExporter, version: 10, domain: 1, sequence: 7,
 		exportTime: time.Unix(1_700_000_000, 0).UTC(), exportNs: 1_700_000_000e9, sysUptime: 600_000}
 	fixedSeen := 0
-	for round := range 2000 {
+	for round := range 20000 {
 		pool := all
 		if round%4 == 3 { // a round with odd widths too
 			pool = append(slices.Clip(all), odd...)
@@ -175,11 +183,18 @@ func TestFillPathsAgreeOnEveryElement(t *testing.T) {
 		for _, i := range r.Perm(len(pool))[:1+r.IntN(24)] {
 			fields = append(fields, pool[i])
 		}
+		if round%8 == 5 {
+			// Uptimes only, of 4 or 8 bytes: the IPFIX uptime fast path.
+			fields = slices.DeleteFunc(fields, isTimeField)
+			n := uint16(4 << r.IntN(2))
+			fields = append(fields, TemplateField{ID: ieFlowStartSysUpTime, Length: n}, TemplateField{ID: ieFlowEndSysUpTime, Length: n})
+		}
 		version := uint16(10)
 		if round%2 == 0 {
 			version = 9
 		}
 		ctx.version, ctx.headerUptime = version, version == 9
+		ctx.state = states[round/2%2]
 		tpl, err := NewTemplate(version, 256, false, 0, fields)
 		require.NoError(t, err)
 		if tpl.plan.fixedOK {
@@ -203,7 +218,16 @@ func TestFillPathsAgreeOnEveryElement(t *testing.T) {
 			require.NoError(t, fillPathsAgree(tpl, rec, &ctx), "fields %v", fields)
 		}
 	}
-	require.Greater(t, fixedSeen, 1200)
+	require.Greater(t, fixedSeen, 12000)
+}
+
+func isTimeField(f TemplateField) bool {
+	for _, s := range append(slices.Clip(startSources), endSources...) {
+		if f.PEN == 0 && f.ID == s.id {
+			return true
+		}
+	}
+	return false
 }
 
 func fieldIndex(fields []TemplateField, id uint16) int {
