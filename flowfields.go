@@ -116,6 +116,10 @@ func (p *fixedExtra) fill(f *Flow, rec []byte) {
 			op := &p.icmpMixed[i]
 			setExtra(f, op.dest, rec[op.off:op.off+op.len])
 		}
+	case p.icmpSingle:
+		v := readUint(rec, p.icmpTypeCode[0])
+		f.ICMPType = uint8(v>>8) | uint8(readUint(rec, p.icmpType[0]))
+		f.ICMPCode = uint8(v) | uint8(readUint(rec, p.icmpCode[0]))
 	default:
 		v := readPair(rec, p.icmpTypeCode, 0xffff)
 		f.ICMPType = uint8(v>>8) | uint8(readPair(rec, p.icmpType, 0xff))

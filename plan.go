@@ -12,7 +12,9 @@ type flowPlan struct {
 	ops        []planOp   // fields that fill Flow fields, in field order
 	fixed      fixedPlan  // the same for a fixed-length template
 	fixedOK    bool       // fixed is usable: fixed length, integer widths 1, 2, 4, 8
-	fastTimes  bool       // start and end are both uptimes or both ms, widths 1, 2, 4, 8
+	fastTimes  bool       // fillFixedTimes reads start and end inline (fastTimeKind)
+	timeKind   timeKind   // their kind then
+	bothTimes  bool       // fastTimes, and the template has both
 	start, end timeOp     // where Start and End come from
 	sysInit    fieldRef   // systemInitTimeMilliseconds
 	sampler    fieldRef   // the sampler ID (v9 FLOW_SAMPLER_ID, IPFIX selectorId)
@@ -66,6 +68,7 @@ type fixedExtra struct {
 	// and separate type or code elements has them in icmpMixed instead, in
 	// field order, for setExtra.
 	icmpTypeCode, icmpType, icmpCode [2]loc
+	icmpSingle                       bool // one element each at most
 	icmpMixed                        []planOp
 }
 
@@ -381,9 +384,25 @@ func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 	if t.fixedLen > 0 {
 		p.compileFixed()
 	}
-	p.fastTimes = p.start.kind == p.end.kind && (p.start.kind == timeUptime || p.start.kind == timeMillis) &&
-		readUintWidth(p.start.len) && readUintWidth(p.end.len)
+	p.timeKind, p.fastTimes = fastTimeKind(p.start, p.end)
+	p.bothTimes = p.fastTimes && p.start.kind != timeNone && p.end.kind != timeNone
 	return p
+}
+
+// fastTimeKind returns the kind of a plan's times if fillFixedTimes reads
+// them inline: each is missing or of one kind, milliseconds or uptimes, in
+// a width readUint reads.
+func fastTimeKind(start, end timeOp) (timeKind, bool) {
+	kind := start.kind
+	if kind == timeNone {
+		kind = end.kind
+	}
+	for _, op := range []timeOp{start, end} {
+		if op.kind != timeNone && (op.kind != kind || !readUintWidth(op.len)) {
+			return kind, false
+		}
+	}
+	return kind, kind == timeNone || kind == timeMillis || kind == timeUptime
 }
 
 // assignSlots lists the fields the plan reads in p.uses and gives every
@@ -436,6 +455,7 @@ func (p *flowPlan) compileFixed() {
 	}
 	p.fixed.v4Addrs = v4Addrs(&p.fixed.srcAddr, &p.fixed.dstAddr, &p.fixed.nextHop)
 	x.v4Addrs = v4Addrs(&x.bgpNextHop, &x.postNATSrcAddr, &x.postNATDstAddr)
+	x.icmpSingle = x.icmpTypeCode[1].n == 0 && x.icmpType[1].n == 0 && x.icmpCode[1].n == 0
 	if x.icmpTypeCode[0].n != 0 && (x.icmpType[0].n != 0 || x.icmpCode[0].n != 0) {
 		x.icmpMixed = icmp
 	}

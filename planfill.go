@@ -100,17 +100,14 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	} else {
 		p.extra.fill(f, rec)
 	}
-	// The common time encodings, inline: none, v9 uptimes, IPFIX
-	// milliseconds and IPFIX uptimes.
+	// The commonest times inline: both v9 uptimes, or both milliseconds.
 	switch st, en := &plan.start, &plan.end; {
-	case st.kind == timeNone && en.kind == timeNone:
-		f.Start, f.End = time.Time{}, time.Time{}
-	case plan.fastTimes && st.kind == timeUptime && ctx.headerUptime:
+	case plan.bothTimes && st.kind == timeUptime && ctx.headerUptime:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
 		f.Start = c.at(uint32(readUint(rec, st.loc())))
 		f.End = c.at(uint32(readUint(rec, en.loc())))
 		f.Known |= FieldStart | FieldEnd
-	case plan.fastTimes && st.kind == timeMillis:
+	case plan.bothTimes && st.kind == timeMillis:
 		var ok bool
 		// milliTime gives the zero Time with ok false: nothing stale stays.
 		if f.Start, ok = milliTime(readUint(rec, st.loc())); ok {
@@ -119,24 +116,66 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 		if f.End, ok = milliTime(readUint(rec, en.loc())); ok {
 			f.Known |= FieldEnd
 		}
-	case plan.fastTimes && st.kind == timeUptime:
-		// Against the system init time, as readTime reads them.
-		f.Start, f.End = time.Time{}, time.Time{}
-		if init := systemInit(plan, rec, ctx, nil); init != 0 {
-			var ok bool
-			if f.Start, ok = milliTime(init + uint64(uint32(readUint(rec, st.loc())))); ok {
-				f.Known |= FieldStart
-			}
-			if f.End, ok = milliTime(init + uint64(uint32(readUint(rec, en.loc())))); ok {
-				f.Known |= FieldEnd
-			}
-		}
 	default:
-		f.Start, f.End = time.Time{}, time.Time{} // setTimes sets only what it reads
-		setTimes(f, plan, rec, ctx, nil)
+		fillFixedTimes(f, plan, rec, ctx)
 	}
 	finishICMP(f)
 	s.apply(f, plan, rec, ctx, nil)
+}
+
+// fillFixedTimes fills Start and End of a fixed-length record. The common
+// encodings are read inline: none, milliseconds, v9 uptimes and IPFIX
+// uptimes, each time by itself or with the other of the same kind.
+func fillFixedTimes(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext) {
+	st, en := &plan.start, &plan.end
+	switch {
+	case !plan.fastTimes:
+		f.Start, f.End = time.Time{}, time.Time{} // setTimes sets only what it reads
+		setTimes(f, plan, rec, ctx, nil)
+	case plan.timeKind == timeNone:
+		f.Start, f.End = time.Time{}, time.Time{}
+	case plan.timeKind == timeUptime && ctx.headerUptime:
+		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
+		if st.kind != timeNone {
+			f.Start = c.at(uint32(readUint(rec, st.loc())))
+			f.Known |= FieldStart
+		} else {
+			f.Start = time.Time{}
+		}
+		if en.kind != timeNone {
+			f.End = c.at(uint32(readUint(rec, en.loc())))
+			f.Known |= FieldEnd
+		} else {
+			f.End = time.Time{}
+		}
+	default:
+		// Milliseconds since 1970, or IPFIX uptimes against the system
+		// init time (as readTime reads them). milliTime gives the zero Time
+		// with ok false: nothing stale stays.
+		var base uint64
+		mask := ^uint64(0)
+		if plan.timeKind == timeUptime {
+			if base, mask = systemInit(plan, rec, ctx, nil), 0xffffffff; base == 0 {
+				f.Start, f.End = time.Time{}, time.Time{}
+				return
+			}
+		}
+		var ok bool
+		if st.kind != timeNone {
+			if f.Start, ok = milliTime(base + readUint(rec, st.loc())&mask); ok {
+				f.Known |= FieldStart
+			}
+		} else {
+			f.Start = time.Time{}
+		}
+		if en.kind != timeNone {
+			if f.End, ok = milliTime(base + readUint(rec, en.loc())&mask); ok {
+				f.Known |= FieldEnd
+			}
+		} else {
+			f.End = time.Time{}
+		}
+	}
 }
 
 // loc returns where r sits in a fixed-length record.
