@@ -107,10 +107,11 @@ func (ds *DataSet) AppendFlows(dst []Flow) []Flow {
 			}
 			break
 		}
-		s := ds.ctx.samplerOf(plan)
-		for off := 0; off+t.fixedLen <= len(ds.body); off += t.fixedLen {
-			fillFixedFlow(&dst[n], plan, ds.body[off:off+t.fixedLen], &ds.ctx, s)
-			n++
+		s, ctx := ds.ctx.samplerOf(plan), &ds.ctx
+		body, size := ds.body, t.fixedLen
+		out := dst[n : n+len(body)/size]
+		for i := range out {
+			fillFixedFlow(&out[i], plan, body[i*size:(i+1)*size], ctx, s)
 		}
 	default:
 		for j := range ds.Records {

@@ -120,7 +120,9 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 		fillFixedTimes(f, plan, rec, ctx)
 	}
 	finishICMP(f)
-	s.apply(f, plan, rec, ctx, nil)
+	if s.active || ctx.sampling.active {
+		s.apply(f, plan, rec, ctx, nil)
+	}
 }
 
 // fillFixedTimes fills Start and End of a fixed-length record. The common
@@ -293,6 +295,7 @@ func setTimes(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int)
 type setSampler struct {
 	interval  uint32
 	perRecord bool
+	active    bool // interval or perRecord: apply has something to give
 }
 
 // samplerOf returns the setSampler of the set ctx belongs to.
@@ -301,9 +304,10 @@ func (ctx *flowContext) samplerOf(plan *flowPlan) setSampler {
 	case ctx.state == nil:
 		return setSampler{}
 	case plan.sampler.ok:
-		return setSampler{perRecord: true}
+		return setSampler{perRecord: true, active: true}
 	}
-	return setSampler{interval: ctx.state.samplingInterval(0, false)}
+	iv := ctx.state.samplingInterval(0, false)
+	return setSampler{interval: iv, active: iv != 0}
 }
 
 // apply gives f the exporter's sampling interval from options data when
