@@ -269,9 +269,13 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 	// has protocol and ToS at 38 and 39 in all four layouts and the TCP
 	// flags at 37 or (v1) 40; TestFixedLayoutConstants holds it to that.
 	flagsAt40 := l.tcpFlags == 40
-	for i := range int(h.count) {
-		b := data[l.headerLen+i*l.recordLen:][:48]
-		f := &dst[n+i]
+	hasASMask, recordLen := l.hasASMask, l.recordLen
+	records := data[l.headerLen:]
+	out := dst[n : n+int(h.count)]
+	for i := range out {
+		b := records[:48]
+		records = records[recordLen:] // parseFixed checked the length
+		f := &out[i]
 		f.Exporter = exporter
 		f.Version = l.version
 		f.Domain = fc.domain
@@ -294,7 +298,7 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		}
 		f.Proto = b[38]
 		f.ToS = b[39]
-		if l.hasASMask {
+		if hasASMask {
 			f.SrcAS = uint32(binary.BigEndian.Uint16(b[recSrcAS:]))
 			f.DstAS = uint32(binary.BigEndian.Uint16(b[recDstAS:]))
 			f.SrcMask = b[recSrcMask]
