@@ -460,7 +460,8 @@ func (p *flowPlan) compileFixed() {
 		x.icmpMixed = icmp
 	}
 	if x.groups != 0 {
-		p.fixed.extra = &x
+		extra := x // only now on the heap: most templates have none
+		p.fixed.extra = &extra
 	}
 }
 
