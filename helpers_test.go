@@ -123,3 +123,25 @@ func withWatchdog(tb testing.TB, d time.Duration, fn func()) {
 	tb.Helper()
 	testkit.WithWatchdog(tb, d, fn)
 }
+
+// eachFixtureSets decodes every fixture datagram in order, with one decoder
+// per folder (logstash's fixtures keep a datagram's template in a file of
+// its own; held data is released when it comes), and calls fn with the
+// sets of each v9 or IPFIX packet.
+func eachFixtureSets(tb testing.TB, fn func(file string, s *Sets)) {
+	tb.Helper()
+	decoders := map[string]*Decoder{}
+	for _, file := range fixtureFiles(tb) {
+		d := decoders[filepath.Dir(file)]
+		if d == nil {
+			d = NewDecoder(Config{})
+			decoders[filepath.Dir(file)] = d
+		}
+		for _, data := range fixturePayloads(tb, file) {
+			p, _ := d.Decode(testExporter, data) // the sets that decoded are kept
+			if s := setsOf(p); s != nil {
+				fn(file, s)
+			}
+		}
+	}
+}

@@ -140,47 +140,34 @@ func compareFieldsWithTshark(t *testing.T, where string, obj []byte, ef expected
 // that each value has the JSON type its element's abstract type gives.
 func TestFixtureJSONTypes(t *testing.T) {
 	counts := map[string]int{}
-	decoders := map[string]*Decoder{} // one per directory: templates of one file serve the data of others
-	for _, file := range fixtureFiles(t) {
-		d := decoders[filepath.Dir(file)]
-		if d == nil {
-			d = NewDecoder(Config{})
-			decoders[filepath.Dir(file)] = d
-		}
-		for _, data := range fixturePayloads(t, file) {
-			p, _ := d.Decode(testExporter, data)
-			s := setsOf(p)
-			if s == nil {
-				continue
-			}
-			for _, ds := range s.DataSets {
-				for j := range ds.Records {
-					rec := &ds.Records[j]
-					obj := rec.AppendFieldsJSON(nil)
-					require.True(t, json.Valid(obj), "%s: %s", file, obj)
-					dec := json.NewDecoder(bytes.NewReader(obj))
-					dec.UseNumber()
-					var fields map[string]any
-					require.NoError(t, dec.Decode(&fields))
-					i := 0
-					for v := range rec.All() {
-						key := v.Name()
-						if k := repeats(rec.Template, i); k > 0 {
-							key += "#" + strconv.Itoa(k+1)
-						}
-						i++
-						got, ok := fields[key]
-						require.True(t, ok, "%s: no key %s in %s", file, key, obj)
-						kind := jsonTypeOf(got)
-						want := wantJSONType(rec, v)
-						require.Equal(t, want, kind, "%s: %s (%v, %d bytes) = %v", file, key, v.Info.Type, len(v.Raw), got)
-						counts[kind]++
+	eachFixtureSets(t, func(file string, s *Sets) {
+		for _, ds := range s.DataSets {
+			for j := range ds.Records {
+				rec := &ds.Records[j]
+				obj := rec.AppendFieldsJSON(nil)
+				require.True(t, json.Valid(obj), "%s: %s", file, obj)
+				dec := json.NewDecoder(bytes.NewReader(obj))
+				dec.UseNumber()
+				var fields map[string]any
+				require.NoError(t, dec.Decode(&fields))
+				i := 0
+				for v := range rec.All() {
+					key := v.Name()
+					if k := repeats(rec.Template, i); k > 0 {
+						key += "#" + strconv.Itoa(k+1)
 					}
-					require.Len(t, fields, i, "%s: one key per field", file)
+					i++
+					got, ok := fields[key]
+					require.True(t, ok, "%s: no key %s in %s", file, key, obj)
+					kind := jsonTypeOf(got)
+					want := wantJSONType(rec, v)
+					require.Equal(t, want, kind, "%s: %s (%v, %d bytes) = %v", file, key, v.Info.Type, len(v.Raw), got)
+					counts[kind]++
 				}
+				require.Len(t, fields, i, "%s: one key per field", file)
 			}
 		}
-	}
+	})
 	t.Logf("values by JSON type: %v", counts)
 	require.Greater(t, counts["number"], 1000)
 	require.Positive(t, counts["array"])

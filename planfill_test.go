@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -55,15 +54,10 @@ func dirtyFlow() Flow {
 	}
 }
 
-// checkFillPaths checks every fixed-length data record of p.
-func checkFillPaths(p Packet) (records int, err error) {
-	var sets *Sets
-	switch p := p.(type) {
-	case *V9Packet:
-		sets = &p.Sets
-	case *IPFIXPacket:
-		sets = &p.Sets
-	default:
+// checkFillPaths checks every fixed-length data record of sets (none if
+// nil).
+func checkFillPaths(sets *Sets) (records int, err error) {
+	if sets == nil {
 		return 0, nil
 	}
 	for i := range sets.DataSets {
@@ -84,45 +78,20 @@ func checkFillPaths(p Packet) (records int, err error) {
 
 func TestFillPathsAgreeOnFixtures(t *testing.T) {
 	records, withExtra := 0, 0
-	// One decoder per folder: logstash's fixtures keep a datagram's
-	// template in a file of its own (held data is released when it comes).
-	decoders := map[string]*Decoder{}
-	for _, file := range fixtureFiles(t) {
-		dec := decoders[filepath.Dir(file)]
-		if dec == nil {
-			dec = NewDecoder(Config{})
-			decoders[filepath.Dir(file)] = dec
-		}
-		for _, d := range fixturePayloads(t, file) {
-			p, err := dec.Decode(testExporter, d)
-			if p == nil {
-				continue
-			}
-			_ = err // a fixture may hold a set the decoder refuses; the rest is checked
-			n, err := checkFillPaths(p)
-			require.NoError(t, err, file)
-			records += n
-			if s, ok := p.(*IPFIXPacket); ok && n > 0 {
-				withExtra += countExtraSets(&s.Sets)
-			}
-			if s, ok := p.(*V9Packet); ok && n > 0 {
-				withExtra += countExtraSets(&s.Sets)
+	eachFixtureSets(t, func(file string, s *Sets) {
+		n, err := checkFillPaths(s)
+		require.NoError(t, err, file)
+		records += n
+		for i := range s.DataSets {
+			ds := &s.DataSets[i]
+			if plan := ds.ctx.planOf(ds.Template); plan.fixedOK && plan.fixed.extra != nil {
+				withExtra++
 			}
 		}
-	}
+	})
 	t.Logf("%d records, %d data sets with elements beyond v5's", records, withExtra)
 	require.Greater(t, records, 400)
 	require.Greater(t, withExtra, 50)
-}
-
-func countExtraSets(s *Sets) int {
-	n := 0
-	for i := range s.DataSets {
-		if plan := s.DataSets[i].ctx.planOf(s.DataSets[i].Template); plan.fixedOK && plan.fixed.extra != nil {
-			n++
-		}
-	}
-	return n
 }
 
 // TestFillPathsAgreeOnEveryElement builds templates of every element a Flow
