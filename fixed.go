@@ -162,7 +162,13 @@ type uptimeClock struct {
 // exporter whose clock runs slightly ahead (ms > uptime by a little) are both
 // right.
 func (c uptimeClock) at(ms uint32) time.Time {
-	return time.Unix(0, c.exportNs-int64(int32(c.uptime-ms))*1e6).UTC()
+	return time.Unix(0, c.unixNano(ms)).UTC()
+}
+
+// unixNano returns the time of uptime ms in ns since 1970 (see at). The hot
+// loops write at out with it.
+func (c uptimeClock) unixNano(ms uint32) int64 {
+	return c.exportNs - int64(int32(c.uptime-ms))*1e6
 }
 
 // readFixedRecord reads the fields every fixed-format record has into r.
@@ -287,8 +293,9 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		f.OutIf = uint32(binary.BigEndian.Uint16(b[recOutput:]))
 		f.Packets = uint64(binary.BigEndian.Uint32(b[recPackets:]))
 		f.Bytes = uint64(binary.BigEndian.Uint32(b[recOctets:]))
-		f.Start = c.at(binary.BigEndian.Uint32(b[recFirst:]))
-		f.End = c.at(binary.BigEndian.Uint32(b[recLast:]))
+		// c.at written out: a call to it is not inlined.
+		f.Start = time.Unix(0, c.unixNano(binary.BigEndian.Uint32(b[recFirst:]))).UTC()
+		f.End = time.Unix(0, c.unixNano(binary.BigEndian.Uint32(b[recLast:]))).UTC()
 		f.SrcPort = binary.BigEndian.Uint16(b[recSrcPort:])
 		f.DstPort = binary.BigEndian.Uint16(b[recDstPort:])
 		if flagsAt40 {

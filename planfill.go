@@ -102,19 +102,25 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	}
 	// The commonest times inline: both v9 uptimes, or both milliseconds.
 	switch st, en := &plan.start, &plan.end; {
+	// uptimeClock.at and milliTime are written out: calls to them are not
+	// inlined.
 	case plan.bothTimes && st.kind == timeUptime && ctx.headerUptime:
 		c := uptimeClock{exportNs: ctx.exportNs, uptime: ctx.sysUptime}
-		f.Start = c.at(uint32(readUint(rec, st.loc())))
-		f.End = c.at(uint32(readUint(rec, en.loc())))
+		f.Start = time.Unix(0, c.unixNano(uint32(readUint(rec, st.loc())))).UTC()
+		f.End = time.Unix(0, c.unixNano(uint32(readUint(rec, en.loc())))).UTC()
 		f.Known |= FieldStart | FieldEnd
 	case plan.bothTimes && st.kind == timeMillis:
-		var ok bool
-		// milliTime gives the zero Time with ok false: nothing stale stays.
-		if f.Start, ok = milliTime(readUint(rec, st.loc())); ok {
+		if ms := readUint(rec, st.loc()); ms <= maxUnixMilli {
+			f.Start = time.UnixMilli(int64(ms)).UTC()
 			f.Known |= FieldStart
+		} else {
+			f.Start = time.Time{}
 		}
-		if f.End, ok = milliTime(readUint(rec, en.loc())); ok {
+		if ms := readUint(rec, en.loc()); ms <= maxUnixMilli {
+			f.End = time.UnixMilli(int64(ms)).UTC()
 			f.Known |= FieldEnd
+		} else {
+			f.End = time.Time{}
 		}
 	default:
 		fillFixedTimes(f, plan, rec, ctx)
