@@ -5,8 +5,9 @@ import (
 	"net/netip"
 )
 
-// The Flow fields beyond v5's (issue 14): how the extra ops of a plan fill
-// them, and where the fixed formats' ICMP flows carry their type and code.
+// The Flow fields beyond v5's (issue 14): how a plan's ops fill them
+// (setExtra; fillFixedFlow reads them by group for a fixed-length template),
+// and where the fixed formats' ICMP flows carry their type and code.
 //
 // ICMP type and code: a v9 or IPFIX record that carries icmpTypeCodeIPv4
 // (32), icmpTypeCodeIPv6 (139), icmpTypeIPv4/IPv6 (176, 178) or
@@ -61,70 +62,6 @@ func clearExtra(f *Flow) {
 	f.PostNATDstAddr = netip.Addr{}
 	f.PostNATSrcPort = 0
 	f.PostNATDstPort = 0
-}
-
-// fill fills the fields beyond v5's from a fixed-length record, one
-// group at a time (extraGroups), then the ICMP type and code by setExtra's
-// rules.
-func (p *fixedExtra) fill(f *Flow, rec []byte) {
-	if p.groups&groupLayer2 != 0 {
-		f.SrcMAC = readMAC(rec, p.srcMAC)
-		f.DstMAC = readMAC(rec, p.dstMAC)
-		f.VLAN = uint16(readUint(rec, p.vlan))
-		f.PostVLAN = uint16(readUint(rec, p.postVLAN))
-		f.EthType = uint16(readUint(rec, p.ethType))
-	} else {
-		f.SrcMAC = MAC{}
-		f.DstMAC = MAC{}
-		f.VLAN, f.PostVLAN, f.EthType = 0, 0, 0
-	}
-	if p.groups&groupTags != 0 {
-		f.Direction = uint8(readUint(rec, p.direction))
-		f.EndReason = uint8(readUint(rec, p.endReason))
-		f.IPVersion = uint8(readUint(rec, p.ipVersion))
-		f.MPLSLabel = 0
-		if l := p.mpls; l.n != 0 {
-			f.MPLSLabel = mplsLabel(rec[l.off : l.off+l.n])
-		}
-		f.InVRF = uint32(readUint(rec, p.inVRF))
-		f.OutVRF = uint32(readUint(rec, p.outVRF))
-	} else {
-		f.Direction, f.EndReason, f.IPVersion = 0, 0, 0
-		f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
-	}
-	if p.groups&groupNAT != 0 {
-		if p.v4Addrs {
-			f.BGPNextHop = readAddr4(rec, p.bgpNextHop[0])
-			f.PostNATSrcAddr = readAddr4(rec, p.postNATSrcAddr[0])
-			f.PostNATDstAddr = readAddr4(rec, p.postNATDstAddr[0])
-		} else {
-			f.BGPNextHop = readAddr(rec, &p.bgpNextHop)
-			f.PostNATSrcAddr = readAddr(rec, &p.postNATSrcAddr)
-			f.PostNATDstAddr = readAddr(rec, &p.postNATDstAddr)
-		}
-		f.PostNATSrcPort = uint16(readUint(rec, p.postNATSrcPort))
-		f.PostNATDstPort = uint16(readUint(rec, p.postNATDstPort))
-	} else {
-		f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = netip.Addr{}, netip.Addr{}, netip.Addr{}
-		f.PostNATSrcPort, f.PostNATDstPort = 0, 0
-	}
-	f.ICMPType, f.ICMPCode = 0, 0
-	switch {
-	case p.groups&groupICMP == 0:
-	case p.icmpMixed != nil:
-		for i := range p.icmpMixed {
-			op := &p.icmpMixed[i]
-			setExtra(f, op.dest, rec[op.off:op.off+op.len])
-		}
-	case p.icmpSingle:
-		v := readUint(rec, p.icmpTypeCode[0])
-		f.ICMPType = uint8(v>>8) | uint8(readUint(rec, p.icmpType[0]))
-		f.ICMPCode = uint8(v) | uint8(readUint(rec, p.icmpCode[0]))
-	default:
-		v := readPair(rec, p.icmpTypeCode, 0xffff)
-		f.ICMPType = uint8(v>>8) | uint8(readPair(rec, p.icmpType, 0xff))
-		f.ICMPCode = uint8(v) | uint8(readPair(rec, p.icmpCode, 0xff))
-	}
 }
 
 // readPair reads the integer at l[0], or at l[1] if l[0]'s is zero, both

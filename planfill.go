@@ -98,7 +98,67 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	if p.extra == nil {
 		clearExtra(f)
 	} else {
-		p.extra.fill(f, rec)
+		// The fields beyond v5's, by group (fixedExtra), written out here:
+		// a call costs what a group does.
+		x := p.extra
+		if x.groups&groupLayer2 != 0 {
+			f.SrcMAC = readMAC(rec, x.srcMAC)
+			f.DstMAC = readMAC(rec, x.dstMAC)
+			f.VLAN = uint16(readUint(rec, x.vlan))
+			f.PostVLAN = uint16(readUint(rec, x.postVLAN))
+			f.EthType = uint16(readUint(rec, x.ethType))
+		} else {
+			f.SrcMAC = MAC{}
+			f.DstMAC = MAC{}
+			f.VLAN, f.PostVLAN, f.EthType = 0, 0, 0
+		}
+		if x.groups&groupTags != 0 {
+			f.Direction = uint8(readUint(rec, x.direction))
+			f.EndReason = uint8(readUint(rec, x.endReason))
+			f.IPVersion = uint8(readUint(rec, x.ipVersion))
+			f.MPLSLabel = 0
+			if l := x.mpls; l.n != 0 {
+				f.MPLSLabel = mplsLabel(rec[l.off : l.off+l.n])
+			}
+			f.InVRF = uint32(readUint(rec, x.inVRF))
+			f.OutVRF = uint32(readUint(rec, x.outVRF))
+		} else {
+			f.Direction, f.EndReason, f.IPVersion = 0, 0, 0
+			f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
+		}
+		if x.groups&groupNAT != 0 {
+			if x.v4Addrs {
+				f.BGPNextHop = readAddr4(rec, x.bgpNextHop[0])
+				f.PostNATSrcAddr = readAddr4(rec, x.postNATSrcAddr[0])
+				f.PostNATDstAddr = readAddr4(rec, x.postNATDstAddr[0])
+			} else {
+				f.BGPNextHop = readAddr(rec, &x.bgpNextHop)
+				f.PostNATSrcAddr = readAddr(rec, &x.postNATSrcAddr)
+				f.PostNATDstAddr = readAddr(rec, &x.postNATDstAddr)
+			}
+			f.PostNATSrcPort = uint16(readUint(rec, x.postNATSrcPort))
+			f.PostNATDstPort = uint16(readUint(rec, x.postNATDstPort))
+		} else {
+			f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = netip.Addr{}, netip.Addr{}, netip.Addr{}
+			f.PostNATSrcPort, f.PostNATDstPort = 0, 0
+		}
+		f.ICMPType, f.ICMPCode = 0, 0
+		switch {
+		case x.groups&groupICMP == 0:
+		case x.icmpMixed != nil:
+			for i := range x.icmpMixed {
+				op := &x.icmpMixed[i]
+				setExtra(f, op.dest, rec[op.off:op.off+op.len])
+			}
+		case x.icmpSingle:
+			v := readUint(rec, x.icmpTypeCode[0])
+			f.ICMPType = uint8(v>>8) | uint8(readUint(rec, x.icmpType[0]))
+			f.ICMPCode = uint8(v) | uint8(readUint(rec, x.icmpCode[0]))
+		default:
+			v := readPair(rec, x.icmpTypeCode, 0xffff)
+			f.ICMPType = uint8(v>>8) | uint8(readPair(rec, x.icmpType, 0xff))
+			f.ICMPCode = uint8(v) | uint8(readPair(rec, x.icmpCode, 0xff))
+		}
 	}
 	// The commonest times inline: both v9 uptimes, or both milliseconds.
 	switch st, en := &plan.start, &plan.end; {
