@@ -183,7 +183,7 @@ func (t *stateTable) flowState(key TemplateKey, exportSecs uint32) *flowState {
 		now := t.now()
 		ds.used.Store(now.Unix())
 		t.load(key, ds, now)
-	} else if ds.lastExport.Swap(exportSecs) != exportSecs || ds.ticks.Add(1)%stateClockEvery == 0 {
+	} else if ds.exportMoved(exportSecs) || ds.ticks.Add(1)%stateClockEvery == 0 {
 		now := t.now()
 		ds.used.Store(now.Unix())
 		if t.store != nil && t.due(ds, now) {
@@ -191,6 +191,15 @@ func (t *stateTable) flowState(key TemplateKey, exportSecs uint32) *flowState {
 		}
 	}
 	return ds.flow.Load()
+}
+
+// exportMoved records a datagram's export time and reports whether it
+// differs from the last one's; it writes (a locked operation) only then.
+func (ds *domainState) exportMoved(exportSecs uint32) bool {
+	if ds.lastExport.Load() == exportSecs {
+		return false
+	}
+	return ds.lastExport.Swap(exportSecs) != exportSecs
 }
 
 // stateClockEvery is how many datagrams of a domain share one reading of
