@@ -30,6 +30,9 @@ type Sets struct {
 	ready      []readyKey
 	lookups    []TemplateKey
 	flowsOnly  bool // Decoder.DecodeFlows: no Records for fixed-length data sets
+	// domain is the options-state domain of the Buffer's last message,
+	// kept across messages.
+	domain domainCache
 }
 
 // DataSet is one data or options data set.

@@ -426,7 +426,7 @@ func (w *setWalker) finish() error {
 	for i := range w.s.DataSets {
 		ds := &w.s.DataSets[i]
 		if i == 0 || ds.key != stateKey {
-			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9))
+			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9), &w.s.domain)
 		}
 		ds.ctx.state = state
 		ds.local = w.s.local
