@@ -30,9 +30,10 @@ type Sets struct {
 	ready      []readyKey
 	lookups    []TemplateKey
 	flowsOnly  bool // Decoder.DecodeFlows: no Records for fixed-length data sets
-	// domain is the options-state domain of the Buffer's last message,
-	// kept across messages.
-	domain domainCache
+	// domain and template are the options-state domain and the store's
+	// template of the Buffer's last message, kept across messages.
+	domain   domainCache
+	template templateCache
 }
 
 // DataSet is one data or options data set.

@@ -117,6 +117,7 @@ func (l *Limits) setDefaults() {
 // template store, the pending buffer and the exporters' options state.
 type Decoder struct {
 	store      TemplateStore
+	cacheable  *MemoryStore // store, if Buffers may keep its templates (templatecache.go)
 	registry   *Registry
 	ignorePort bool
 	limits     Limits
@@ -184,6 +185,7 @@ func NewDecoder(cfg Config) *Decoder {
 	if d.store == nil {
 		d.store = NewMemoryStore(MemoryStoreConfig{})
 	}
+	d.cacheable = cacheableStore(d.store)
 	now := cfg.Now
 	if now == nil {
 		now = time.Now

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,9 @@ type MemoryStore struct {
 	total     int                          // templates held
 	states    map[TemplateKey]storedState  // options state by domain (ID 0)
 	stats     StoreStats
+	// gen changes with every change of the templates held: a decoder's
+	// Buffer that found a template keeps it while gen stays (templatecache.go).
+	gen atomic.Uint64
 	// nextReclaim is the earliest time an add at a limit scans for
 	// expired templates again.
 	nextReclaim time.Time
@@ -138,6 +142,7 @@ func (s *MemoryStore) Template(key TemplateKey) (*Template, error) {
 	}
 	if s.cfg.TTL > 0 && s.cfg.Now().Sub(seen) > s.cfg.TTL {
 		s.mu.Lock()
+		s.gen.Add(1)
 		if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] == e {
 			s.remove(key, d)
 			s.stats.Expired++
@@ -166,6 +171,7 @@ func (s *MemoryStore) addTemplate(key TemplateKey, t *Template, seen time.Time) 
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen.Add(1)
 	dk := domainKey(key)
 	d := s.domains[dk]
 	if d == nil {
@@ -286,6 +292,7 @@ func (s *MemoryStore) dropDomain(dk TemplateKey) {
 func (s *MemoryStore) WithdrawTemplate(key TemplateKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen.Add(1)
 	if d := s.domains[domainKey(key)]; d != nil && d.templates[key.ID] != nil {
 		s.remove(key, d)
 		s.stats.Withdrawn++
@@ -297,6 +304,7 @@ func (s *MemoryStore) WithdrawTemplate(key TemplateKey) error {
 func (s *MemoryStore) WithdrawAll(key TemplateKey, options bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen.Add(1)
 	dk := domainKey(key)
 	d := s.domains[dk]
 	if d == nil {
@@ -321,6 +329,7 @@ func (s *MemoryStore) WithdrawAll(key TemplateKey, options bool) error {
 func (s *MemoryStore) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen.Add(1)
 	s.expireAll(s.cfg.Now())
 	s.dropIdleStates(s.cfg.Now())
 }

@@ -132,6 +132,7 @@ func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set ti
 func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen.Add(1)
 	for dk, d := range s.domains {
 		if dk.Exporter != exporter {
 			continue

@@ -265,7 +265,7 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 		key := w.key
 		key.ID = id
 		var err error
-		if t, err = w.d.store.Template(key); err != nil {
+		if t, err = w.storeTemplate(key); err != nil {
 			if !errors.Is(err, ErrTemplateNotFound) {
 				w.fail(offset, "template store", storeErr(err))
 				return
