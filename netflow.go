@@ -25,7 +25,10 @@ var (
 
 // Buffer holds one reusable packet value of every version for
 // Decoder.DecodeInto. The zero value is ready to use. A Buffer must not be
-// used by two goroutines at once.
+// used by two goroutines at once. Besides the packets, it remembers the
+// store's template and the options state of the last v9 or IPFIX message
+// it decoded, until they change, so that the next message from the same
+// exporter finds them without a look-up.
 type Buffer struct {
 	// One packet per version, made on first use.
 	v1  *V1Packet
