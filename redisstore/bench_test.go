@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 )
 
 // benchRecords is the number of records of the benchmark datagram, as in
@@ -109,10 +110,10 @@ func BenchmarkDecodeFlows(b *testing.B) {
 			return netflow.NewMemoryStore(netflow.MemoryStoreConfig{TTL: time.Hour})
 		}},
 		{"redis", func(b *testing.B) netflow.TemplateStore {
-			return startRedis(b).open(b, Config{Prefix: newPrefix(b)})
+			return openStore(b, redistest.Start(b), Config{Prefix: newPrefix(b)})
 		}},
 		{"redis-ttl", func(b *testing.B) netflow.TemplateStore {
-			return startRedis(b).open(b, Config{Prefix: newPrefix(b), TTL: time.Hour})
+			return openStore(b, redistest.Start(b), Config{Prefix: newPrefix(b), TTL: time.Hour})
 		}},
 	}
 	for _, st := range stores {
@@ -146,10 +147,10 @@ func BenchmarkDecodeFlows(b *testing.B) {
 // after A's AddTemplate returned, the time during which B could still
 // decode with the old layout.
 func BenchmarkRedefinition(b *testing.B) {
-	r := startRedis(b)
+	r := redistest.Start(b)
 	prefix := newPrefix(b)
-	a := r.open(b, Config{Prefix: prefix})
-	c := r.open(b, Config{Prefix: prefix})
+	a := openStore(b, r, Config{Prefix: prefix})
+	c := openStore(b, r, Config{Prefix: prefix})
 	layouts := [2]*netflow.Template{layout(b, testKey, 1), layout(b, testKey, 2)}
 	var window time.Duration
 	b.ReportAllocs()
@@ -172,8 +173,8 @@ func BenchmarkRedefinition(b *testing.B) {
 // BenchmarkAddTemplate is a template resend (same layout: a TTL refresh)
 // and a new layout, each a round trip to Redis.
 func BenchmarkAddTemplate(b *testing.B) {
-	r := startRedis(b)
-	s := r.open(b, Config{Prefix: newPrefix(b), TTL: time.Hour})
+	r := redistest.Start(b)
+	s := openStore(b, r, Config{Prefix: newPrefix(b), TTL: time.Hour})
 	tmpl := layout(b, testKey, 1)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -185,8 +186,8 @@ func BenchmarkAddTemplate(b *testing.B) {
 
 // BenchmarkSetExporterState is an options state write.
 func BenchmarkSetExporterState(b *testing.B) {
-	r := startRedis(b)
-	s := r.open(b, Config{Prefix: newPrefix(b)})
+	r := redistest.Start(b)
+	s := openStore(b, r, Config{Prefix: newPrefix(b)})
 	st := netflow.ExporterState{Samplers: map[uint64]uint32{1: 100, 2: 1000}, SamplingInterval: 10,
 		InterfaceNames: map[uint32]string{1: "ge-0/0/1", 2: "ge-0/0/2"}}
 	b.ReportAllocs()

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -175,9 +176,9 @@ func TestDecodersShareRedis(t *testing.T) {
 	want := tsharkFlows(t, "../testdata/expected/softflowd_v9.json")
 	require.Len(t, want, 9)
 
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	sa, sb := r.open(t, Config{Prefix: prefix}), r.open(t, Config{Prefix: prefix})
+	sa, sb := openStore(t, r, Config{Prefix: prefix}), openStore(t, r, Config{Prefix: prefix})
 	a := netflow.NewDecoder(netflow.Config{Store: sa})
 	b := netflow.NewDecoder(netflow.Config{Store: sb})
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,9 +26,9 @@ func hostileTemplate(version, id uint16, n uint16, body int) []byte {
 // every bad one is refused with an error matching ErrStore and
 // ErrMalformed and counted, never a panic, and the good ones load.
 func TestHostileValues(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	s := r.open(t, Config{Prefix: prefix})
+	s := openStore(t, r, Config{Prefix: prefix})
 	ctx := context.Background()
 	tk := func(suffix string) string { return prefix + ":t:" + suffix }
 	sk := func(suffix string) string { return prefix + ":s:" + suffix }
@@ -78,7 +79,7 @@ func TestHostileValues(t *testing.T) {
 	require.Equal(t, uint32(7), st.SamplingInterval)
 
 	// A store opened on them opens, skipping them.
-	s2 := r.open(t, Config{Prefix: prefix})
+	s2 := openStore(t, r, Config{Prefix: prefix})
 	require.Equal(t, uint16(3), thirdLen(s2, good))
 	require.GreaterOrEqual(t, s2.Stats().Malformed, uint64(bad))
 }
@@ -86,10 +87,10 @@ func TestHostileValues(t *testing.T) {
 // TestHostileNotifications publishes bad notifications on the prefix's
 // channel: each is counted and dropped, and the store goes on.
 func TestHostileNotifications(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	a := r.open(t, Config{Prefix: prefix})
-	b := r.open(t, Config{Prefix: prefix})
+	a := openStore(t, r, Config{Prefix: prefix})
+	b := openStore(t, r, Config{Prefix: prefix})
 	ctx := context.Background()
 	id := strings.Repeat("0", idLen) + " "
 	huge := hostileTemplate(10, 256, 65535, 0)
@@ -117,8 +118,8 @@ func TestHostileNotifications(t *testing.T) {
 // TestLimits: the local cache is bounded, and what Redis would refuse to
 // read back is refused at write.
 func TestLimits(t *testing.T) {
-	r := startRedis(t)
-	s := r.open(t, Config{Prefix: newPrefix(t), MaxTemplates: 2, MaxStates: 1})
+	r := redistest.Start(t)
+	s := openStore(t, r, Config{Prefix: newPrefix(t), MaxTemplates: 2, MaxStates: 1})
 	for id := uint16(256); id < 258; id++ {
 		k := testKey
 		k.ID = id

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/flowkit/netflow/templatetest"
 )
 
@@ -11,17 +12,17 @@ import (
 // ExporterForgetter checks included, against stores on one real Redis,
 // each under its own prefix.
 func TestKit(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	templatetest.TestStoreWith(t, func() netflow.TemplateStore {
-		return r.open(t, Config{Prefix: newPrefix(t)})
+		return openStore(t, r, Config{Prefix: newPrefix(t)})
 	}, templatetest.Options{})
 }
 
 // TestKitTTL runs the kit with a TTL on (long enough never to expire in
 // the test): every write sets it, and every read checks it.
 func TestKitTTL(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	templatetest.TestStoreWith(t, func() netflow.TemplateStore {
-		return r.open(t, Config{Prefix: newPrefix(t), TTL: 1 << 40})
+		return openStore(t, r, Config{Prefix: newPrefix(t), TTL: 1 << 40})
 	}, templatetest.Options{})
 }

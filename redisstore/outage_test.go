@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,10 +17,10 @@ import (
 // by themselves: they resubscribe, write back what they held and what
 // changed meanwhile, and new writes reach the other instance again.
 func TestOutage(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	a := r.open(t, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
-	b := r.open(t, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
+	a := openStore(t, r, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
+	b := openStore(t, r, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})
 	var heard keyLog
 	defer b.Subscribe(heard.f)()
 	dk := testKey
@@ -29,7 +30,7 @@ func TestOutage(t *testing.T) {
 	eventually(t, "B sees A's template", func() bool { return thirdLen(b, testKey) == 1 })
 	eventually(t, "B sees A's state", func() bool { _, ok, _ := b.ExporterState(dk); return ok })
 
-	r.stop()
+	r.Stop()
 	eventually(t, "both notice the outage", func() bool { return !a.Stats().Connected && !b.Stats().Connected })
 
 	// Look-ups go on from the cache, without waiting for Redis.
@@ -67,7 +68,7 @@ func TestOutage(t *testing.T) {
 	require.Equal(t, benchRecords, p.FlowCount())
 
 	// Redis is back, empty.
-	r.start()
+	r.Restart()
 	eventually(t, "A reconnects and writes back", func() bool { st := a.Stats(); return st.Connected && st.Pending == 0 })
 	require.Equal(t, 3, a.Stats().Templates, "v10 256 and 257, and the decoder's v9 256")
 	eventually(t, "B reconnects", func() bool { return b.Stats().Connected })
@@ -99,11 +100,11 @@ func TestOutage(t *testing.T) {
 // TestOpenRedisDown: Open fails with ErrStore, within its context, when
 // Redis cannot be reached.
 func TestOpenRedisDown(t *testing.T) {
-	r := startRedis(t)
-	r.stop()
+	r := redistest.Start(t)
+	r.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := Open(ctx, r.url(), Config{Prefix: newPrefix(t), Timeout: 200 * time.Millisecond})
+	_, err := Open(ctx, r.URL(), Config{Prefix: newPrefix(t), Timeout: 200 * time.Millisecond})
 	require.ErrorIs(t, err, netflow.ErrStore)
 }
 
@@ -112,9 +113,9 @@ func TestOpenRedisDown(t *testing.T) {
 // subscription reconnects, and announced; Redis kept its data, so nothing
 // is written back.
 func TestReconnectRereads(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	s := r.open(t, Config{Prefix: prefix})
+	s := openStore(t, r, Config{Prefix: prefix})
 	var heard keyLog
 	defer s.Subscribe(heard.f)()
 	gone := testKey

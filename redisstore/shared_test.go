@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -65,10 +66,10 @@ func (l *keyLog) has(k netflow.TemplateKey) bool {
 // announcement), redefinitions included, within the window measured here;
 // withdrawals and forgetting too.
 func TestTwoInstances(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	a := r.open(t, Config{Prefix: prefix})
-	b := r.open(t, Config{Prefix: prefix})
+	a := openStore(t, r, Config{Prefix: prefix})
+	b := openStore(t, r, Config{Prefix: prefix})
 	var heard keyLog
 	defer b.Subscribe(heard.f)()
 
@@ -127,10 +128,10 @@ func TestTwoInstances(t *testing.T) {
 
 	// A third instance opened now reads what is there.
 	require.NoError(t, a.AddTemplate(testKey, layout(t, testKey, 6)))
-	c := r.open(t, Config{Prefix: prefix})
+	c := openStore(t, r, Config{Prefix: prefix})
 	require.Equal(t, uint16(6), thirdLen(c, testKey))
 	// Another prefix sees nothing of it.
-	other := r.open(t, Config{Prefix: prefix + "-other"})
+	other := openStore(t, r, Config{Prefix: prefix + "-other"})
 	require.Equal(t, uint16(0), thirdLen(other, testKey))
 	require.Zero(t, a.Stats().Errors)
 	require.Zero(t, b.Stats().Malformed)
@@ -139,11 +140,11 @@ func TestTwoInstances(t *testing.T) {
 // TestTTL: a template not refreshed within the TTL expires in Redis and in
 // every cache; AddTemplate of the same layout refreshes it.
 func TestTTL(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
 	const ttl = time.Second
-	a := r.open(t, Config{Prefix: prefix, TTL: ttl})
-	b := r.open(t, Config{Prefix: prefix, TTL: ttl})
+	a := openStore(t, r, Config{Prefix: prefix, TTL: ttl})
+	b := openStore(t, r, Config{Prefix: prefix, TTL: ttl})
 	ctx := context.Background()
 	start := time.Now()
 	require.NoError(t, a.AddTemplate(testKey, layout(t, testKey, 1)))
@@ -178,8 +179,8 @@ func TestTTL(t *testing.T) {
 // TestClose: Close ends the subscription at once and is idempotent; the
 // cache stays readable and writes fail with ErrStore.
 func TestClose(t *testing.T) {
-	r := startRedis(t)
-	s := r.open(t, Config{Prefix: newPrefix(t)})
+	r := redistest.Start(t)
+	s := openStore(t, r, Config{Prefix: newPrefix(t)})
 	require.NoError(t, s.AddTemplate(testKey, layout(t, testKey, 1)))
 	start := time.Now()
 	require.NoError(t, s.Close())
@@ -194,9 +195,9 @@ func TestClose(t *testing.T) {
 // TestConvergence: three instances write the same keys from several
 // goroutines each; once they stop, every cache holds what Redis holds.
 func TestConvergence(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	prefix := newPrefix(t)
-	stores := []*Store{r.open(t, Config{Prefix: prefix}), r.open(t, Config{Prefix: prefix}), r.open(t, Config{Prefix: prefix})}
+	stores := []*Store{openStore(t, r, Config{Prefix: prefix}), openStore(t, r, Config{Prefix: prefix}), openStore(t, r, Config{Prefix: prefix})}
 	keys := make([]netflow.TemplateKey, 2)
 	for i := range keys {
 		keys[i] = testKey

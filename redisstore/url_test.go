@@ -18,17 +18,18 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
 // TestURLPasswordDB: a redis:// URL with a password and a database number
 // reaches that database; a wrong password fails with ErrStore.
 func TestURLPasswordDB(t *testing.T) {
-	r := startRedisWith(t, func(int) []string { return []string{"--requirepass", "s3cret"} })
+	r := redistest.Start(t, "--requirepass", "s3cret")
 	prefix := newPrefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := Open(ctx, "redis://:s3cret@"+r.addr()+"/3", Config{Prefix: prefix})
+	s, err := Open(ctx, "redis://:s3cret@"+r.Addr()+"/3", Config{Prefix: prefix})
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.AddTemplate(testKey, layout(t, testKey, 1)))
@@ -40,21 +41,21 @@ func TestURLPasswordDB(t *testing.T) {
 	require.Equal(t, int64(1), n)
 
 	// Another instance on DB 0 of the same server sees nothing.
-	s0, err := Open(ctx, "redis://:s3cret@"+r.addr()+"/0", Config{Prefix: prefix})
+	s0, err := Open(ctx, "redis://:s3cret@"+r.Addr()+"/0", Config{Prefix: prefix})
 	require.NoError(t, err)
 	defer s0.Close()
 	require.Equal(t, uint16(0), thirdLen(s0, testKey))
 
 	for _, url := range []string{
-		"redis://:wrong@" + r.addr() + "/3",
-		"redis://" + r.addr() + "/3",
+		"redis://:wrong@" + r.Addr() + "/3",
+		"redis://" + r.Addr() + "/3",
 	} {
 		_, err = Open(ctx, url, Config{Prefix: prefix})
 		require.ErrorIs(t, err, netflow.ErrStore, url)
 	}
-	_, err = Open(ctx, "http://"+r.addr(), Config{})
+	_, err = Open(ctx, "http://"+r.Addr(), Config{})
 	require.ErrorIs(t, err, netflow.ErrStore)
-	_, err = Open(ctx, "redis://"+r.addr(), Config{Prefix: "bad*prefix"})
+	_, err = Open(ctx, "redis://"+r.Addr(), Config{Prefix: "bad*prefix"})
 	require.ErrorIs(t, err, netflow.ErrStore)
 }
 
@@ -64,14 +65,10 @@ func TestURLPasswordDB(t *testing.T) {
 func TestURLTLS(t *testing.T) {
 	dir := t.TempDir()
 	caPool := writeTestPKI(t, dir)
-	tlsPort := 0
-	r := startRedisWith(t, func(port int) []string {
-		tlsPort = freePort(t)
-		return []string{"--tls-port", fmt.Sprint(tlsPort),
-			"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
-			"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no", "--requirepass", "pw"}
-	})
-	_ = r
+	tlsPort := redistest.FreePort(t)
+	redistest.Start(t, "--tls-port", fmt.Sprint(tlsPort),
+		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
+		"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no", "--requirepass", "pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("rediss://:pw@127.0.0.1:%d/1", tlsPort)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,7 +68,7 @@ func outputLines(s string) []string {
 // (message 4) arrives after the announcement. The test waits for every
 // collector's total instead of asserting at once.
 func TestCollectorsShareRedis(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
 	ex := newExporter(t)
@@ -88,14 +89,14 @@ func TestCollectorsShareRedis(t *testing.T) {
 // describes, waits for perMsg[i] lines for each message i, checks their
 // counters and returns the union of their output lines. msgs[0] must hold
 // the templates and options data, the others data only.
-func shareRedis(t *testing.T, r *redisServer, ex *exporter, msgs [][]byte, perMsg []int) []string {
+func shareRedis(t *testing.T, r *redistest.Server, ex *exporter, msgs [][]byte, perMsg []int) []string {
 	t.Helper()
 	require.GreaterOrEqual(t, len(msgs), 5)
 	prefix := newPrefix(t)
 	var cs [3]*proc
 	for i := range cs {
-		cs[i] = startCollector(t, "-store", r.url(), "-store-prefix", prefix)
-		cs[i].waitStderr("store: redis " + r.url())
+		cs[i] = startCollector(t, "-store", r.URL(), "-store-prefix", prefix)
+		cs[i].waitStderr("store: redis " + r.URL())
 	}
 	ex.send(cs[1].addr, msgs[1])
 	time.Sleep(propagation) // collector 1 receives message 1 and holds it (loopback: well under a millisecond)
@@ -134,20 +135,20 @@ func shareRedis(t *testing.T, r *redisServer, ex *exporter, msgs [][]byte, perMs
 // it writes back its templates and options state, and a second collector
 // started afterwards decodes data only, scaled.
 func TestCollectorRedisOutage(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
 	ex := newExporter(t)
 	prefix := newPrefix(t)
 
-	a := startCollector(t, "-store", r.url(), "-store-prefix", prefix)
+	a := startCollector(t, "-store", r.URL(), "-store-prefix", prefix)
 	ex.send(a.addr, msgs[0])
 	a.waitLines(flowsIn(e, 0), "message 0")
 	templates := templateCount(t, msgs[0])
-	require.Equal(t, templates, r.keys(prefix+":t:*"), "templates in Redis")
-	require.Equal(t, 1, r.keys(prefix+":s:*"), "options state in Redis")
+	require.Equal(t, templates, redisKeys(r, prefix+":t:*"), "templates in Redis")
+	require.Equal(t, 1, redisKeys(r, prefix+":s:*"), "options state in Redis")
 
-	r.stop()
+	r.Stop()
 	for i := 1; i <= 6; i++ {
 		ex.send(a.addr, msgs[i])
 	}
@@ -165,11 +166,11 @@ func TestCollectorRedisOutage(t *testing.T) {
 	require.ElementsMatch(t, append(expectedKeys(e, span(0, 10)...), expectedKeys(e, 0)...), keysDown,
 		"flows decoded from the cache while Redis was down")
 
-	r.start() // empty: no persistence
+	r.Restart() // empty: no persistence
 	waitFor(t, "the collector writes its templates and options state back", func() bool {
-		return r.keys(prefix+":t:*") == templates && r.keys(prefix+":s:*") == 1
+		return redisKeys(r, prefix+":t:*") == templates && redisKeys(r, prefix+":s:*") == 1
 	})
-	b := startCollector(t, "-store", r.url(), "-store-prefix", prefix)
+	b := startCollector(t, "-store", r.URL(), "-store-prefix", prefix)
 	for i := 10; i < len(msgs); i++ {
 		ex.send(b.addr, msgs[i])
 	}
@@ -218,14 +219,14 @@ func TestCollectorStoreUsage(t *testing.T) {
 // used (the collector's templates land in DB 3), a wrong password is exit
 // status 1 with the password not printed.
 func TestCollectorRedisPassword(t *testing.T) {
-	r := startRedis(t, "--requirepass", "s3cret-pw")
+	r := redistest.Start(t, "--requirepass", "s3cret-pw")
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
 	prefix := newPrefix(t)
-	url := fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d/3", r.port)
+	url := fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d/3", r.Port())
 
 	var stdout, stderr syncBuffer
-	wrong := fmt.Sprintf("redis://:wrong-pw@127.0.0.1:%d/3", r.port)
+	wrong := fmt.Sprintf("redis://:wrong-pw@127.0.0.1:%d/3", r.Port())
 	require.Equal(t, 1, run(t.Context(), []string{"-listen", "127.0.0.1:0", "-store", wrong}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "collector: -store redis://:xxxxx@127.0.0.1:")
 	require.NotContains(t, stderr.String(), "wrong-pw")
@@ -237,10 +238,10 @@ func TestCollectorRedisPassword(t *testing.T) {
 	ex.send(c.addr, msgs[0])
 	c.waitLines(flowsIn(e, 0), "message 0")
 	c.stop()
-	reply, err := r.command("AUTH s3cret-pw")
+	reply, err := r.Command("AUTH", "s3cret-pw")
 	require.NoError(t, err)
-	require.Equal(t, "+OK", reply)
-	require.Equal(t, -1, r.keys(prefix+":t:*"), "without AUTH the server refuses")
-	require.Equal(t, templateCount(t, msgs[0]), r.keysIn(3, "s3cret-pw", prefix+":t:*"), "templates in DB 3")
-	require.Equal(t, 0, r.keysIn(0, "s3cret-pw", prefix+":t:*"), "nothing in DB 0")
+	require.Equal(t, "OK", reply)
+	require.Equal(t, -1, redisKeys(r, prefix+":t:*"), "without AUTH the server refuses")
+	require.Equal(t, templateCount(t, msgs[0]), redisKeysIn(r, 3, "s3cret-pw", prefix+":t:*"), "templates in DB 3")
+	require.Equal(t, 0, redisKeysIn(r, 0, "s3cret-pw", prefix+":t:*"), "nothing in DB 0")
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -102,7 +103,7 @@ func softflowdExport(t *testing.T, input string) [][]byte {
 // and every flow is scaled by the sampling interval softflowd was given,
 // including on the collectors that never saw the options record.
 func TestCollectorsShareRedisSampled(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	input := filepath.Join(t.TempDir(), "input.pcap")
 	inputFlows := sampledInput(t, input)
 	msgs := softflowdExport(t, input)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ func headers(auth, sign string) http.Header {
 // TestAuthFailures: every way to fail authentication is a 401 with a JSON
 // error saying why, and changes nothing.
 func TestAuthFailures(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	keySig := signature(testSignKey, []byte(testAuthKey))
 	body := []byte(`{"prefixes":[{"prefix":"192.0.2.0","prefixLen":24}]}`)
@@ -78,7 +79,7 @@ func TestAuthFailures(t *testing.T) {
 // TestRequireBodySignature: with -require-body-signature, a request with a
 // body must sign the body; one without a body still signs the auth key.
 func TestRequireBodySignature(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.requireBodySignature = true
 	ts := startService(t, url, opts)
@@ -102,7 +103,7 @@ func TestRequireBodySignature(t *testing.T) {
 // TestPrefixValidation: each bad prefix is a 400 whose message says what
 // is wrong; nothing is stored.
 func TestPrefixValidation(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	cases := []struct {
 		name, body, message string
@@ -154,7 +155,7 @@ func TestPrefixValidation(t *testing.T) {
 
 // TestSendersAPI: add (idempotent), remove prefixes, delete, 404s.
 func TestSendersAPI(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	for range 2 {
 		status, out := ts.call("PUT", "/senders/127.0.0.1", prefixBody("192.0.2.0/24", "2001:db8::/32"))
@@ -188,7 +189,7 @@ func TestSendersAPI(t *testing.T) {
 // TestHostileRequests: oversized bodies, bad stats queries, unknown calls:
 // every one a 4xx with a JSON message.
 func TestHostileRequests(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.maxBody = 1024
 	ts := startService(t, url, opts)

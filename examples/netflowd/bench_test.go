@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/flowkit/netflow/receiver"
 )
 
@@ -111,7 +112,7 @@ func BenchmarkIngest(b *testing.B) {
 //
 //	cd examples/netflowd && go test -run '^$' -bench IngestAndFlush -benchtime 5x .
 func BenchmarkIngestAndFlush(b *testing.B) {
-	url := startRedis(b)
+	url := redistest.Start(b).URL()
 	exporter := netip.MustParseAddrPort("127.0.0.1:9995")
 	s := benchService(b, exporter.Addr())
 	s.rdb = redisClient(b, url)

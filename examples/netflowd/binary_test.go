@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -130,7 +131,7 @@ func (p *process) signal(t *testing.T, sig syscall.Signal) int {
 // 1h), start a new process on the same Redis: the sender and the counts
 // are there, tshark's totals; a second replay doubles them.
 func TestBinaryRestart(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	keys := []string{"-redis", url, "-auth-key", testAuthKey, "-sign-key", testSignKey}
 	first := startBinary(t, append(keys, "-flush", "1h")...)
 	status, out := callAPI(t, first.api, "PUT", "/senders/127.0.0.1", prefixBody("192.0.2.0/24"))
@@ -182,7 +183,7 @@ func TestBinaryRestart(t *testing.T) {
 // TestBinaryRandomKeys: without -auth-key and -sign-key the command prints
 // random keys once, and they work.
 func TestBinaryRandomKeys(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	p := startBinary(t, "-redis", url)
 	var auth, sign string
 	for _, line := range strings.Split(p.output(), "\n") {
@@ -207,7 +208,7 @@ func TestBinaryRandomKeys(t *testing.T) {
 // TestBinaryNoRedis: a Redis that does not answer is exit status 1 with a
 // message; bad flags are 2.
 func TestBinaryNoRedis(t *testing.T) {
-	port := freePort(t)
+	port := redistest.FreePort(t)
 	out, err := exec.Command(netflowdBinary(t), "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0",
 		"-redis", "redis://127.0.0.1:"+itoa(port)+"/0").CombinedOutput()
 	var exit *exec.ExitError

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +19,7 @@ import (
 // the records it sent (read from the bytes built, not decoded), and
 // garbage changed nothing but the datagram counts.
 func TestConcurrentSendersAndFlushes(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.flushEvery = 5 * time.Millisecond
 	ts := startService(t, url, opts)

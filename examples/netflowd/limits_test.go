@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,7 +15,7 @@ import (
 // the first two destination ports it sees and the rest under
 // dstport:other; the sender counts those values; the hour holds the same.
 func TestMaxValues(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.maxValues = 2
 	opts.kinds = 1 << kindDstPort
@@ -77,7 +78,7 @@ func addCounts(a, b statCounts) statCounts {
 // TestMaxBuckets: with room for one minute bucket, the Juniper datagram's
 // flows of its second minute are not counted, and counted as such.
 func TestMaxBuckets(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.maxBuckets = 1
 	opts.workers = 1

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,7 +26,7 @@ func prefixBody(ps ...string) map[string]any {
 // those computed from tshark's decode of the same capture. A second sender,
 // not registered, sends the same capture and changes nothing.
 func TestReplaySoftflowdV5(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	prefixes := []string{"192.0.2.0/24"}
 	status, out := ts.call("PUT", "/senders/127.0.0.1", prefixBody(prefixes...))
@@ -71,7 +72,7 @@ func TestReplaySoftflowdV5(t *testing.T) {
 // header declares 1-in-1000 sampling: packets and bytes count 1000 times
 // tshark's figures, every field (AS numbers included) as tshark shows it.
 func TestReplayJuniperSampled(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	prefixes := []string{"10.0.0.0/8", "192.168.0.0/16"}
 	status, out := ts.call("PUT", "/senders/127.0.0.1", prefixBody(prefixes...))
@@ -104,7 +105,7 @@ func TestReplayJuniperSampled(t *testing.T) {
 // those of flows tshark decoded. The prefixes make some flows out, some
 // in and some both.
 func TestReplaySoftflowdV9(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	prefixes := []string{"198.51.100.16/28", "198.51.100.48/28", "2001:db8::/32", "127.0.0.0/8"}
 	status, out := ts.call("PUT", "/senders/127.0.0.1", prefixBody(prefixes...))
@@ -142,7 +143,7 @@ func mustPrefixes(ss []string) []netip.Prefix {
 // is registered, counted from the PUT on, and refused again after the
 // DELETE.
 func TestSendersTakeEffectAtOnce(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startService(t, url, testOptions())
 	payloads := udpPayloads(t, "../../testdata/softflowd/softflowd_v5.pcap")
 	denied := func() uint64 { return ts.svc.rcv.Stats().Total.Denied }
@@ -171,7 +172,7 @@ func TestIPv6Sender(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	url := startRedis(t)
+	url := redistest.Start(t).URL()
 	ts := startServiceOn(t, url, testOptions(), "[::1]:0")
 	prefixes := []string{"192.0.2.0/24"}
 	status, out := ts.call("PUT", "/senders/::1", prefixBody(prefixes...))

@@ -2,18 +2,18 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
 // TestKeyLayoutAndTTLs: the keys are those the README documents, each
 // stats key with the TTL of its granularity.
 func TestKeyLayoutAndTTLs(t *testing.T) {
-	redisURL := startRedis(t)
+	redisURL := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.redisPrefix = "nfd-test"
 	opts.ttls = [numGranularities]time.Duration{year: 500 * time.Second, month: 400 * time.Second,
@@ -71,11 +71,8 @@ func TestKeyLayoutAndTTLs(t *testing.T) {
 // TestRedisOutage: while Redis is down a flush fails and keeps the counts;
 // once a Redis answers on the address again, the next flush writes them.
 func TestRedisOutage(t *testing.T) {
-	redisURL := startRedis(t)
-	u, err := url.Parse(redisURL)
-	require.NoError(t, err)
-	port, err := strconv.Atoi(u.Port())
-	require.NoError(t, err)
+	r := redistest.Start(t)
+	redisURL := r.URL()
 	// No retries inside a call: a flush fails at once while Redis is down.
 	ts := startService(t, redisURL+"?max_retries=-1", testOptions())
 	status, _ := ts.call("PUT", "/senders/127.0.0.1", prefixBody("192.0.2.0/24"))
@@ -84,7 +81,7 @@ func TestRedisOutage(t *testing.T) {
 	replay(t, "127.0.0.1", ts.udp, udpPayloads(t, "../../testdata/softflowd/softflowd_v5.pcap"))
 	ts.waitDatagrams("127.0.0.1", 1)
 
-	// Stop the server (SHUTDOWN NOSAVE), then start another on its port.
+	// Stop the server (SHUTDOWN NOSAVE), then start it again on its port.
 	rdb := redisClient(t, redisURL)
 	rdb.ShutdownNoSave(context.Background())
 	require.Eventually(t, func() bool { return rdb.Ping(context.Background()).Err() != nil }, 5*time.Second, 20*time.Millisecond)
@@ -97,8 +94,7 @@ func TestRedisOutage(t *testing.T) {
 	require.Equal(t, 503, status)
 	require.Contains(t, out["error"], "redis")
 
-	_, _, ok := startRedisOn(t, port)
-	require.True(t, ok)
+	r.Restart()
 	require.Eventually(t, func() bool { return ts.svc.flush(context.Background()) == nil }, 10*time.Second, 50*time.Millisecond)
 	require.Equal(t, want, statsOf(t, ts.api.URL, "127.0.0.1", want))
 	_, detail := ts.call("GET", "/senders/127.0.0.1", nil)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 )
@@ -55,7 +56,7 @@ func (c *localCache) get(k string) (string, bool) {
 // data set: the local map both clients would sit behind, rueidis' DoCache
 // hit (server-assisted client-side cache), and a GET round trip.
 func BenchmarkLookup(b *testing.B) {
-	addr := startRedis(b)
+	addr := redistest.Start(b).Addr()
 	ctx := context.Background()
 	b.Run("local-map", func(b *testing.B) {
 		c := &localCache{m: map[string]string{"k": value}}
@@ -105,7 +106,7 @@ func BenchmarkLookup(b *testing.B) {
 // BenchmarkAddTemplate is a template add: SET with a TTL and PUBLISH of
 // the change, in one round trip.
 func BenchmarkAddTemplate(b *testing.B) {
-	addr := startRedis(b)
+	addr := redistest.Start(b).Addr()
 	ctx := context.Background()
 	b.Run("go-redis", func(b *testing.B) {
 		c := goRedis(b, addr)
@@ -138,7 +139,7 @@ func BenchmarkAddTemplate(b *testing.B) {
 
 // BenchmarkState is a state write and read back: SET, then GET.
 func BenchmarkState(b *testing.B) {
-	addr := startRedis(b)
+	addr := redistest.Start(b).Addr()
 	ctx := context.Background()
 	b.Run("go-redis", func(b *testing.B) {
 		c := goRedis(b, addr)
@@ -173,7 +174,7 @@ func BenchmarkState(b *testing.B) {
 // caching (CLIENT TRACKING), A's SET, the invalidation push to B, and B's
 // re-read through DoCache.
 func BenchmarkInvalidation(b *testing.B) {
-	addr := startRedis(b)
+	addr := redistest.Start(b).Addr()
 	ctx := context.Background()
 	b.Run("go-redis-pubsub", func(b *testing.B) {
 		a, sub := goRedis(b, addr), goRedis(b, addr)
