@@ -85,7 +85,9 @@ func (s *service) handle(d *receiver.Datagram) {
 		return
 	}
 	c := snd.counters
-	c.datagrams.Add(1)
+	// Counted once its flows are in the aggregates: a caller that waits
+	// for a datagram count then sees them (TestReplaySoftflowdV9).
+	defer c.datagrams.Add(1)
 	c.lastSeen.Store(d.Received.UnixNano())
 	if d.Packet == nil || d.Packet.FlowCount() == 0 {
 		return
