@@ -59,10 +59,12 @@ func TestDomainCacheSeesNewState(t *testing.T) {
 	require.Equal(t, []uint32{7, 7}, intervals(t, d, &buf, e.data()))
 }
 
-// A Buffer that holds a domain Sweep dropped sees the domain made after.
+// A Buffer that holds a domain Sweep dropped does not use it again, and
+// sees the domain made after. (Without a StateStore, as here, nothing
+// brings the dropped state back.)
 func TestDomainCacheAfterSweep(t *testing.T) {
 	clock := newTestClock()
-	d := NewDecoder(Config{Now: clock.Now, Limits: Limits{StateIdle: time.Minute}})
+	d := NewDecoder(Config{Store: quietStore{NewMemoryStore(MemoryStoreConfig{})}, Now: clock.Now, Limits: Limits{StateIdle: time.Minute}})
 	var e cacheExporter
 	var buf Buffer
 	_, err := d.DecodeInto(&buf, testExporter, e.options(7))
@@ -71,6 +73,7 @@ func TestDomainCacheAfterSweep(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	d.Sweep()
 	require.Zero(t, d.Stats().StateDomains)
+	require.Equal(t, []uint32{0, 0}, intervals(t, d, &buf, e.data()))
 	_, err = d.Decode(testExporter, e.options(9))
 	require.NoError(t, err)
 	require.Equal(t, []uint32{9, 9}, intervals(t, d, &buf, e.data()))

@@ -249,11 +249,16 @@ func (c *fixedContext) recordFlow(f *Flow, r *V5Record) {
 }
 
 // finish derives the ICMP type and code from the ports (flowfields.go) and
-// applies the sampling policy.
+// applies the sampling policy. Most flows need neither: that test is
+// inlined.
 func (c *fixedContext) finish(f *Flow) {
-	if f.Proto == 1 || f.Proto == 58 {
-		icmpFromPorts(f)
+	if icmpProto(f.Proto) || c.rule.active {
+		c.finishFlow(f)
 	}
+}
+
+func (c *fixedContext) finishFlow(f *Flow) {
+	icmpFromPorts(f)
 	if c.rule.active {
 		c.rule.apply(f)
 	}
@@ -316,13 +321,7 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		f.SamplingInterval = fc.sampling
 		f.Known = fc.known
 		clearExtra(f)
-		// fc.finish, inlined.
-		if f.Proto == 1 || f.Proto == 58 {
-			icmpFromPorts(f)
-		}
-		if fc.rule.active {
-			fc.rule.apply(f)
-		}
+		fc.finish(f)
 	}
 	return dst
 }

@@ -44,11 +44,23 @@ const icmpFields = FieldICMPType | FieldICMPCode
 // the whole Flow. One statement per field: a tuple assignment of arrays
 // goes through temporaries.
 func clearExtra(f *Flow) {
+	clearLayer2(f)
+	clearTags(f)
+	clearNAT(f)
+}
+
+// clearLayer2, clearTags and clearNAT zero the fields of one group
+// (extraGroups); clearTags also the ICMP type and code, which sit among the
+// tags in Flow: stores in field order combine into fewer, wider ones.
+func clearLayer2(f *Flow) {
 	f.SrcMAC = MAC{}
 	f.DstMAC = MAC{}
 	f.VLAN = 0
 	f.PostVLAN = 0
 	f.EthType = 0
+}
+
+func clearTags(f *Flow) {
 	f.Direction = 0
 	f.EndReason = 0
 	f.IPVersion = 0
@@ -57,6 +69,9 @@ func clearExtra(f *Flow) {
 	f.MPLSLabel = 0
 	f.InVRF = 0
 	f.OutVRF = 0
+}
+
+func clearNAT(f *Flow) {
 	f.BGPNextHop = netip.Addr{}
 	f.PostNATSrcAddr = netip.Addr{}
 	f.PostNATDstAddr = netip.Addr{}
@@ -143,7 +158,12 @@ func setExtra(f *Flow, d flowDest, b []byte) {
 
 // isICMP reports whether a flow is known to be ICMP or ICMPv6.
 func isICMP(f *Flow) bool {
-	return f.Known&FieldProto != 0 && (f.Proto == 1 || f.Proto == 58)
+	return f.Known&FieldProto != 0 && icmpProto(f.Proto)
+}
+
+// icmpProto reports whether p is ICMP or ICMPv6.
+func icmpProto(p uint8) bool {
+	return p == 1 || p == 58
 }
 
 // finishICMP applies the ICMP rules above once the record's fields are in:
@@ -151,7 +171,7 @@ func isICMP(f *Flow) bool {
 // with source port 0 gives them from its destination port. Most flows are
 // neither ICMP nor carry ICMP elements: that test is inlined.
 func finishICMP(f *Flow) {
-	if f.Known&icmpFields != 0 || f.Proto == 1 || f.Proto == 58 {
+	if f.Known&icmpFields != 0 || icmpProto(f.Proto) {
 		finishICMPFields(f)
 	}
 }

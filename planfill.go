@@ -108,9 +108,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 			f.PostVLAN = uint16(readUint(rec, x.postVLAN))
 			f.EthType = uint16(readUint(rec, x.ethType))
 		} else {
-			f.SrcMAC = MAC{}
-			f.DstMAC = MAC{}
-			f.VLAN, f.PostVLAN, f.EthType = 0, 0, 0
+			clearLayer2(f)
 		}
 		if x.groups&groupTags != 0 {
 			f.Direction = uint8(readUint(rec, x.direction))
@@ -123,8 +121,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 			f.InVRF = uint32(readUint(rec, x.inVRF))
 			f.OutVRF = uint32(readUint(rec, x.outVRF))
 		} else {
-			f.Direction, f.EndReason, f.IPVersion = 0, 0, 0
-			f.MPLSLabel, f.InVRF, f.OutVRF = 0, 0, 0
+			clearTags(f)
 		}
 		if x.groups&groupNAT != 0 {
 			if x.v4Addrs {
@@ -139,8 +136,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 			f.PostNATSrcPort = uint16(readUint(rec, x.postNATSrcPort))
 			f.PostNATDstPort = uint16(readUint(rec, x.postNATDstPort))
 		} else {
-			f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = netip.Addr{}, netip.Addr{}, netip.Addr{}
-			f.PostNATSrcPort, f.PostNATDstPort = 0, 0
+			clearNAT(f)
 		}
 		f.ICMPType, f.ICMPCode = 0, 0
 		switch {
@@ -186,7 +182,7 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 		fillFixedTimes(f, plan, rec, ctx)
 	}
 	finishICMP(f)
-	if s.active || ctx.sampling.active {
+	if s.active() || ctx.sampling.active {
 		s.apply(f, plan, rec, ctx, nil)
 	}
 }
@@ -361,8 +357,10 @@ func setTimes(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, offs []int)
 type setSampler struct {
 	interval  uint32
 	perRecord bool
-	active    bool // interval or perRecord: apply has something to give
 }
+
+// active reports whether apply has an interval to give.
+func (s setSampler) active() bool { return s.interval != 0 || s.perRecord }
 
 // samplerOf returns the setSampler of the set ctx belongs to.
 func (ctx *flowContext) samplerOf(plan *flowPlan) setSampler {
@@ -370,10 +368,9 @@ func (ctx *flowContext) samplerOf(plan *flowPlan) setSampler {
 	case ctx.state == nil:
 		return setSampler{}
 	case plan.sampler.ok:
-		return setSampler{perRecord: true, active: true}
+		return setSampler{perRecord: true}
 	}
-	iv := ctx.state.samplingInterval(0, false)
-	return setSampler{interval: iv, active: iv != 0}
+	return setSampler{interval: ctx.state.samplingInterval(0, false)}
 }
 
 // apply gives f the exporter's sampling interval from options data when

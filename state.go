@@ -59,32 +59,18 @@ type domainState struct {
 	// change: the next use reads it again.
 	loaded atomic.Int64
 	stale  atomic.Bool
-	// gone is set when the domain leaves the table: a domainCache that
-	// holds it looks it up again.
-	gone atomic.Bool
 }
 
 // domainCache remembers the domain state of the last datagram a Buffer
 // decoded, or that it had none, so that the next datagram of that domain
 // (from a busy exporter, most) takes neither the table's lock nor a hash of
-// its key. A domain that left the table (gone), or any domain made since a
-// miss (stateTable.created), sends it back to the table.
+// its key, while the table's generation stays (as templateCache does with
+// the store's).
 type domainCache struct {
-	table   *stateTable
-	key     TemplateKey
-	ds      *domainState // nil: the table had none
-	created uint64       // stateTable.created at a miss
-}
-
-// lookup returns the cached domain of key and whether the cache holds it.
-func (c *domainCache) lookup(t *stateTable, key TemplateKey) (*domainState, bool) {
-	if c.table != t || c.key != key {
-		return nil, false
-	}
-	if c.ds != nil {
-		return c.ds, !c.ds.gone.Load()
-	}
-	return nil, c.created == t.created.Load()
+	table *stateTable
+	gen   uint64 // table.gen before the look-up
+	key   TemplateKey
+	ds    *domainState // nil: the table had none
 }
 
 // flowState is the immutable part of a domain's state that flows use:
@@ -123,7 +109,7 @@ type stateTable struct {
 	announces bool       // the store announces changes: no periodic re-read
 	now       func() time.Time
 	domains   map[TemplateKey]*domainState
-	created   atomic.Uint64 // domains made, for domainCache
+	gen       atomic.Uint64 // changes with every domain made or dropped (domainCache)
 	nextScan  time.Time     // earliest next idle scan at the limit
 }
 
@@ -157,7 +143,7 @@ func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *doma
 		ds = &domainState{}
 		ds.used.Store(t.now().Unix())
 		t.domains[key] = ds
-		t.created.Add(1)
+		t.gen.Add(1)
 	}
 	return ds
 }
@@ -181,7 +167,7 @@ func (t *stateTable) dropIdle(now time.Time) {
 	for k, ds := range t.domains {
 		if ds.used.Load() < cutoff {
 			delete(t.domains, k)
-			ds.gone.Store(true)
+			t.gen.Add(1)
 			t.reclaimed.Add(1)
 		}
 	}
@@ -199,11 +185,10 @@ func (t *stateTable) sweep() {
 // the domain has none cached, when the store announced a change, or (for a
 // store that does not announce) every stateRefresh.
 func (t *stateTable) flowState(key TemplateKey, exportSecs uint32, c *domainCache) *flowState {
-	ds, ok := c.lookup(t, key)
-	if !ok {
-		created := t.created.Load() // before the look-up: a domain made after it is not missed
+	ds := c.ds
+	if gen := t.gen.Load(); c.table != t || c.gen != gen || c.key != key {
 		ds = t.domainFor(key, t.store != nil, false)
-		*c = domainCache{table: t, key: key, ds: ds, created: created}
+		*c = domainCache{table: t, gen: gen, key: key, ds: ds}
 	}
 	if ds == nil {
 		return nil
@@ -525,10 +510,10 @@ func (st ExporterState) clone() ExporterState {
 func (t *stateTable) forget(exporter netip.AddrPort) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, ds := range t.domains {
+	for k := range t.domains {
 		if k.Exporter == exporter {
 			delete(t.domains, k)
-			ds.gone.Store(true)
+			t.gen.Add(1)
 		}
 	}
 }
