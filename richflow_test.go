@@ -8,8 +8,6 @@ package netflow
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -18,9 +16,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,33 +39,13 @@ type richDoc struct {
 	} `json:"datagrams"`
 }
 
-// richUDPPayloads reads the UDP payloads of a pcap.
-func richUDPPayloads(t *testing.T, path string) [][]byte {
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	var out [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		if udp, ok := gopacket.NewPacket(data, r.LinkType(), gopacket.Default).Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
-			out = append(out, append([]byte(nil), udp.Payload...))
-		}
-	}
-}
-
 // richPayloads returns the datagram of each expected datagram: by origin in
 // a raw file, or by index among the UDP payloads of the pcap.
 func richPayloads(t *testing.T, doc *richDoc) [][]byte {
 	var pcap [][]byte
 	for _, in := range doc.Inputs {
 		if strings.HasSuffix(in, ".pcap") {
-			pcap = append(pcap, richUDPPayloads(t, filepath.Join("testdata", in))...)
+			pcap = append(pcap, readPcapPayloads(t, filepath.Join("testdata", in))...)
 		}
 	}
 	out := make([][]byte, len(doc.Datagrams))

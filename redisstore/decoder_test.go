@@ -3,9 +3,7 @@ package redisstore
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -13,33 +11,9 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/internal/redistest"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
-
-// readPcapPayloads returns the UDP payloads of a capture.
-func readPcapPayloads(t testing.TB, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	require.NoError(t, err)
-	var out [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err)
-		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
-		if udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
-			out = append(out, append([]byte(nil), udp.Payload...))
-		}
-	}
-}
 
 // v9DataOnly returns the data flowsets of a v9 datagram without its
 // template and options template flowsets and without options data: what
@@ -169,7 +143,7 @@ var fixtureExporter = netip.MustParseAddrPort("192.0.2.1:2055")
 // templates (held), then after, and decodes every flow tshark decodes
 // from the capture.
 func TestDecodersShareRedis(t *testing.T) {
-	payloads := readPcapPayloads(t, "../testdata/softflowd/softflowd_v9.pcap")
+	payloads := testkit.UDPPayloads(t, "../testdata/softflowd/softflowd_v9.pcap")
 	require.Len(t, payloads, 1)
 	full := payloads[0]
 	dataOnly := v9DataOnly(t, full)

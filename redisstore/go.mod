@@ -4,13 +4,13 @@ go 1.26.0
 
 require (
 	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
-	github.com/google/gopacket v1.1.19
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/google/gopacket v1.1.19 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.58.0 // indirect
