@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -189,13 +188,7 @@ func TestCollectorSIGTERMStalledStdout(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found")
-	}
-	bin := filepath.Join(t.TempDir(), "collector")
-	out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := collectorBinary(t)
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-json")
 	stdout, err := cmd.StdoutPipe() // never read
 	require.NoError(t, err)
