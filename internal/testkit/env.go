@@ -1,0 +1,44 @@
+package testkit
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in continuous integration: the CI
+// environment variable is "true" (as .ci/run and most CI systems set it).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// NeedTool returns the path of an external program a test drives
+// (softflowd, tshark, tcpdump, redis-server, pmacctd, ...). Where it is
+// missing the test is skipped, saying how to install it, except in CI
+// (InCI), where a missing program fails the test: CI must run every test,
+// and go test shows skips only with -v.
+func NeedTool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if InCI() {
+		tb.Fatalf("%s is not installed, and CI=true: .ci/run installs it (apt-get install); %v", name, err)
+	}
+	tb.Skipf("%s is not installed (.ci/run installs it with apt-get): skipping", name)
+	return ""
+}
+
+// Soak reports whether the long soak variants of the tests (floods, churn,
+// stateful fuzz replays at full size) are asked for: NETFLOW_SOAK=1, which
+// .ci/run sets. Without it they run at a size a developer waits for, with
+// the same assertions.
+func Soak() bool { return os.Getenv("NETFLOW_SOAK") == "1" }
+
+// SoakSize returns full when Soak is on and quick otherwise: the number of
+// iterations, exporters or datagrams a soak test uses.
+func SoakSize(quick, full int) int {
+	if Soak() {
+		return full
+	}
+	return quick
+}
