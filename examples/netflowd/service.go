@@ -65,9 +65,10 @@ func newService(ctx context.Context, opts options, rdb *redis.Client) (*service,
 		Workers: opts.workers,
 		OnError: func(err error) { s.failed <- err },
 	})
-	s.reg = newRegistry(rdb, s.keys, s.rcv.SetAllow)
-	// No sender is allowed until the registry says so.
-	s.rcv.SetAllow(nil)
+	s.reg = newRegistry(rdb, s.keys)
+	// Only registered senders' datagrams are decoded: the receiver asks
+	// the registry (empty until load) for each one.
+	s.rcv.SetAllowFunc(s.reg.known)
 	s.agg = newAggregator(opts.kinds, opts.maxValues, opts.maxBuckets, 16)
 	s.fl = &flusher{rdb: rdb, keys: s.keys, agg: s.agg, reg: s.reg, ttls: opts.ttls}
 	s.flowBufs.New = func() any { b := make([]netflow.Flow, 0, 64); return &b }
