@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strings"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/flowkit/netflow/internal/redistest"
 )
@@ -47,17 +49,14 @@ func BenchmarkPutSender(b *testing.B) {
 			ts := startService(b, url, opts)
 			preloadSenders(b, ts.svc, n)
 			h := ts.svc.handler()
-			body := `{"prefixes":[{"prefix":"198.51.100.0","prefixLen":24}]}`
-			sig := signature(testSignKey, []byte(body))
+			body := []byte(`{"prefixes":[{"prefix":"198.51.100.0","prefixLen":24}]}`)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				a := senderAddr(n + i%1000)
 				i++
-				req := httptest.NewRequest("PUT", "/senders/"+a.String(), strings.NewReader(body))
-				req.Header.Set(headerAuth, testAuthKey)
-				req.Header.Set(headerSign, sig)
-				w := httptest.NewRecorder()
+				req := newSignedRequest(b, "PUT", "/senders/"+a.String(), body)
+				w := newRecorder()
 				h.ServeHTTP(w, req)
 				if w.Code != http.StatusOK {
 					b.Fatalf("PUT: %d %s", w.Code, w.Body)
@@ -70,4 +69,28 @@ func BenchmarkPutSender(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newSignedRequest is an API request with a request signature, for a
+// handler called directly.
+func newSignedRequest(tb testing.TB, method, target string, body []byte) *http.Request {
+	tb.Helper()
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	req.Header = signedHeaders(method, target, body, time.Now(), newNonce())
+	return req
+}
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// allocatedPerRun returns the bytes allocated per call of f, over n calls
+// (f gets the call's index), as runtime.MemStats counts them.
+func allocatedPerRun(n int, f func(i int)) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		f(i)
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
 }

@@ -16,14 +16,18 @@ import (
 type options struct {
 	authKey, signKey     []byte
 	requireBodySignature bool
-	maxValues            int
-	maxBuckets           int
-	kinds                kindSet
-	ttls                 [numGranularities]time.Duration
-	redisPrefix          string
-	flushEvery           time.Duration
-	maxBody              int64
-	workers              int
+	// requireRequestSignature refuses the seed's X-Io-Sign schemes.
+	requireRequestSignature bool
+	signWindow              time.Duration // zero: defaultSignWindow
+	nonceCache              int           // zero: defaultNonceCache
+	maxValues               int
+	maxBuckets              int
+	kinds                   kindSet
+	ttls                    [numGranularities]time.Duration
+	redisPrefix             string
+	flushEvery              time.Duration
+	maxBody                 int64
+	workers                 int
 }
 
 // defaultTTLs are the -ttl-* defaults.
