@@ -13,6 +13,7 @@ import (
 type prefixSet struct {
 	v4 []span
 	v6 []span
+	fn func(netip.Addr) bool // set by SetAllowFunc: it decides alone
 }
 
 // span is an inclusive range of addresses, as 128-bit numbers (IPv4 in the
@@ -111,6 +112,9 @@ func merge(spans []span) []span {
 func (s *prefixSet) contains(a netip.Addr) bool {
 	if s == nil {
 		return true
+	}
+	if s.fn != nil {
+		return s.fn(a)
 	}
 	spans := s.v6
 	if a.Is4() {

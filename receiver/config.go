@@ -44,6 +44,16 @@ const (
 	// DefaultIdleTimeout closes a TCP connection that sent nothing for
 	// this long.
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultMaxConnectionsPerSource bounds the open TCP connections from
+	// one source address: an eighth of DefaultMaxConnections.
+	DefaultMaxConnectionsPerSource = 128
+	// DefaultMessageTimeout is the time one IPFIX message may take to
+	// arrive once its first byte has, besides its length at
+	// DefaultMinProgressRate.
+	DefaultMessageTimeout = 10 * time.Second
+	// DefaultMinProgressRate is the slowest rate, in bytes a second, at
+	// which the rest of a message that has begun may arrive.
+	DefaultMinProgressRate = 1000
 	// TLSHandshakeTimeout bounds a TLS handshake.
 	TLSHandshakeTimeout = 10 * time.Second
 )
@@ -124,13 +134,41 @@ type Config struct {
 	ExporterIdle time.Duration
 
 	// MaxConnections bounds the open TCP connections over every TCP
-	// listener; a connection beyond it is closed at accept and counted
-	// in TCPStats.OverLimit. Zero means DefaultMaxConnections (1024).
+	// listener. When that many are open, a new connection gets in only by
+	// taking the place of the longest-idle connection of the source
+	// address with the most open connections, and only if that source has
+	// at least two more than the newcomer's (TCPStats.Evicted); otherwise
+	// it is closed at accept (TCPStats.OverLimit). So connections from one
+	// source, or from a few, cannot lock other sources out. Zero means
+	// DefaultMaxConnections (1024).
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the open TCP connections from one
+	// source address (any port); a connection beyond it is closed at
+	// accept (TCPStats.SourceLimit). Exporters behind one NAT address
+	// share it. Zero means DefaultMaxConnectionsPerSource (128); negative
+	// means no bound but MaxConnections.
+	MaxConnectionsPerSource int
 	// IdleTimeout closes a TCP connection on which no message arrived for
-	// this long (TCPStats.IdleClosed). Zero means DefaultIdleTimeout (5
-	// minutes).
+	// this long (TCPStats.IdleClosed; a message cut by it counts in
+	// TCPStats.StreamErrors). Zero means DefaultIdleTimeout (5 minutes).
 	IdleTimeout time.Duration
+	// FirstMessageTimeout closes a connection whose first complete
+	// message has not arrived this long after it was accepted, TLS
+	// handshake included (TCPStats.NoFirstMessage). Zero means no
+	// deadline of its own: IdleTimeout applies. Some exporters connect
+	// long before they export anything, and do not connect again once
+	// closed (softflowd 1.1.0 sends its first message when its first flow
+	// expires), so a short value loses them: see docs/tcp-limits.md.
+	FirstMessageTimeout time.Duration
+	// MessageTimeout and MinProgressRate bound how long a message may
+	// take to arrive once its first byte has: MessageTimeout plus its
+	// length at MinProgressRate bytes a second (10 s + 1.5 s for a
+	// 1500-byte message with the defaults). A connection whose message
+	// takes longer, trickling, is closed (TCPStats.Slow). Zero means
+	// DefaultMessageTimeout (10 s) and DefaultMinProgressRate (1000
+	// bytes/s); a negative MinProgressRate leaves only MessageTimeout.
+	MessageTimeout  time.Duration
+	MinProgressRate int
 	// TLS, if set, makes ListenTCP and ServeListener speak TLS (RFC 7011
 	// section 11). Set ClientCAs and ClientAuth to
 	// tls.RequireAndVerifyClientCert to admit only exporters holding a
@@ -203,6 +241,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConnectionsPerSource == 0 {
+		c.MaxConnectionsPerSource = DefaultMaxConnectionsPerSource
+	}
+	if c.FirstMessageTimeout < 0 {
+		c.FirstMessageTimeout = 0
+	}
+	if c.MessageTimeout <= 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
+	if c.MinProgressRate == 0 {
+		c.MinProgressRate = DefaultMinProgressRate
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = DefaultSweepInterval

@@ -33,9 +33,14 @@
 // (Config.MaxQueueBytes, 64 MiB); per-source counters (Config.MaxExporters,
 // 4096; idle ones dropped after Config.ExporterIdle, 15 minutes; refused
 // sources take none); datagram and message size (Config.MaxDatagramSize,
-// 65535); open connections (Config.MaxConnections, 1024), their idle time
-// (Config.IdleTimeout, 5 minutes) and TLS handshakes (TLSHandshakeTimeout,
-// 10 s). A stop hands queued datagrams over for at most Config.DrainTimeout
+// 65535); open connections (Config.MaxConnections, 1024, and
+// Config.MaxConnectionsPerSource, 128 per source address; at the bound a
+// newcomer takes the place of the longest-idle connection of the busiest
+// source), their idle time (Config.IdleTimeout, 5 minutes; optionally
+// Config.FirstMessageTimeout until the first message), the time a message
+// may take once begun (Config.MessageTimeout, 10 s, plus its length at
+// Config.MinProgressRate, 1000 bytes/s) and TLS handshakes
+// (TLSHandshakeTimeout, 10 s). docs/tcp-limits.md explains the TCP bounds. A stop hands queued datagrams over for at most Config.DrainTimeout
 // (2 s) and counts the rest in Counters.Stopped. The sweeper
 // (Config.SweepInterval, one minute) expires the decoder's pending data and
 // the store's stale templates.

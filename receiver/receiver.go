@@ -55,6 +55,7 @@ type Receiver struct {
 	afterCtx    []func() bool
 	sessions    map[*session]struct{}
 	sessionSeq  uint64
+	bySource    tcpSources     // the sessions of each source address (tcplimits.go)
 	readers     sync.WaitGroup // UDP readers and TCP accept loops
 	conns       sync.WaitGroup // TCP connections
 

@@ -41,16 +41,24 @@ type Counters struct {
 	Errors    ErrorCounts
 }
 
-// TCPStats counts the TCP (and TLS) connections of a Receiver.
+// TCPStats counts the TCP (and TLS) connections of a Receiver. Every
+// accepted connection ends in exactly one of HandshakeFailed, Closed,
+// IdleClosed, StreamErrors, Evicted, NoFirstMessage and Slow (or is still
+// Open, or was closed by the receiver's stop); every refused one in
+// exactly one of Refused, OverLimit and SourceLimit.
 type TCPStats struct {
 	Accepted        uint64 // connections served
 	Open            uint64 // connections open now
 	Refused         uint64 // closed at accept: source not in the allow-list
-	OverLimit       uint64 // closed at accept: Config.MaxConnections open
+	OverLimit       uint64 // closed at accept: Config.MaxConnections open, none to evict
+	SourceLimit     uint64 // closed at accept: Config.MaxConnectionsPerSource open from its address
 	HandshakeFailed uint64 // TLS handshake failed (no or a bad client certificate) or timed out
 	Closed          uint64 // ended by the exporter between two messages
 	IdleClosed      uint64 // closed after Config.IdleTimeout without a message
 	StreamErrors    uint64 // closed on a malformed, truncated or oversize message
+	Evicted         uint64 // closed to let in a connection from a source with fewer (Config.MaxConnections)
+	NoFirstMessage  uint64 // closed: no complete message within Config.FirstMessageTimeout of accept
+	Slow            uint64 // closed: a message arrived slower than Config.MessageTimeout and MinProgressRate allow
 }
 
 // ConnStats describes one open TCP connection.
@@ -144,8 +152,8 @@ func (c *counters) snapshot() Counters {
 
 // tcpCounters is the live form of TCPStats.
 type tcpCounters struct {
-	accepted, open, refused, overLimit, handshakeFailed,
-	closed, idleClosed, streamErrors atomic.Uint64
+	accepted, open, refused, overLimit, sourceLimit, handshakeFailed,
+	closed, idleClosed, streamErrors, evicted, noFirstMessage, slow atomic.Uint64
 }
 
 func (c *tcpCounters) snapshot() TCPStats {
@@ -154,9 +162,13 @@ func (c *tcpCounters) snapshot() TCPStats {
 		Open:            c.open.Load(),
 		Refused:         c.refused.Load(),
 		OverLimit:       c.overLimit.Load(),
+		SourceLimit:     c.sourceLimit.Load(),
 		HandshakeFailed: c.handshakeFailed.Load(),
 		Closed:          c.closed.Load(),
 		IdleClosed:      c.idleClosed.Load(),
 		StreamErrors:    c.streamErrors.Load(),
+		Evicted:         c.evicted.Load(),
+		NoFirstMessage:  c.noFirstMessage.Load(),
+		Slow:            c.slow.Load(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowkit/netflow"
@@ -31,6 +32,12 @@ type session struct {
 	opened time.Time
 	seq    uint64
 	ent    *counters
+
+	active  atomic.Int64 // unix ns of the last complete message, or of the accept
+	evicted atomic.Bool  // closed to let another source in
+	// Of the connection's goroutine only:
+	sent bool           // a complete message arrived
+	why  deadlineReason // of the read deadline in force
 }
 
 // ListenTCP listens for IPFIX over TCP (RFC 7011 section 10.4) on address,
@@ -47,9 +54,11 @@ type session struct {
 // the connection's remote address and port and so belong to the session;
 // when the connection ends, Decoder.Forget drops them with the session's
 // pending data and options state. The allow-list is checked at accept;
-// Config.MaxConnections, IdleTimeout and MaxDatagramSize bound the
-// connections. A malformed, truncated or oversize message closes its
-// connection after every complete message before it was handed over.
+// Config.MaxConnections, MaxConnectionsPerSource, IdleTimeout,
+// FirstMessageTimeout, MessageTimeout, MinProgressRate and MaxDatagramSize
+// bound the connections (docs/tcp-limits.md). A malformed, truncated or
+// oversize message closes its connection after every complete message
+// before it was handed over.
 func (r *Receiver) ListenTCP(ctx context.Context, address string) (netip.AddrPort, func(), error) {
 	if r.stopping() {
 		return netip.AddrPort{}, nil, errStopped
@@ -137,26 +146,49 @@ func (r *Receiver) accept(c net.Conn, tr Transport) {
 		return
 	}
 	s := &session{conn: c, from: from, local: addrPortOf(c.LocalAddr()), tr: tr, opened: now}
+	s.active.Store(now.UnixNano())
 	r.mu.Lock()
-	if r.stopped || len(r.sessions) >= r.cfg.MaxConnections {
-		full := !r.stopped
+	if r.stopped {
 		r.mu.Unlock()
-		if full {
-			r.tcp.overLimit.Add(1)
-			r.log.Warn("netflow receiver: connection refused: too many open", "source", from.String(),
-				"open", r.cfg.MaxConnections)
-		}
 		c.Close()
 		return
+	}
+	mine := r.bySource.count(from.Addr())
+	if limit := r.cfg.MaxConnectionsPerSource; limit > 0 && mine >= limit {
+		r.mu.Unlock()
+		r.tcp.sourceLimit.Add(1)
+		r.logLimit("netflow receiver: connection refused: too many open from its address", s, now)
+		c.Close()
+		return
+	}
+	var victim *session
+	if len(r.sessions) >= r.cfg.MaxConnections {
+		if victim = r.bySource.victim(mine); victim == nil {
+			r.mu.Unlock()
+			r.tcp.overLimit.Add(1)
+			r.logLimit("netflow receiver: connection refused: too many open", s, now)
+			c.Close()
+			return
+		}
+		victim.evicted.Store(true)
+		delete(r.sessions, victim)
+		r.bySource.remove(victim)
 	}
 	ent, isNew := r.exporters.get(from, now.UnixNano(), true) // r.mu, then the table's lock
 	s.ent = ent
 	r.sessionSeq++
 	s.seq = r.sessionSeq
 	r.sessions[s] = struct{}{}
+	r.bySource.add(s)
 	r.conns.Add(1)
 	r.mu.Unlock()
 
+	if victim != nil {
+		// Its goroutine sees the close, counts it in TCPStats.Evicted
+		// and forgets its session.
+		victim.conn.Close()
+		r.logLimit("netflow receiver: connection closed to let another source in", victim, now)
+	}
 	r.tcp.accepted.Add(1)
 	r.tcp.open.Add(1)
 	if isNew {
@@ -174,11 +206,19 @@ var errTCPOversize = fmt.Errorf("netflow: IPFIX message over the size limit: %w"
 func (r *Receiver) serveConn(s *session) {
 	defer r.endSession(s)
 	if tc, ok := s.conn.(*tls.Conn); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), TLSHandshakeTimeout)
+		timeout := TLSHandshakeTimeout
+		if first := r.cfg.FirstMessageTimeout; first > 0 {
+			timeout = min(timeout, time.Until(s.opened.Add(first)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			if !r.stopping() {
+			switch {
+			case r.stopping():
+			case s.evicted.Load():
+				r.tcp.evicted.Add(1)
+			default:
 				r.tcp.handshakeFailed.Add(1)
 				r.log.Warn("netflow receiver: TLS handshake", "source", s.from.String(), "err", err)
 			}
@@ -190,13 +230,14 @@ func (r *Receiver) serveConn(s *session) {
 	var buf netflow.Buffer
 	d := new(Datagram)
 	for {
-		s.conn.SetReadDeadline(time.Now().Add(r.cfg.IdleTimeout))
-		msg, err := r.nextMessage(br, mr)
+		msg, err := r.nextMessage(s, br, mr)
 		if err != nil {
 			r.streamEnded(s, d, err)
 			return
 		}
 		now := time.Now()
+		s.sent = true
+		s.active.Store(now.UnixNano())
 		n := uint64(len(msg))
 		s.ent.datagrams.Add(1)
 		s.ent.bytes.Add(n)
@@ -210,18 +251,41 @@ func (r *Receiver) serveConn(s *session) {
 // nextMessage reads one message. It returns the reader's own error (io.EOF,
 // a timeout, net.ErrClosed) when the stream ends between two messages, and
 // one matching netflow.ErrTruncated, ErrMalformed or ErrLimit for a bad
-// message.
-func (r *Receiver) nextMessage(br *bufio.Reader, mr *netflow.MessageReader) ([]byte, error) {
-	hdr, err := br.Peek(4)
-	if err != nil {
-		if len(hdr) == 0 {
+// message (also for a timeout inside one).
+//
+// Before each read from the connection it sets the read deadline: while
+// it waits for a message, the wait deadline (IdleTimeout, or
+// FirstMessageTimeout); once the message's first byte is in, the earlier
+// of that and its progress deadline (MessageTimeout and MinProgressRate).
+// A message already in the buffer costs no deadline change.
+func (r *Receiver) nextMessage(s *session, br *bufio.Reader, mr *netflow.MessageReader) ([]byte, error) {
+	begun := time.Now()
+	wait, why := r.waitDeadline(s, begun)
+	if br.Buffered() == 0 {
+		s.setDeadline(wait, why, time.Time{})
+		if _, err := br.Peek(1); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("netflow: IPFIX over TCP: stream ends inside a message header (%d bytes): %w",
-			len(hdr), netflow.ErrTruncated)
+		begun = time.Now()
 	}
-	if n := int(binary.BigEndian.Uint16(hdr[2:])); binary.BigEndian.Uint16(hdr) == 10 && n > r.cfg.MaxDatagramSize {
+	if br.Buffered() < 4 {
+		s.setDeadline(wait, why, r.progressDeadline(begun, 4))
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		cut := fmt.Errorf("netflow: IPFIX over TCP: stream ends inside a message header (%d bytes): %w",
+			len(hdr), netflow.ErrTruncated)
+		if errors.Is(err, io.EOF) {
+			return nil, cut
+		}
+		return nil, fmt.Errorf("%w (%w)", cut, err) // a timeout or a reset
+	}
+	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	if binary.BigEndian.Uint16(hdr) == 10 && n > r.cfg.MaxDatagramSize {
 		return nil, fmt.Errorf("%w: %d bytes, MaxDatagramSize %d", errTCPOversize, n, r.cfg.MaxDatagramSize)
+	}
+	if br.Buffered() < n {
+		s.setDeadline(wait, why, r.progressDeadline(begun, n))
 	}
 	msg, err := mr.Next()
 	if err != nil && !errors.Is(err, netflow.ErrTruncated) && !errors.Is(err, netflow.ErrMalformed) {
@@ -236,8 +300,17 @@ func (r *Receiver) nextMessage(br *bufio.Reader, mr *netflow.MessageReader) ([]b
 // with its error.
 func (r *Receiver) streamEnded(s *session, d *Datagram, err error) {
 	var ne net.Error
+	timedOut := errors.As(err, &ne) && ne.Timeout()
 	switch {
 	case r.stopping():
+	case s.evicted.Load():
+		r.tcp.evicted.Add(1)
+	case timedOut && s.why == byFirstMessage:
+		r.tcp.noFirstMessage.Add(1)
+		r.log.Info("netflow receiver: connection closed: no message within the first-message timeout", "exporter", s.from.String())
+	case timedOut && s.why == bySlow:
+		r.tcp.slow.Add(1)
+		r.log.Info("netflow receiver: connection closed: a message arrived too slowly", "exporter", s.from.String())
 	case errors.Is(err, io.EOF):
 		r.tcp.closed.Add(1)
 	case errors.Is(err, errTCPOversize):
@@ -259,7 +332,7 @@ func (r *Receiver) streamEnded(s *session, d *Datagram, err error) {
 			r.h(d)
 			*d = Datagram{}
 		}
-	case errors.As(err, &ne) && ne.Timeout():
+	case timedOut:
 		r.tcp.idleClosed.Add(1)
 		r.log.Info("netflow receiver: idle connection closed", "exporter", s.from.String())
 	default: // reset by the peer
@@ -273,6 +346,7 @@ func (r *Receiver) endSession(s *session) {
 	s.conn.Close()
 	r.mu.Lock()
 	delete(r.sessions, s)
+	r.bySource.remove(s)
 	r.mu.Unlock()
 	s.ent.last.Store(time.Now().UnixNano())
 	s.ent.open.Add(-1)

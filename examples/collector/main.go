@@ -29,6 +29,12 @@
 //	-tls-cert FILE     with -tcp: speak TLS with this certificate (PEM)
 //	-tls-key FILE      the certificate's key (PEM)
 //	-tls-ca FILE       admit only exporters with a client certificate signed by this CA (PEM)
+//	-tcp-max-connections N        with -tcp: open connections at most (default 1024)
+//	-tcp-max-per-source N         with -tcp: open connections from one address at most (default 128)
+//	-tcp-idle-timeout D           with -tcp: close a connection silent this long (default 5m)
+//	-tcp-first-message-timeout D  with -tcp: close a connection with no message this long after accept
+//	-tcp-message-timeout D        with -tcp: time a message may take once begun (default 10s) ...
+//	-tcp-min-rate BYTES           ... besides its length at this rate (default 1000 bytes/s)
 //	-json              write JSON Lines instead of a table
 //	-workers N         decoding goroutines (default: one per CPU)
 //	-allow PREFIX,...  accept datagrams from these networks or addresses only
@@ -106,6 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
 		decFlags  = decflags.Add(fs)
+		tcpLimits = addTCPLimitFlags(fs) // tcpflags.go
 	)
 	storeArgs := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +133,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tlsCfg, status := tlsConfig(stderr, *tcpAddr, *tlsCert, *tlsKey, *tlsCA)
 	if status != 0 {
 		return status
+	}
+	if err := tcpLimits.check(fs, *tcpAddr); err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
 	}
 	decCfg, err := decFlags.Config()
 	if err != nil {
@@ -152,6 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		BatchSize:       *batch,
 		TLS:             tlsCfg,
 	}
+	tcpLimits.apply(&cfg)
 	if *verbose {
 		// Held until "listening on" is out, so that it comes first.
 		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
@@ -398,9 +410,11 @@ func printStats(w io.Writer, st receiver.Stats, ps netflow.PendingStats) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "total: %s\n", formatCounters(st.Total))
 	fmt.Fprintf(&b, "kernel drops: %d\n", st.KernelDrops)
-	if t := st.TCP; t.Accepted+t.Refused+t.OverLimit+t.HandshakeFailed > 0 {
-		fmt.Fprintf(&b, "tcp: accepted %d, refused %d, over limit %d, handshake failed %d, closed %d, idle closed %d, stream errors %d\n",
-			t.Accepted, t.Refused, t.OverLimit, t.HandshakeFailed, t.Closed, t.IdleClosed, t.StreamErrors)
+	if t := st.TCP; t.Accepted+t.Refused+t.OverLimit+t.SourceLimit+t.HandshakeFailed > 0 {
+		fmt.Fprintf(&b, "tcp: accepted %d, refused %d, over limit %d, handshake failed %d, closed %d, idle closed %d, stream errors %d, "+
+			"source limit %d, evicted %d, no first message %d, slow %d\n",
+			t.Accepted, t.Refused, t.OverLimit, t.HandshakeFailed, t.Closed, t.IdleClosed, t.StreamErrors,
+			t.SourceLimit, t.Evicted, t.NoFirstMessage, t.Slow)
 	}
 	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
 		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 )
 
 // errorBody is the JSON of every error answer.
@@ -50,7 +51,9 @@ func parseSender(r *http.Request) (netip.Addr, error) {
 
 // handler returns the HTTP API.
 func (s *service) handler() http.Handler {
-	auth := newAuthenticator(s.opts.authKey, s.opts.signKey, s.opts.requireBodySignature)
+	auth := newAuthenticator(authOptions{authKey: s.opts.authKey, signKey: s.opts.signKey,
+		requireBody: s.opts.requireBodySignature, requestOnly: s.opts.requireRequestSignature,
+		window: s.opts.signWindow, nonceCache: s.opts.nonceCache})
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(http.ResponseWriter, *http.Request, []byte)) {
 		mux.Handle(pattern, auth.middleware(s.opts.maxBody, h))
@@ -61,9 +64,30 @@ func (s *service) handler() http.Handler {
 	route("DELETE /senders/{ip}", s.deleteSender)
 	route("POST /stats/{ip}", s.postStats)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+": "+allow)
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such call: "+r.Method+" "+r.URL.Path)
 	})
 	return recoverJSON(mux)
+}
+
+// apiMethods are the methods of the API's calls (HEAD with GET).
+var apiMethods = []string{"GET", "HEAD", "PUT", "DELETE", "POST"}
+
+// allowedMethods lists the methods with a call on r's path, as an Allow
+// header value, or "" if the path has none.
+func allowedMethods(mux *http.ServeMux, r *http.Request) string {
+	var allow []string
+	for _, m := range apiMethods {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // recoverJSON turns a panic of a handler into a 500 with a JSON message

@@ -59,7 +59,7 @@ func v5Datagrams(n int, export time.Time) [][]byte {
 func benchService(b *testing.B, addr netip.Addr) *service {
 	opts := testOptions()
 	s := &service{opts: opts, keys: keyspace{prefix: "bench"}}
-	s.reg = newRegistry(nil, s.keys, func([]netip.Prefix) {})
+	s.reg = newRegistry(nil, s.keys)
 	s.reg.install(map[netip.Addr]*sender{addr: {addr: addr, counters: new(senderCounters),
 		prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24")}}})
 	s.agg = newAggregator(opts.kinds, opts.maxValues, opts.maxBuckets, 16)

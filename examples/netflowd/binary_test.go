@@ -2,8 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
 	"io"
+	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow/internal/redistest"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -219,4 +225,117 @@ func TestBinaryNoRedis(t *testing.T) {
 	out, err = exec.Command(netflowdBinary(t), "-fields", "dstmac").CombinedOutput()
 	require.ErrorAs(t, err, &exit, "%s", out)
 	require.Equal(t, 2, exit.ExitCode())
+}
+
+// docScript extracts the signing script of docs/netflowd-api-auth.md: the
+// fenced block after its "test: netflowd-sign.sh" marker.
+func docScript(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/netflowd-api-auth.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(doc), "<!-- test: netflowd-sign.sh -->\n```sh\n")
+	require.True(t, ok, "no script marker in the doc")
+	script, _, ok := strings.Cut(rest, "\n```")
+	require.True(t, ok)
+	path := filepath.Join(t.TempDir(), "netflowd-sign.sh")
+	require.NoError(t, os.WriteFile(path, []byte(script+"\n"), 0o755))
+	return path
+}
+
+// TestBinaryDocScript runs the netflowd binary with the API over TLS and
+// -require-request-signature, and the docs' curl and openssl script
+// against it: PUT a sender, GET it, ask its statistics (dstport:053 keeps
+// its spelling). A plain HTTP request, a request signed the seed's way and
+// a replayed request are refused.
+func TestBinaryDocScript(t *testing.T) {
+	testkit.NeedTool(t, "curl")
+	testkit.NeedTool(t, "openssl")
+	url := redistest.Start(t).URL()
+	pki := testkit.NewPKI(t, t.TempDir())
+	p := startBinary(t, "-redis", url, "-auth-key", testAuthKey, "-sign-key", testSignKey,
+		"-http-tls-cert", pki.CertFile, "-http-tls-key", pki.KeyFile, "-require-request-signature")
+	base := strings.Replace(p.api, "http://", "https://", 1)
+	script := docScript(t)
+	curl := func(args ...string) map[string]any {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{script}, args...)...)
+		cmd.Env = append(os.Environ(), "NETFLOWD_URL="+base, "NETFLOWD_AUTH_KEY="+testAuthKey,
+			"NETFLOWD_SIGN_KEY="+testSignKey, "NETFLOWD_CA="+pki.CAFile)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(out, &v), "%s", out)
+		return v
+	}
+	out := curl("PUT", "/senders/2001:db8::7", `{"prefixes":[{"prefix":"198.51.100.0","prefixLen":24}]}`)
+	require.Equal(t, "2001:db8::7", out["ip"], "%v", out)
+	out = curl("GET", "/senders/2001:db8::7")
+	require.Equal(t, []any{map[string]any{"prefix": "198.51.100.0", "prefixLen": 24.0}}, out["prefixes"], "%v", out)
+	out = curl("POST", "/stats/2001:db8::7", `{"minutes":{"2024-03-01 12:00":["all","dstport:053"]}}`)
+	require.Contains(t, out["minutes"].(map[string]any)["2024-03-01 12:00"], "dstport:053", "%v", out)
+	out = curl("PUT", "/senders/0.0.0.0", `{"prefixes":[{"prefix":"198.51.100.0","prefixLen":24}]}`)
+	require.Contains(t, out["error"], "cannot be the source")
+
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Roots}}}
+	do := func(method, path string, body []byte, h http.Header) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header = h
+		resp, err := tlsClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	// Signed in Go as the doc shows: works once.
+	h := signedHeaders("GET", "/senders", nil, time.Now(), newNonce())
+	status, body := do("GET", "/senders", nil, h)
+	require.Equal(t, 200, status, body)
+	status, body = do("GET", "/senders", nil, h)
+	require.Equal(t, 401, status)
+	require.Contains(t, body, "replayed")
+	status, body = do("GET", "/senders", nil, headers(testAuthKey, signature(testSignKey, []byte(testAuthKey))))
+	require.Equal(t, 401, status)
+	require.Contains(t, body, "accepts only request signatures")
+
+	// Plain HTTP to the TLS port.
+	resp, err := http.Get(p.api + "/senders")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 400, resp.StatusCode)
+	require.Equal(t, 0, p.signal(t, syscall.SIGTERM), "%s", p.output())
+}
+
+// TestBinaryRedisLogsAndUsage: go-redis's own log lines come out as
+// netflowd's ("netflowd: redis: ..."), never in go-redis's format
+// ("redis: 2024/03/01 12:00:00 pool.go:..."); bad TLS and signature flags
+// are exit status 2.
+func TestBinaryRedisLogsAndUsage(t *testing.T) {
+	port := redistest.FreePort(t)
+	out, err := exec.Command(netflowdBinary(t), "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0",
+		"-redis", "redis://127.0.0.1:"+itoa(port)+"/0").CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 1, exit.ExitCode())
+	require.Contains(t, string(out), "netflowd: redis: connection pool: failed to dial", "go-redis's line")
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(line, "auth key ") || strings.HasPrefix(line, "sign key ") {
+			continue
+		}
+		require.True(t, strings.HasPrefix(line, "netflowd: "), "a line not netflowd's: %q", line)
+	}
+
+	pki := testkit.NewPKI(t, t.TempDir())
+	for _, args := range [][]string{
+		{"-http-tls-cert", pki.CertFile},
+		{"-http-tls-cert", pki.KeyFile, "-http-tls-key", pki.KeyFile},
+		{"-sign-window", "0s"},
+		{"-nonce-cache", "0"},
+	} {
+		out, err := exec.Command(netflowdBinary(t), args...).CombinedOutput()
+		require.ErrorAs(t, err, &exit, "%v: %s", args, out)
+		require.Equal(t, 2, exit.ExitCode(), "%v: %s", args, out)
+		require.Contains(t, string(out), "netflowd: ", args)
+	}
 }

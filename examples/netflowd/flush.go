@@ -160,14 +160,14 @@ func (f *flusher) flushSenders(ctx context.Context) error {
 		lastSeen                               int64
 	}
 	var all []taken
-	for _, s := range f.reg.list() {
+	f.reg.each(func(s *sender) {
 		c := s.counters
 		t := taken{s: s, datagrams: c.datagrams.Swap(0), flows: c.flows.Swap(0),
 			unmatched: c.unmatched.Swap(0), otherVals: c.otherValues.Swap(0), lastSeen: c.lastSeen.Load()}
 		if t.datagrams|t.flows|t.unmatched|t.otherVals != 0 {
 			all = append(all, t)
 		}
-	}
+	})
 	if len(all) == 0 {
 		return nil
 	}

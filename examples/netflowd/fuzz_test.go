@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // FuzzRequestBodies: the API's body parsers return a value or an error for
 // any input, never panic.
@@ -25,11 +28,16 @@ func FuzzRequestBodies(f *testing.F) {
 		if q, err := parseStatsQuery(body); err == nil {
 			n := 0
 			for _, byBucket := range q {
-				for _, fields := range byBucket {
-					if len(fields) == 0 {
-						t.Fatal("a bucket without fields accepted")
+				for _, bq := range byBucket {
+					if len(bq.fields) == 0 || len(bq.asked) < len(bq.fields) {
+						t.Fatalf("a bucket with %d fields asked as %d spellings accepted", len(bq.fields), len(bq.asked))
 					}
-					n += len(fields)
+					for _, canon := range bq.asked {
+						if _, ok := slices.BinarySearch(bq.fields, canon); !ok {
+							t.Fatalf("%q asked, not among the fields %q", canon, bq.fields)
+						}
+					}
+					n += len(bq.asked)
 				}
 			}
 			if n > maxQueryFields {

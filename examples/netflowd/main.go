@@ -15,9 +15,15 @@
 // exits with status 0. It exits with 1 when it cannot reach Redis or
 // listen, and 2 for bad usage.
 //
-// API (every request carries X-Io-Auth: the auth key, and X-Io-Sign: the
-// lowercase hex HMAC-SHA256, keyed with the sign key, of the auth key or
-// of the request body):
+// API (over TLS with -http-tls-cert and -http-tls-key). Every request
+// carries X-Io-Auth: the auth key, and is signed with the sign key. The
+// recommended signature, X-Io-Signature with X-Io-Timestamp and X-Io-Nonce,
+// covers the method, the path, the time and the body's digest: a request
+// outside -sign-window (5 minutes) of the service's clock, or replayed
+// within it, is refused. The seed's X-Io-Sign (the lowercase hex
+// HMAC-SHA256 of the auth key or of the request body) is still accepted
+// unless -require-request-signature is given; docs/netflowd-api-auth.md
+// shows how to sign, with curl and openssl.
 //
 //	PUT    /senders/{ip}   {"prefixes":[{"prefix":"2001:db8::","prefixLen":32}]} adds prefixes
 //	DELETE /senders/{ip}   with such a body removes them; without a body, the sender
@@ -25,13 +31,17 @@
 //	GET    /senders/{ip}   one sender with its counters
 //	POST   /stats/{ip}     {"minutes":{"2024-03-01 12:00":["all","dstport:443"]},"hours":["2024-03-01 12"]}
 //
-// See the "examples/netflowd" section of the repository's README for the
-// counting rules and the Redis key layout (keys.go).
+// Limits: 10,000 prefixes per sender, 10,000 bucket fields per POST
+// /stats, -max-body bytes per request body. A method a path does not take
+// is 405 with Allow. See the "examples/netflowd" section of the
+// repository's README for the counting rules and the Redis key layout
+// (keys.go).
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -41,6 +51,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +76,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		redisPrefix = fs.String("redis-prefix", "netflowd", "`prefix` of every Redis key")
 		authKey     = fs.String("auth-key", "", "API auth `key` (default: a random key, printed)")
 		signKey     = fs.String("sign-key", "", "API HMAC sign `key` (default: a random key, printed)")
-		requireBody = fs.Bool("require-body-signature", false, "requests with a body must sign the body, not the auth key")
+		requireBody = fs.Bool("require-body-signature", false, "requests with a body must sign the body, not the auth key (X-Io-Sign)")
+		requireReq  = fs.Bool("require-request-signature", false, "refuse X-Io-Sign: accept only request signatures (X-Io-Signature, X-Io-Timestamp, X-Io-Nonce)")
+		signWindow  = fs.Duration("sign-window", defaultSignWindow, "refuse request signatures whose X-Io-Timestamp is further than this from the clock")
+		nonceCache  = fs.Int("nonce-cache", defaultNonceCache, "request signatures' nonces remembered within -sign-window, at most (about 40 bytes each); when full, signed requests are refused (503)")
+		tlsCert     = fs.String("http-tls-cert", "", "serve the API over TLS with this certificate `file` (PEM; with -http-tls-key)")
+		tlsKey      = fs.String("http-tls-key", "", "the TLS key `file` (PEM) of -http-tls-cert")
 		maxValues   = fs.Int("max-values", 10000, "distinct values counted per bucket and field; the rest go under other")
 		maxBuckets  = fs.Int("max-buckets", 100000, "buckets held in memory between flushes, over all senders")
 		fields      = fs.String("fields", "all", "tracked `fields`: all, none, or a comma-separated list of proto,srcip,srcport,srcas,dstip,dstport,dstas")
@@ -98,8 +114,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if *maxValues < 0 || *maxBuckets < 1 || *flushEvery <= 0 || *maxBody < 1 {
 		return usage("-max-values, -max-buckets, -flush and -max-body must be positive")
 	}
+	if *signWindow < time.Second || *nonceCache < 1 {
+		return usage("-sign-window must be at least 1s and -nonce-cache positive")
+	}
+	tlsCfg, err := apiTLS(*tlsCert, *tlsKey)
+	if err != nil {
+		return usage("%v", err)
+	}
 	opts := options{
-		requireBodySignature: *requireBody, maxValues: *maxValues, maxBuckets: *maxBuckets,
+		requireBodySignature: *requireBody, requireRequestSignature: *requireReq, signWindow: *signWindow,
+		nonceCache: *nonceCache, maxValues: *maxValues, maxBuckets: *maxBuckets,
 		kinds: kinds, redisPrefix: *redisPrefix, flushEvery: *flushEvery, maxBody: *maxBody, workers: *workers,
 	}
 	for g, d := range ttls {
@@ -119,6 +143,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sign key %s\n", opts.signKey)
 	}
 
+	// go-redis's own log lines (a failed dial, a bad pooled connection)
+	// come out as netflowd's, not with its stderr logger's format.
+	redis.SetLogger(redisLogger{w: stderr})
 	ropts, err := redis.ParseURL(*redisURL)
 	if err != nil {
 		return usage("-redis: %v", err)
@@ -149,10 +176,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "netflowd: api: %v\n", err)
 		return 1
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	fmt.Fprintf(stderr, "listening on %s\n", udp)
 	fmt.Fprintf(stderr, "api on %s\n", ln.Addr())
 
-	srv := &http.Server{Handler: svc.handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: svc.handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -194,4 +224,31 @@ func randomKey() []byte {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return []byte(hex.EncodeToString(b))
+}
+
+// apiTLS loads the API's TLS certificate and key; nil without them. TLS
+// 1.2 is the oldest version offered.
+func apiTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("TLS needs both -http-tls-cert and -http-tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-http-tls-cert, -http-tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// redisLogger writes go-redis's log lines as netflowd's own: one line on
+// stderr, prefixed "netflowd: redis: ".
+type redisLogger struct{ w io.Writer }
+
+// Printf implements go-redis's internal.Logging.
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	msg := strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")
+	msg = strings.TrimPrefix(msg, "redis: ") // most of its messages start so
+	fmt.Fprintf(l.w, "netflowd: redis: %s\n", msg)
 }

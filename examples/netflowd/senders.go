@@ -93,34 +93,35 @@ func parsePrefixes(in []prefixJSON) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// comparePrefixes orders prefixes by address, then length.
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
 func sortPrefixes(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	slices.SortFunc(ps, comparePrefixes)
 	return slices.Compact(ps)
 }
 
-// registry holds the senders: in memory for the ingest path (a snapshot
-// read without a lock), in Redis so that they survive restarts. Every
-// change goes to Redis first, then to the snapshot and the receiver's
-// allow-list.
+// registry holds the senders: in a sync.Map that the ingest path (and the
+// receiver's allow func) reads without a lock, and in Redis so that they
+// survive restarts. Every change goes to Redis first, then to the map: it
+// touches the one entry it changes, so that adding a sender costs the same
+// with 10 or 10,000 senders (BenchmarkPutSender), where a copy of every
+// sender and a rebuilt allow-list per change cost 4.7 ms a PUT with 10,000.
 type registry struct {
-	rdb      *redis.Client
-	keys     keyspace
-	setAllow func([]netip.Prefix)
+	rdb  *redis.Client
+	keys keyspace
 
-	mu  sync.Mutex // serialises changes
-	cur atomic.Pointer[map[netip.Addr]*sender]
+	mu      sync.Mutex // serialises changes
+	senders sync.Map   // netip.Addr -> *sender
 }
 
-func newRegistry(rdb *redis.Client, keys keyspace, setAllow func([]netip.Prefix)) *registry {
-	r := &registry{rdb: rdb, keys: keys, setAllow: setAllow}
-	empty := map[netip.Addr]*sender{}
-	r.cur.Store(&empty)
-	return r
+func newRegistry(rdb *redis.Client, keys keyspace) *registry {
+	return &registry{rdb: rdb, keys: keys}
 }
 
 // load reads the senders from Redis and installs them.
@@ -151,26 +152,47 @@ func (r *registry) load(ctx context.Context) error {
 	return nil
 }
 
-// install makes m the current senders and updates the allow-list.
+// install makes m the senders.
 func (r *registry) install(m map[netip.Addr]*sender) {
-	r.cur.Store(&m)
-	allow := make([]netip.Prefix, 0, len(m))
-	for a := range m {
-		allow = append(allow, netip.PrefixFrom(a, a.BitLen()))
+	r.senders.Range(func(k, _ any) bool {
+		if _, keep := m[k.(netip.Addr)]; !keep {
+			r.senders.Delete(k)
+		}
+		return true
+	})
+	for a, s := range m {
+		r.senders.Store(a, s)
 	}
-	r.setAllow(allow)
 }
 
 // lookup returns the sender registered as a, or nil.
-func (r *registry) lookup(a netip.Addr) *sender { return (*r.cur.Load())[a] }
+func (r *registry) lookup(a netip.Addr) *sender {
+	v, ok := r.senders.Load(a)
+	if !ok {
+		return nil
+	}
+	return v.(*sender)
+}
+
+// known reports whether a is a registered sender: the receiver's allow
+// func, asked for every datagram before it is decoded.
+func (r *registry) known(a netip.Addr) bool {
+	_, ok := r.senders.Load(a)
+	return ok
+}
+
+// each calls f for every sender, in no order.
+func (r *registry) each(f func(*sender)) {
+	r.senders.Range(func(_, v any) bool {
+		f(v.(*sender))
+		return true
+	})
+}
 
 // list returns the senders sorted by address.
 func (r *registry) list() []*sender {
-	m := *r.cur.Load()
-	out := make([]*sender, 0, len(m))
-	for _, s := range m {
-		out = append(out, s)
-	}
+	var out []*sender
+	r.each(func(s *sender) { out = append(out, s) })
 	slices.SortFunc(out, func(a, b *sender) int { return a.addr.Compare(b.addr) })
 	return out
 }
@@ -179,37 +201,36 @@ func (r *registry) list() []*sender {
 func (r *registry) add(ctx context.Context, a netip.Addr, prefixes []netip.Prefix) (*sender, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.cur.Load()
-	s := old[a]
+	s := r.lookup(a)
 	next := &sender{addr: a, counters: new(senderCounters)}
 	if s != nil {
 		next.counters = s.counters
 		next.prefixes = slices.Clone(s.prefixes)
 	}
 	next.prefixes = sortPrefixes(append(next.prefixes, prefixes...))
-	return next, r.put(ctx, old, next)
+	return next, r.put(ctx, next)
 }
 
 // remove removes prefixes from a; false if a is not registered.
 func (r *registry) remove(ctx context.Context, a netip.Addr, prefixes []netip.Prefix) (*sender, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.cur.Load()
-	s := old[a]
+	s := r.lookup(a)
 	if s == nil {
 		return nil, false, nil
 	}
 	next := &sender{addr: a, counters: s.counters}
+	prefixes = sortPrefixes(slices.Clone(prefixes)) // a binary search each, not a walk
 	for _, p := range s.prefixes {
-		if !slices.Contains(prefixes, p) {
+		if _, found := slices.BinarySearchFunc(prefixes, p, comparePrefixes); !found {
 			next.prefixes = append(next.prefixes, p)
 		}
 	}
-	return next, true, r.put(ctx, old, next)
+	return next, true, r.put(ctx, next)
 }
 
-// put stores next in Redis and installs it.
-func (r *registry) put(ctx context.Context, old map[netip.Addr]*sender, next *sender) error {
+// put stores next in Redis and installs it. r.mu is held.
+func (r *registry) put(ctx context.Context, next *sender) error {
 	rec, err := json.Marshal(senderRecord{Prefixes: toJSON(next.prefixes)})
 	if err != nil {
 		return err
@@ -217,12 +238,7 @@ func (r *registry) put(ctx context.Context, old map[netip.Addr]*sender, next *se
 	if err := r.rdb.HSet(ctx, r.keys.senders(), next.addr.String(), rec).Err(); err != nil {
 		return fmt.Errorf("netflow: store sender: %w", err)
 	}
-	m := make(map[netip.Addr]*sender, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[next.addr] = next
-	r.install(m)
+	r.senders.Store(next.addr, next)
 	return nil
 }
 
@@ -230,8 +246,7 @@ func (r *registry) put(ctx context.Context, old map[netip.Addr]*sender, next *se
 func (r *registry) delete(ctx context.Context, a netip.Addr) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.cur.Load()
-	if old[a] == nil {
+	if r.lookup(a) == nil {
 		return false, nil
 	}
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -242,12 +257,6 @@ func (r *registry) delete(ctx context.Context, a netip.Addr) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("netflow: delete sender: %w", err)
 	}
-	m := make(map[netip.Addr]*sender, len(old))
-	for k, v := range old {
-		if k != a {
-			m[k] = v
-		}
-	}
-	r.install(m)
+	r.senders.Delete(a)
 	return true, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -110,7 +112,22 @@ func prefixesBody(body []byte) ([]netip.Prefix, error) {
 	if rec.Prefixes == nil {
 		return nil, errMissingPrefixes
 	}
+	if len(*rec.Prefixes) == 0 {
+		return nil, errNoPrefixes
+	}
 	return parsePrefixes(*rec.Prefixes)
+}
+
+var errNoPrefixes = errors.New(`no prefixes: list at least one (DELETE /senders/{ip} without a body deletes the sender)`)
+
+// checkSenderAddr refuses a sender address no datagram can come from: the
+// unspecified address (0.0.0.0, ::), a multicast one, the IPv4 broadcast
+// address. (Registered, one would let nothing in, and hide a typo.)
+func checkSenderAddr(a netip.Addr) error {
+	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("sender %s cannot be the source of a datagram (unspecified, multicast or broadcast address)", a)
+	}
+	return nil
 }
 
 // maxPrefixes bounds the prefixes of one sender.
@@ -118,6 +135,9 @@ const maxPrefixes = 10000
 
 func (s *service) putSender(w http.ResponseWriter, r *http.Request, body []byte) {
 	a, err := parseSender(r)
+	if err == nil {
+		err = checkSenderAddr(a)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

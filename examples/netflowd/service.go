@@ -16,14 +16,18 @@ import (
 type options struct {
 	authKey, signKey     []byte
 	requireBodySignature bool
-	maxValues            int
-	maxBuckets           int
-	kinds                kindSet
-	ttls                 [numGranularities]time.Duration
-	redisPrefix          string
-	flushEvery           time.Duration
-	maxBody              int64
-	workers              int
+	// requireRequestSignature refuses the seed's X-Io-Sign schemes.
+	requireRequestSignature bool
+	signWindow              time.Duration // zero: defaultSignWindow
+	nonceCache              int           // zero: defaultNonceCache
+	maxValues               int
+	maxBuckets              int
+	kinds                   kindSet
+	ttls                    [numGranularities]time.Duration
+	redisPrefix             string
+	flushEvery              time.Duration
+	maxBody                 int64
+	workers                 int
 }
 
 // defaultTTLs are the -ttl-* defaults.
@@ -65,9 +69,10 @@ func newService(ctx context.Context, opts options, rdb *redis.Client) (*service,
 		Workers: opts.workers,
 		OnError: func(err error) { s.failed <- err },
 	})
-	s.reg = newRegistry(rdb, s.keys, s.rcv.SetAllow)
-	// No sender is allowed until the registry says so.
-	s.rcv.SetAllow(nil)
+	s.reg = newRegistry(rdb, s.keys)
+	// Only registered senders' datagrams are decoded: the receiver asks
+	// the registry (empty until load) for each one.
+	s.rcv.SetAllowFunc(s.reg.known)
 	s.agg = newAggregator(opts.kinds, opts.maxValues, opts.maxBuckets, 16)
 	s.fl = &flusher{rdb: rdb, keys: s.keys, agg: s.agg, reg: s.reg, ttls: opts.ttls}
 	s.flowBufs.New = func() any { b := make([]netflow.Flow, 0, 64); return &b }

@@ -30,9 +30,18 @@ type statAnswer struct {
 	Out statCounts `json:"out"`
 }
 
-// statsQuery is a parsed POST /stats body: per granularity, the fields
-// asked for each bucket.
-type statsQuery [numGranularities]map[string][]string
+// statsQuery is a parsed POST /stats body: per granularity, what is asked
+// of each bucket.
+type statsQuery [numGranularities]map[string]bucketQuery
+
+// bucketQuery is what a request asks of one bucket: the fields as it
+// spelled them, each with its canonical form (dstport:053 is dstport:53,
+// srcip:2001:DB8::10 is srcip:2001:db8::10), which Redis is asked for; the
+// answer is keyed by the spelling.
+type bucketQuery struct {
+	fields []string          // canonical, sorted, each once
+	asked  map[string]string // spelling -> canonical
+}
 
 // parseStatsQuery parses {"minutes":["2024-03-01 12:00"], "hours":{"2024-03-01 12":["all","dstport:443"]}, ...}.
 func parseStatsQuery(body []byte) (statsQuery, error) {
@@ -67,7 +76,7 @@ func parseStatsQuery(body []byte) (statsQuery, error) {
 		default:
 			return q, fmt.Errorf("%s: bad JSON: want a list of buckets or an object from bucket to a list of fields", key)
 		}
-		q[g] = make(map[string][]string, len(byBucket))
+		q[g] = make(map[string]bucketQuery, len(byBucket))
 		for b, fields := range byBucket {
 			if _, err := parseBucket(g, b); err != nil {
 				return q, err
@@ -75,18 +84,20 @@ func parseStatsQuery(body []byte) (statsQuery, error) {
 			if len(fields) == 0 {
 				return q, fmt.Errorf("%s %q: no fields: want a list such as [\"all\",\"dstport:443\"]", key, b)
 			}
-			canon := make([]string, 0, len(fields))
+			if n += len(fields); n > maxQueryFields {
+				return q, fmt.Errorf("at most %d bucket fields per request", maxQueryFields)
+			}
+			bq := bucketQuery{fields: make([]string, 0, len(fields)), asked: make(map[string]string, len(fields))}
 			for _, f := range fields {
 				c, err := parseField(f)
 				if err != nil {
 					return q, fmt.Errorf("%s %q: %w", key, b, err)
 				}
-				canon = append(canon, c)
+				bq.fields = append(bq.fields, c)
+				bq.asked[f] = c
 			}
-			if n += len(canon); n > maxQueryFields {
-				return q, fmt.Errorf("at most %d bucket fields per request", maxQueryFields)
-			}
-			q[g][b] = slices.Compact(slices.Sorted(slices.Values(canon)))
+			bq.fields = slices.Compact(slices.Sorted(slices.Values(bq.fields)))
+			q[g][b] = bq
 		}
 	}
 	return q, nil
@@ -110,15 +121,17 @@ func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte)
 	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
 	defer cancel()
 	type pending struct {
-		g      granularity
-		bucket string
-		fields []string
-		cmd    *redis.SliceCmd
+		g       granularity
+		bucket  string
+		fields  []string          // canonical
+		spelled map[string]string // as asked -> canonical
+		cmd     *redis.SliceCmd
 	}
 	var asked []pending
 	p := s.rdb.Pipeline()
 	for g, byBucket := range q {
-		for b, fields := range byBucket {
+		for b, bq := range byBucket {
+			fields := bq.fields
 			names := make([]string, 0, 9*len(fields))
 			for _, f := range fields {
 				for d := range counterNames {
@@ -127,7 +140,7 @@ func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte)
 					}
 				}
 			}
-			asked = append(asked, pending{g: granularity(g), bucket: b, fields: fields,
+			asked = append(asked, pending{g: granularity(g), bucket: b, fields: fields, spelled: bq.asked,
 				cmd: p.HMGet(ctx, s.keys.stats(a, b), names...)})
 		}
 	}
@@ -145,7 +158,7 @@ func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	for _, pa := range asked {
 		vals := pa.cmd.Val()
-		answers := make(map[string]statAnswer, len(pa.fields))
+		byCanon := make(map[string]statAnswer, len(pa.fields))
 		for i, f := range pa.fields {
 			num := func(j int) uint64 {
 				str, _ := vals[9*i+j].(string)
@@ -155,12 +168,16 @@ func (s *service) postStats(w http.ResponseWriter, r *http.Request, body []byte)
 			in := statCounts{num(0), num(1), num(2)}
 			out := statCounts{num(3), num(4), num(5)}
 			both := statCounts{num(6), num(7), num(8)}
-			answers[f] = statAnswer{
+			byCanon[f] = statAnswer{
 				statCounts: statCounts{in.Flows + out.Flows - both.Flows,
 					in.Packets + out.Packets - both.Packets, in.Bytes + out.Bytes - both.Bytes},
 				In:  in,
 				Out: out,
 			}
+		}
+		answers := make(map[string]statAnswer, len(pa.spelled))
+		for spelling, canon := range pa.spelled {
+			answers[spelling] = byCanon[canon]
 		}
 		out[requestKeys[pa.g]][pa.bucket] = answers
 	}
