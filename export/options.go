@@ -87,7 +87,7 @@ func (w *Writer) announceSampler(id uint64) {
 	b := w.optRec[:0]
 	switch {
 	case !w.ipfix:
-		b = be.AppendUint32(b, w.msgDom.id)
+		b = be.AppendUint32(b, w.m.dom.id)
 		b = be.AppendUint16(b, uint16(id))
 		b = append(b, w.cfg.SamplingMode)
 		b = be.AppendUint32(b, iv)
@@ -104,21 +104,21 @@ func (w *Writer) announceSampler(id uint64) {
 	}
 	w.optRec = b
 	w.appendData(w.samplerOpts, b)
-	w.msgDom.samplersSent[id-1] = true
+	w.m.dom.samplersSent[id-1] = true
 	w.stats.Options++
 }
 
 // announceSysInit sends the system init time, with its template, if the
 // message's domain has not had it.
 func (w *Writer) announceSysInit() {
-	if w.msgDom.sysInitSent {
+	if w.m.dom.sysInitSent {
 		return
 	}
 	w.announce(w.sysInitOpts)
-	b := be.AppendUint32(w.optRec[:0], w.msgDom.id)
-	b = be.AppendUint64(b, uint64(w.clk.bootMs))
+	b := be.AppendUint32(w.optRec[:0], w.m.dom.id)
+	b = be.AppendUint64(b, uint64(w.m.clk.bootMs))
 	w.optRec = b
 	w.appendData(w.sysInitOpts, b)
-	w.msgDom.sysInitSent = true
+	w.m.dom.sysInitSent = true
 	w.stats.Options++
 }

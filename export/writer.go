@@ -13,8 +13,8 @@ import (
 type Config struct {
 	// Version is the export version to write: 1, 5, 7, 9 or 10 (IPFIX).
 	Version uint16
-	// MTU is the largest message in bytes, headers included (default 1400;
-	// at most 65535). The writer packs as many records into a message as
+	// MTU is the largest message in bytes, headers included (default 1400,
+	// or 65535 with Stream; at most 65535). The writer packs as many records into a message as
 	// fit, up to 24 (v1), 30 (v5) or 27 (v7) records.
 	MTU int
 	// Stream says that messages go to a byte stream, IPFIX over TCP (RFC
@@ -123,15 +123,9 @@ type Writer struct {
 	boot  time.Time
 	ipfix bool
 
-	msg      []byte // the message being filled; empty when none is
-	msgDom   *domain
-	msgFixed uint16 // v5: the header's sampling field
-	records  int    // records in the message (v9 count; fixed count)
-	data     int    // IPFIX: data records in the message
-	set      int    // offset of the open set's header, -1 for none
-	setID    uint16
-	clk      clock      // v9, IPFIX
-	fclk     fixedClock // v1, v5, v7
+	// m is the message being filled: the one of the domain of the flow
+	// or record being written.
+	m *message
 
 	domains []*domain
 	last    int // index of the last domain used
@@ -150,8 +144,25 @@ type Writer struct {
 	stats   Stats
 }
 
-// domain is the state of one domain of the exporter.
+// message is a message being filled.
+type message struct {
+	buf      []byte // empty when no message is begun
+	dom      *domain
+	sampling uint16 // v5: the header's sampling field
+	pin      pin    // v9, IPFIX: the header WriteRecords asked for
+	records  int    // records (v9 header count; fixed count)
+	data     int    // IPFIX: data records, options data included
+	set      int    // offset of the open set's header, -1 for none
+	setID    uint16
+	clk      clock      // v9, IPFIX
+	fclk     fixedClock // v1, v5, v7
+}
+
+// domain is the state of one domain of the exporter, and the message of
+// its being filled: flows of several domains may come interleaved, and
+// each domain's messages fill up on their own.
 type domain struct {
+	msg       message
 	id        uint32
 	seq       uint32    // the next message's sequence number
 	messages  int       // messages since templates were last refreshed
@@ -169,7 +180,7 @@ type domain struct {
 // that cannot work (an MTU smaller than a header and one record, Fields
 // that are not a valid template, Stream for another version than IPFIX).
 func NewWriter(out io.Writer, cfg Config) (*Writer, error) {
-	w := &Writer{cfg: cfg, out: out, now: cfg.Now, set: -1}
+	w := &Writer{cfg: cfg, out: out, now: cfg.Now}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -189,7 +200,10 @@ func NewWriter(out io.Writer, cfg Config) (*Writer, error) {
 	if cfg.Stream && !w.ipfix {
 		return nil, malformedErr("Config.Stream: IPFIX only, not version %d", cfg.Version)
 	}
-	if w.cfg.MTU == 0 {
+	switch {
+	case w.cfg.MTU == 0 && cfg.Stream:
+		w.cfg.MTU = maxMessageLen
+	case w.cfg.MTU == 0:
 		w.cfg.MTU = DefaultMTU
 	}
 	if w.cfg.MTU > maxMessageLen {
@@ -250,10 +264,8 @@ func (w *Writer) Stats() Stats { return w.stats }
 // sent anew. Templates, sampler IDs and counters are kept.
 func (w *Writer) Reset(out io.Writer) {
 	w.out = out
-	w.msg = w.msg[:0]
-	w.msgDom = nil
-	w.set = -1
 	for _, d := range w.domains {
+		d.msg.buf = d.msg.buf[:0]
 		d.seq, d.messages, d.refreshed = 0, 0, time.Time{}
 		d.forget()
 	}
@@ -266,13 +278,19 @@ func (d *domain) forget() {
 	d.sysInitSent = false
 }
 
-// Flush writes the message being filled, if any. Call it when no more
-// flows come for a while: a message is otherwise written when it is full.
+// Flush writes the messages being filled, if any, in the order their
+// domains were first written. Call it when no more flows come for a
+// while: a message is otherwise written when it is full.
 func (w *Writer) Flush() error {
-	if len(w.msg) == 0 {
-		return nil
+	for _, d := range w.domains {
+		if len(d.msg.buf) > 0 {
+			w.m = &d.msg
+			if err := w.emit(); err != nil {
+				return unwrapOutput(err)
+			}
+		}
 	}
-	return unwrapOutput(w.emit())
+	return nil
 }
 
 // WriteFlows writes flows, in order, filling messages and writing each one
@@ -320,21 +338,34 @@ type outputError struct{ err error }
 
 func (e *outputError) Error() string { return e.err.Error() }
 
-// domainOf returns the state of domain id, made on first use.
-func (w *Writer) domainOf(id uint32) *domain {
+// Most domains a writer keeps.
+const maxDomains = 4096
+
+// domainOf returns the state of domain id, made on first use, and makes
+// its message the current one. It fails with netflow.ErrLimit beyond
+// maxDomains domains.
+func (w *Writer) domainOf(id uint32) (*domain, error) {
 	if w.last < len(w.domains) && w.domains[w.last].id == id {
-		return w.domains[w.last]
+		d := w.domains[w.last]
+		w.m = &d.msg
+		return d, nil
 	}
 	for i, d := range w.domains {
 		if d.id == id {
 			w.last = i
-			return d
+			w.m = &d.msg
+			return d, nil
 		}
 	}
+	if len(w.domains) >= maxDomains {
+		return nil, limitErr("more than %d domains", maxDomains)
+	}
 	d := &domain{id: id}
+	d.msg.dom, d.msg.set = d, -1
 	w.domains = append(w.domains, d)
 	w.last = len(w.domains) - 1
-	return d
+	w.m = &d.msg
+	return d, nil
 }
 
 // flowDomain returns the domain a flow is written in.
@@ -365,11 +396,10 @@ func (w *Writer) exportTime() time.Time {
 
 // emit finishes the message and writes it.
 func (w *Writer) emit() error {
-	d := w.msgDom
-	if w.records == 0 {
+	d := w.m.dom
+	if w.m.records == 0 {
 		// Only a header: a record that began it was refused.
-		w.msg = w.msg[:0]
-		w.msgDom = nil
+		w.m.buf = w.m.buf[:0]
 		return nil
 	}
 	if err := w.closeSet(); err != nil {
@@ -377,25 +407,24 @@ func (w *Writer) emit() error {
 	}
 	switch {
 	case w.fixed != nil:
-		be.PutUint16(w.msg[2:], uint16(w.records))
+		be.PutUint16(w.m.buf[2:], uint16(w.m.records))
 	case w.ipfix:
-		be.PutUint16(w.msg[2:], uint16(len(w.msg)))
+		be.PutUint16(w.m.buf[2:], uint16(len(w.m.buf)))
 	default:
-		be.PutUint16(w.msg[2:], uint16(w.records))
+		be.PutUint16(w.m.buf[2:], uint16(w.m.records))
 	}
 	switch {
 	case w.fixed != nil:
-		d.seq += uint32(w.records)
+		d.seq += uint32(w.m.records)
 	case w.ipfix:
-		d.seq += uint32(w.data)
+		d.seq += uint32(w.m.data)
 	default:
 		d.seq++
 	}
 	d.messages++
-	n := len(w.msg)
-	_, err := w.out.Write(w.msg)
-	w.msg = w.msg[:0]
-	w.msgDom = nil
+	n := len(w.m.buf)
+	_, err := w.out.Write(w.m.buf)
+	w.m.buf = w.m.buf[:0]
 	if err != nil {
 		// What the message announced may not have arrived.
 		d.forget()

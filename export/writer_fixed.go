@@ -25,45 +25,48 @@ func (w *Writer) fixedFlow(f *netflow.Flow) error {
 			sampling = uint16(w.cfg.SamplingMode)<<14 | uint16(f.SamplingInterval)
 		}
 	}
-	if len(w.msg) > 0 && (w.msgDom.id != dom || w.msgFixed != sampling || w.records == ff.maxRecords ||
-		len(w.msg)+ff.recordLen > w.cfg.MTU) {
+	d, err := w.domainOf(dom)
+	if err != nil {
+		return err
+	}
+	if len(w.m.buf) > 0 && (w.m.sampling != sampling || w.m.records == ff.maxRecords ||
+		len(w.m.buf)+ff.recordLen > w.cfg.MTU) {
 		if err := w.emit(); err != nil {
 			return err
 		}
 	}
-	if len(w.msg) == 0 {
-		w.beginFixed(w.domainOf(dom), sampling)
+	if len(w.m.buf) == 0 {
+		w.beginFixed(d, sampling)
 	}
-	var err error
-	if w.msg, err = appendFixedFlow(w.msg, f, ff, w.fclk, w.cfg.Saturate); err != nil {
+	if w.m.buf, err = appendFixedFlow(w.m.buf, f, ff, w.m.fclk, w.cfg.Saturate); err != nil {
 		return err
 	}
-	w.records++
+	w.m.records++
 	return nil
 }
 
 // beginFixed begins a message of domain d with the sampling field
 // sampling (v5).
 func (w *Writer) beginFixed(d *domain, sampling uint16) {
-	w.msgDom, w.msgFixed, w.records = d, sampling, 0
+	w.m.sampling, w.m.records = sampling, 0
 	export := w.exportTime()
-	w.fclk = newFixedClock(export, w.boot)
-	ms := w.fclk.exportMs
+	w.m.fclk = newFixedClock(export, w.boot)
+	ms := w.m.fclk.exportMs
 	secs, nsecs := uint32(ms/1000), uint32(ms%1000)*1e6
 	switch w.fixed.version {
 	case 1:
-		w.msg = AppendV1Header(w.msg[:0], &netflow.V1Header{SysUptime: w.fclk.uptime, UnixSecs: secs, UnixNsecs: nsecs})
+		w.m.buf = AppendV1Header(w.m.buf[:0], &netflow.V1Header{SysUptime: w.m.fclk.uptime, UnixSecs: secs, UnixNsecs: nsecs})
 	case 7:
-		w.msg = AppendV7Header(w.msg[:0], &netflow.V7Header{SysUptime: w.fclk.uptime, UnixSecs: secs, UnixNsecs: nsecs, FlowSequence: d.seq})
+		w.m.buf = AppendV7Header(w.m.buf[:0], &netflow.V7Header{SysUptime: w.m.fclk.uptime, UnixSecs: secs, UnixNsecs: nsecs, FlowSequence: d.seq})
 	default:
-		w.msg = w.msg[:0]
-		w.msg = be.AppendUint16(w.msg, 5)
-		w.msg = be.AppendUint16(w.msg, 0)
-		w.msg = be.AppendUint32(w.msg, w.fclk.uptime)
-		w.msg = be.AppendUint32(w.msg, secs)
-		w.msg = be.AppendUint32(w.msg, nsecs)
-		w.msg = be.AppendUint32(w.msg, d.seq)
-		w.msg = be.AppendUint16(w.msg, uint16(d.id))
-		w.msg = be.AppendUint16(w.msg, sampling)
+		w.m.buf = w.m.buf[:0]
+		w.m.buf = be.AppendUint16(w.m.buf, 5)
+		w.m.buf = be.AppendUint16(w.m.buf, 0)
+		w.m.buf = be.AppendUint32(w.m.buf, w.m.fclk.uptime)
+		w.m.buf = be.AppendUint32(w.m.buf, secs)
+		w.m.buf = be.AppendUint32(w.m.buf, nsecs)
+		w.m.buf = be.AppendUint32(w.m.buf, d.seq)
+		w.m.buf = be.AppendUint16(w.m.buf, uint16(d.id))
+		w.m.buf = be.AppendUint16(w.m.buf, sampling)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/flowkit/netflow"
 )
@@ -154,24 +155,27 @@ func (w *Writer) setFlow(f *netflow.Flow) error {
 			return err
 		}
 	}
-	dom := w.flowDomain(f)
+	d, err := w.domainOf(w.flowDomain(f))
+	if err != nil {
+		return err
+	}
 	for empty := false; ; {
-		if len(w.msg) > 0 && w.msgDom.id != dom {
+		if len(w.m.buf) > 0 && w.m.pin != (pin{}) {
 			if err := w.emit(); err != nil {
 				return err
 			}
 		}
-		if len(w.msg) == 0 {
-			w.beginSets(w.domainOf(dom))
+		if len(w.m.buf) == 0 {
+			w.beginSets(d, pin{})
 			empty = true
 		}
 		// Encoded with the message's clock, again when a new message
 		// begins: a delta time counts back from its export time.
-		if w.scratch, err = s.ft.appendRecord(w.scratch[:0], f, &w.clk, sampler); err != nil {
+		if w.scratch, err = s.ft.appendRecord(w.scratch[:0], f, &w.m.clk, sampler); err != nil {
 			return err
 		}
 		need := w.need(s, len(w.scratch), sampler, sysInit)
-		if len(w.msg)+need+w.padReserve() <= w.cfg.MTU {
+		if len(w.m.buf)+need+w.padReserve() <= w.cfg.MTU {
 			break
 		}
 		if empty {
@@ -192,8 +196,35 @@ func (w *Writer) setFlow(f *netflow.Flow) error {
 	return nil
 }
 
+// RecordHeader says which messages the records of WriteRecords go in.
+type RecordHeader struct {
+	// Domain is the v9 source ID or IPFIX observation domain.
+	Domain uint32
+	// ExportTime and SysUptime, when ExportTime is not zero, are the
+	// header values of the message the records came in (HeaderOf gives
+	// them): the records then go in messages with the same export time
+	// (whole seconds) and, in v9, uptime, so that what counts against
+	// them keeps its meaning: v9 flowStartSysUpTime and flowEndSysUpTime,
+	// IPFIX flowStartDeltaMicroseconds and flowEndDeltaMicroseconds. With
+	// a zero ExportTime the writer's clock and Config.Boot apply.
+	ExportTime time.Time
+	SysUptime  uint32
+}
+
+// HeaderOf returns the RecordHeader of a decoded v9 or IPFIX packet: its
+// domain, export time and (v9) uptime. ok is false for other versions.
+func HeaderOf(p netflow.Packet) (h RecordHeader, ok bool) {
+	switch p := p.(type) {
+	case *netflow.V9Packet:
+		return RecordHeader{Domain: p.Header.SourceID, ExportTime: p.Header.ExportTime(), SysUptime: p.Header.SysUptime}, true
+	case *netflow.IPFIXPacket:
+		return RecordHeader{Domain: p.Header.ObservationDomainID, ExportTime: p.Header.ExportTime()}, true
+	}
+	return RecordHeader{}, false
+}
+
 // WriteRecords writes v9 or IPFIX records (decoded ones, or made with
-// netflow.NewTemplate and the Append functions) in messages of domain, each
+// netflow.NewTemplate and the Append functions) in messages of h, each
 // with a template of the writer's that has its template's fields: every
 // field is kept, enterprise and variable-length ones included, and the
 // values are copied byte for byte. Options records (their template's
@@ -201,14 +232,14 @@ func (w *Writer) setFlow(f *netflow.Flow) error {
 // writer's. A record that cannot be written (netflow.ErrMalformed: data
 // that does not match its template; netflow.ErrLimit: a record larger
 // than the MTU) is left out as WriteFlows does.
-func (w *Writer) WriteRecords(domain uint32, recs []netflow.Record) error {
+func (w *Writer) WriteRecords(h RecordHeader, recs []netflow.Record) error {
 	if w.fixed != nil {
 		return versionErr(w.cfg.Version, "WriteRecords: v9 and IPFIX records only; writer")
 	}
 	var first error
 	refused := 0
 	for i := range recs {
-		err := w.record(domain, &recs[i])
+		err := w.record(&h, &recs[i])
 		if err == nil {
 			w.stats.Records++
 			continue
@@ -225,8 +256,27 @@ func (w *Writer) WriteRecords(domain uint32, recs []netflow.Record) error {
 	return refusedErr(first, refused)
 }
 
+// pin is the header a message of WriteRecords must have: zero for the
+// writer's own clock.
+type pin struct {
+	secs   int64 // export time, seconds; 0: not pinned
+	uptime uint32
+}
+
+// pinOf returns the pin of h.
+func (w *Writer) pinOf(h *RecordHeader) pin {
+	if h.ExportTime.IsZero() || h.ExportTime.Unix() <= 0 {
+		return pin{}
+	}
+	p := pin{secs: h.ExportTime.Unix()}
+	if !w.ipfix {
+		p.uptime = h.SysUptime
+	}
+	return p
+}
+
 // record adds one record of WriteRecords.
-func (w *Writer) record(dom uint32, r *netflow.Record) error {
+func (w *Writer) record(h *RecordHeader, r *netflow.Record) error {
 	s, err := w.recordSlot(r.Template)
 	if err != nil {
 		return err
@@ -234,18 +284,23 @@ func (w *Writer) record(dom uint32, r *netflow.Record) error {
 	if err := checkRecord(s, r.Data); err != nil {
 		return err
 	}
+	p := w.pinOf(h)
+	d, err := w.domainOf(h.Domain)
+	if err != nil {
+		return err
+	}
 	for empty := false; ; {
-		if len(w.msg) > 0 && w.msgDom.id != dom {
+		if len(w.m.buf) > 0 && w.m.pin != p {
 			if err := w.emit(); err != nil {
 				return err
 			}
 		}
-		if len(w.msg) == 0 {
-			w.beginSets(w.domainOf(dom))
+		if len(w.m.buf) == 0 {
+			w.beginSets(d, p)
 			empty = true
 		}
 		need := w.need(s, len(r.Data), 0, false)
-		if len(w.msg)+need+w.padReserve() <= w.cfg.MTU {
+		if len(w.m.buf)+need+w.padReserve() <= w.cfg.MTU {
 			break
 		}
 		if empty {
@@ -340,11 +395,18 @@ func checkRecord(s *slot, data []byte) error {
 	return nil
 }
 
-// beginSets begins a v9 or IPFIX message of domain d, refreshing what d
-// announced when that is due (UDP).
-func (w *Writer) beginSets(d *domain) {
+// beginSets begins a v9 or IPFIX message of domain d with the writer's
+// clock, or the header of p, refreshing what d announced when that is due
+// (UDP).
+func (w *Writer) beginSets(d *domain, p pin) {
 	export := w.exportTime()
-	w.clk = clock{version: w.cfg.Version, exportNs: export.UnixNano(), exportMs: export.UnixMilli(), bootMs: w.boot.UnixMilli()}
+	w.m.clk = clock{version: w.cfg.Version, exportNs: export.UnixNano(), exportMs: export.UnixMilli(), bootMs: w.boot.UnixMilli()}
+	uptime := uint32(w.m.clk.exportMs - w.m.clk.bootMs)
+	w.m.pin = p
+	if p.secs != 0 {
+		export = time.Unix(p.secs, 0)
+		uptime = p.uptime
+	}
 	if !w.cfg.Stream && ((w.cfg.RefreshMessages > 0 && d.messages >= w.cfg.RefreshMessages) ||
 		(w.cfg.RefreshInterval > 0 && export.Sub(d.refreshed) >= w.cfg.RefreshInterval)) {
 		d.forget()
@@ -356,21 +418,19 @@ func (w *Writer) beginSets(d *domain) {
 	if n := len(w.samplers); len(d.samplersSent) < n {
 		d.samplersSent = append(d.samplersSent, make([]bool, n-len(d.samplersSent))...)
 	}
-	w.msgDom, w.records, w.data, w.set = d, 0, 0, -1
+	w.m.records, w.m.data, w.m.set = 0, 0, -1
 	secs := uint32(export.Unix())
 	if w.ipfix {
-		w.msg = AppendIPFIXHeader(w.msg[:0], &netflow.IPFIXHeader{UnixSecs: secs, Sequence: d.seq, ObservationDomainID: d.id})
+		w.m.buf = AppendIPFIXHeader(w.m.buf[:0], &netflow.IPFIXHeader{UnixSecs: secs, Sequence: d.seq, ObservationDomainID: d.id})
 		return
 	}
-	w.msg = AppendV9Header(w.msg[:0], &netflow.V9Header{
-		SysUptime: uint32(w.clk.exportMs - w.clk.bootMs), UnixSecs: secs, Sequence: d.seq, SourceID: d.id,
-	})
+	w.m.buf = AppendV9Header(w.m.buf[:0], &netflow.V9Header{SysUptime: uptime, UnixSecs: secs, Sequence: d.seq, SourceID: d.id})
 }
 
 // sent reports whether s's template went out in the message's domain
 // since its last refresh.
 func (w *Writer) sent(s *slot) bool {
-	d := w.msgDom
+	d := w.m.dom
 	if s.index >= len(d.sent) {
 		d.sent = append(d.sent, make([]bool, s.index+1-len(d.sent))...)
 	}
@@ -379,7 +439,7 @@ func (w *Writer) sent(s *slot) bool {
 
 // samplerSent reports whether sampler id's options data went out.
 func (w *Writer) samplerSent(id uint64) bool {
-	d := w.msgDom
+	d := w.m.dom
 	if int(id) > len(d.samplersSent) {
 		d.samplersSent = append(d.samplersSent, make([]bool, int(id)-len(d.samplersSent))...)
 	}
@@ -402,7 +462,7 @@ func (w *Writer) setCost(open *int, id uint16) int {
 
 // padReserve is room for the padding of the open set (v9).
 func (w *Writer) padReserve() int {
-	if w.ipfix || w.set < 0 {
+	if w.ipfix || w.m.set < 0 {
 		return 0
 	}
 	return 3
@@ -428,8 +488,8 @@ func (w *Writer) templateSetID(s *slot) uint16 {
 // append them.
 func (w *Writer) need(s *slot, n int, sampler uint64, sysInit bool) int {
 	open := -1
-	if w.set >= 0 {
-		open = int(w.setID)
+	if w.m.set >= 0 {
+		open = int(w.m.setID)
 	}
 	total := 0
 	if !w.sent(s) {
@@ -442,7 +502,7 @@ func (w *Writer) need(s *slot, n int, sampler uint64, sysInit bool) int {
 		}
 		total += w.setCost(&open, o.t.ID) + o.fixedLen
 	}
-	if sysInit && !w.msgDom.sysInitSent {
+	if sysInit && !w.m.dom.sysInitSent {
 		o := w.sysInitOpts
 		if !w.sent(o) {
 			total += w.setCost(&open, w.templateSetID(o)) + len(o.rec)
@@ -456,37 +516,37 @@ func (w *Writer) need(s *slot, n int, sampler uint64, sysInit bool) int {
 // another. minLen is the shortest record of the set (v9 padding must be
 // shorter).
 func (w *Writer) openSet(id uint16) {
-	if w.set >= 0 && w.setID == id {
+	if w.m.set >= 0 && w.m.setID == id {
 		return
 	}
 	w.closeSet()
-	w.set, w.setID = len(w.msg), id
-	w.msg = AppendSetHeader(w.msg, id)
+	w.m.set, w.m.setID = len(w.m.buf), id
+	w.m.buf = AppendSetHeader(w.m.buf, id)
 }
 
 // closeSet closes the open set: v9 pads it to 4 bytes when the padding is
 // shorter than any record of the set (RFC 3954 section 5.3), so that no
 // decoder reads it as one.
 func (w *Writer) closeSet() error {
-	if w.set < 0 {
+	if w.m.set < 0 {
 		return nil
 	}
 	pad := false
 	if !w.ipfix {
-		pad = (4-(len(w.msg)-w.set)%4)%4 < w.setMinLen()
+		pad = (4-(len(w.m.buf)-w.m.set)%4)%4 < w.setMinLen()
 	}
 	var err error
-	w.msg, err = FinishSet(w.msg, w.set, pad)
-	w.set = -1
+	w.m.buf, err = FinishSet(w.m.buf, w.m.set, pad)
+	w.m.set = -1
 	return err
 }
 
 // setMinLen returns the shortest record of the open set.
 func (w *Writer) setMinLen() int {
-	if w.setID < minDataSetID {
+	if w.m.setID < minDataSetID {
 		return 4 // template records are 8 bytes or more
 	}
-	return w.slots[w.setID-minDataSetID].minLen
+	return w.slots[w.m.setID-minDataSetID].minLen
 }
 
 // announce sends s's template if the message's domain has not had it.
@@ -495,16 +555,16 @@ func (w *Writer) announce(s *slot) {
 		return
 	}
 	w.openSet(w.templateSetID(s))
-	w.msg = append(w.msg, s.rec...)
-	w.msgDom.sent[s.index] = true
-	w.records++
+	w.m.buf = append(w.m.buf, s.rec...)
+	w.m.dom.sent[s.index] = true
+	w.m.records++
 	w.stats.Templates++
 }
 
 // appendData appends one data record of s.
 func (w *Writer) appendData(s *slot, rec []byte) {
 	w.openSet(s.t.ID)
-	w.msg = append(w.msg, rec...)
-	w.records++
-	w.data++
+	w.m.buf = append(w.m.buf, rec...)
+	w.m.records++
+	w.m.data++
 }
