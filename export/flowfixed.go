@@ -104,6 +104,8 @@ func fixedAddr(a netip.Addr, known bool, what string) (netip.Addr, error) {
 		return a, nil
 	case !known:
 		return netip.IPv4Unspecified(), nil
+	case !a.IsValid():
+		return a, rangeErr("%s known but not a valid address", what)
 	}
 	return a, rangeErr("%s %v: an IPv4 address only", what, a)
 }

@@ -251,8 +251,12 @@ func (ft *FlowTemplate) appendRecord(dst []byte, f *netflow.Flow, c *clock, samp
 			}
 			v = uint64(c.bootMs)
 		case srcSrcAddr, srcDstAddr, srcNextHop, srcBGPNextHop, srcPostNATSrcAddr, srcPostNATDstAddr, srcExporterAddr:
+			a, known := flowAddr(f, op.src)
+			if known && !a.IsValid() {
+				return dst[:start], rangeErr("an address Known has that is not valid (template %d field %d)", ft.t.ID, i)
+			}
 			var err error
-			if dst, err = appendAddrField(dst, op, flowAddr(f, op.src)); err != nil {
+			if dst, err = appendAddrField(dst, op, a); err != nil {
 				return dst[:start], err
 			}
 			continue
@@ -288,23 +292,23 @@ func (ft *FlowTemplate) appendRecord(dst []byte, f *netflow.Flow, c *clock, samp
 	return dst, nil
 }
 
-// flowAddr returns the address src names.
-func flowAddr(f *netflow.Flow, src source) netip.Addr {
+// flowAddr returns the address src names, and whether f's Known has it.
+func flowAddr(f *netflow.Flow, src source) (netip.Addr, bool) {
 	switch src {
 	case srcSrcAddr:
-		return f.SrcAddr
+		return f.SrcAddr, f.Known&netflow.FieldSrcAddr != 0
 	case srcDstAddr:
-		return f.DstAddr
+		return f.DstAddr, f.Known&netflow.FieldDstAddr != 0
 	case srcNextHop:
-		return f.NextHop
+		return f.NextHop, f.Known&netflow.FieldNextHop != 0
 	case srcBGPNextHop:
-		return f.BGPNextHop
+		return f.BGPNextHop, f.Known&netflow.FieldBGPNextHop != 0
 	case srcPostNATSrcAddr:
-		return f.PostNATSrcAddr
+		return f.PostNATSrcAddr, f.Known&netflow.FieldPostNATSrcAddr != 0
 	case srcPostNATDstAddr:
-		return f.PostNATDstAddr
+		return f.PostNATDstAddr, f.Known&netflow.FieldPostNATDstAddr != 0
 	}
-	return f.Exporter.Addr()
+	return f.Exporter.Addr(), false
 }
 
 // appendAddrField appends an address field: the address if it is of the

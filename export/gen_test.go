@@ -204,6 +204,10 @@ func want(f netflow.Flow, cfg export.Config) netflow.Flow {
 	}
 	res := resolution(cfg.Version, cfg.TimeFormat)
 	g.Start, g.End = g.Start.Truncate(res), g.End.Truncate(res)
+	if g.SamplingInterval == 0 {
+		// An interval of 0 is no sampling: not sent.
+		g.Known &^= netflow.FieldSamplingInterval
+	}
 	if cfg.Version < 9 {
 		export := testExport.Truncate(time.Millisecond)
 		if g.Known&netflow.FieldStart == 0 {
