@@ -103,7 +103,7 @@ func (w *Writer) announceSampler(id uint64) {
 		b = be.AppendUint32(b, iv-1)
 	}
 	w.optRec = b
-	w.appendData(w.samplerOpts, b)
+	w.appendOptions(w.samplerOpts, b)
 	w.m.dom.samplersSent[id-1] = true
 	w.stats.Options++
 }
@@ -118,7 +118,15 @@ func (w *Writer) announceSysInit() {
 	b := be.AppendUint32(w.optRec[:0], w.m.dom.id)
 	b = be.AppendUint64(b, uint64(w.m.clk.bootMs))
 	w.optRec = b
-	w.appendData(w.sysInitOpts, b)
+	w.appendOptions(w.sysInitOpts, b)
 	w.m.dom.sysInitSent = true
 	w.stats.Options++
+}
+
+// appendOptions appends an options data record of the writer's own, and
+// notes it for the flow's Placement.
+func (w *Writer) appendOptions(s *slot, rec []byte) {
+	w.appendData(s, rec)
+	n := len(w.m.buf)
+	w.placed.options = append(w.placed.options, netflow.Record{Template: s.t, Data: w.m.buf[n-len(rec) : n : n]})
 }

@@ -139,6 +139,13 @@ type Writer struct {
 	samplerOpts *slot // the sampler options template, made on first use
 	sysInitOpts *slot // IPFIX system init options template
 
+	// placed is where the last flow went (Placement).
+	placed struct {
+		template *netflow.Template
+		record   int // its length, at the end of the message
+		options  []netflow.Record
+	}
+
 	scratch []byte // a record being encoded
 	optRec  []byte // an options data record being made
 	stats   Stats
@@ -156,6 +163,10 @@ type message struct {
 	setID    uint16
 	clk      clock      // v9, IPFIX
 	fclk     fixedClock // v1, v5, v7
+	// The header's values.
+	seq    uint32
+	export time.Time
+	uptime uint32
 }
 
 // domain is the state of one domain of the exporter, and the message of
@@ -323,6 +334,49 @@ func (w *Writer) WriteFlows(flows []netflow.Flow) error {
 		}
 	}
 	return refusedErr(first, refused)
+}
+
+// Placement says where WriteFlow put a flow: the header values of its
+// message (written when the message is full, or at Flush) and its record.
+// A decoder gives the flow these Domain and Sequence values.
+type Placement struct {
+	Domain     uint32    // engine (v5), source ID (v9) or observation domain (IPFIX)
+	Sequence   uint32    // the message's sequence number
+	ExportTime time.Time // the message's export time
+	SysUptime  uint32    // the message's uptime (v1, v5, v7, v9)
+	// Template is the template of the flow's record (nil for v1, v5 and
+	// v7); Record is the record, and Options the options data records the
+	// writer put in the message just before it (a sampler's interval, the
+	// system init time), which the flow needs. They alias the writer's
+	// buffer: valid until the next call of the Writer.
+	Template *netflow.Template
+	Record   []byte
+	Options  []netflow.Record
+}
+
+// WriteFlow writes one flow as WriteFlows does and says where it went.
+func (w *Writer) WriteFlow(f *netflow.Flow) (Placement, error) {
+	var err error
+	if w.fixed != nil {
+		err = w.fixedFlow(f)
+	} else {
+		err = w.setFlow(f)
+	}
+	if err != nil {
+		var oe *outputError
+		if errors.As(err, &oe) {
+			return Placement{}, oe.err
+		}
+		w.stats.Refused++
+		return Placement{}, err
+	}
+	w.stats.Flows++
+	m := w.m
+	n := len(m.buf)
+	return Placement{
+		Domain: m.dom.id, Sequence: m.seq, ExportTime: m.export, SysUptime: m.uptime,
+		Template: w.placed.template, Record: m.buf[n-w.placed.record : n : n], Options: w.placed.options,
+	}, nil
 }
 
 // refusedErr adds the count of further refusals to the first one's error.

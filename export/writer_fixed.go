@@ -1,6 +1,8 @@
 package export
 
 import (
+	"time"
+
 	"github.com/flowkit/netflow"
 )
 
@@ -42,6 +44,7 @@ func (w *Writer) fixedFlow(f *netflow.Flow) error {
 		return err
 	}
 	w.m.records++
+	w.placed.template, w.placed.record, w.placed.options = nil, ff.recordLen, w.placed.options[:0]
 	return nil
 }
 
@@ -53,6 +56,7 @@ func (w *Writer) beginFixed(d *domain, sampling uint16) {
 	w.m.fclk = newFixedClock(export, w.boot)
 	ms := w.m.fclk.exportMs
 	secs, nsecs := uint32(ms/1000), uint32(ms%1000)*1e6
+	w.m.seq, w.m.export, w.m.uptime = d.seq, time.UnixMilli(ms), w.m.fclk.uptime
 	switch w.fixed.version {
 	case 1:
 		w.m.buf = AppendV1Header(w.m.buf[:0], &netflow.V1Header{SysUptime: w.m.fclk.uptime, UnixSecs: secs, UnixNsecs: nsecs})

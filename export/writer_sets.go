@@ -185,6 +185,7 @@ func (w *Writer) setFlow(f *netflow.Flow) error {
 			return err
 		}
 	}
+	w.placed.options = w.placed.options[:0]
 	w.announce(s)
 	if sampler != 0 {
 		w.announceSampler(sampler)
@@ -193,6 +194,7 @@ func (w *Writer) setFlow(f *netflow.Flow) error {
 		w.announceSysInit()
 	}
 	w.appendData(s, w.scratch)
+	w.placed.template, w.placed.record = s.t, len(w.scratch)
 	return nil
 }
 
@@ -419,6 +421,7 @@ func (w *Writer) beginSets(d *domain, p pin) {
 		d.samplersSent = append(d.samplersSent, make([]bool, n-len(d.samplersSent))...)
 	}
 	w.m.records, w.m.data, w.m.set = 0, 0, -1
+	w.m.seq, w.m.export, w.m.uptime = d.seq, export, uptime
 	secs := uint32(export.Unix())
 	if w.ipfix {
 		w.m.buf = AppendIPFIXHeader(w.m.buf[:0], &netflow.IPFIXHeader{UnixSecs: secs, Sequence: d.seq, ObservationDomainID: d.id})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -344,4 +345,79 @@ func TestOutputError(t *testing.T) {
 	require.NoError(t, w.WriteFlows(flows))
 	require.NoError(t, w.Flush())
 	require.Len(t, decodeAll(t, out.msgs), len(flows))
+}
+
+// TestPlacement checks that WriteFlow says where each flow went: its
+// message's header values and its record, as the decoder reads them.
+func TestPlacement(t *testing.T) {
+	for _, v := range []uint16{5, 9, 10} {
+		flows := genFlows(31, 200, genOptions{version: v, ipv6: true, domains: 2, sampling: true})
+		var out messages
+		w, err := export.NewWriter(&out, export.Config{Version: v, Now: fixedNow, TimeFormat: export.TimeUptime})
+		require.NoError(t, err)
+		type placed struct {
+			p       export.Placement
+			record  []byte
+			options [][]byte
+		}
+		var ps []placed
+		for i := range flows {
+			p, err := w.WriteFlow(&flows[i])
+			require.NoError(t, err)
+			pl := placed{p: p, record: slices.Clone(p.Record)}
+			for _, o := range p.Options {
+				pl.options = append(pl.options, slices.Clone(o.Data))
+			}
+			ps = append(ps, pl)
+		}
+		require.NoError(t, w.Flush())
+		// Decode, and find each flow's record by domain order.
+		dec := netflow.NewDecoder(netflow.Config{})
+		type rec struct {
+			domain, seq uint32
+			data        []byte
+			options     [][]byte
+		}
+		recs := map[uint32][]rec{}
+		for _, m := range out.msgs {
+			p, err := dec.Decode(testExporter, m)
+			require.NoError(t, err)
+			switch p := p.(type) {
+			case *netflow.V5Packet:
+				for i := range p.Records {
+					recs[p.Header.Domain()] = append(recs[p.Header.Domain()], rec{domain: p.Header.Domain(), seq: p.Header.FlowSequence, data: m[24+48*i : 24+48*(i+1)]})
+				}
+			default:
+				h, _ := export.HeaderOf(p)
+				var sets *netflow.Sets
+				var seq uint32
+				if p9, ok := p.(*netflow.V9Packet); ok {
+					sets, seq = &p9.Sets, p9.Header.Sequence
+				} else {
+					sets, seq = &p.(*netflow.IPFIXPacket).Sets, p.(*netflow.IPFIXPacket).Header.Sequence
+				}
+				var opts [][]byte
+				for _, ds := range sets.DataSets {
+					for _, r := range ds.Records {
+						if ds.Options() {
+							opts = append(opts, r.Data)
+							continue
+						}
+						recs[h.Domain] = append(recs[h.Domain], rec{domain: h.Domain, seq: seq, data: r.Data, options: opts})
+						opts = nil
+					}
+				}
+			}
+		}
+		for i, pl := range ps {
+			d := pl.p.Domain
+			require.NotEmpty(t, recs[d], "flow %d", i)
+			r := recs[d][0]
+			recs[d] = recs[d][1:]
+			require.Equal(t, r.seq, pl.p.Sequence, "v%d flow %d", v, i)
+			require.Equal(t, r.data, pl.record, "v%d flow %d", v, i)
+			require.Equal(t, r.options, pl.options, "v%d flow %d", v, i)
+			require.Equal(t, testExport.Truncate(time.Second).Unix(), pl.p.ExportTime.Unix())
+		}
+	}
 }
