@@ -3,6 +3,7 @@ package export
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/flowkit/netflow"
@@ -29,6 +30,7 @@ type FlowTemplate struct {
 
 // fieldOp is how one field of a record is written.
 type fieldOp struct {
+	off  uint16 // offset in the record
 	src  source
 	time timeKind
 	n    uint16 // field length
@@ -95,7 +97,7 @@ func NewFlowTemplate(t *netflow.Template, mappings []netflow.FlowMapping) (*Flow
 		if f.Length == netflow.VariableLength || !e.lengthOK(f.Length, f.PEN != 0) {
 			return nil, malformedErr("template %d field %d: element %s of length %d", t.ID, i, fieldName(f), f.Length)
 		}
-		op := fieldOp{src: e.src, time: e.time, n: f.Length}
+		op := fieldOp{off: uint16(ft.recordLen), src: e.src, time: e.time, n: f.Length}
 		if isAddrSource(e.src) {
 			op.family = 4
 			if f.Length == 16 {
@@ -183,8 +185,20 @@ func (ft *FlowTemplate) AppendRecord(dst []byte, f *netflow.Flow, c *Context) ([
 
 func (ft *FlowTemplate) appendRecord(dst []byte, f *netflow.Flow, c *clock, sampler uint64) ([]byte, error) {
 	start := len(dst)
+	dst = slices.Grow(dst, ft.recordLen)[:start+ft.recordLen]
+	rec := dst[start:]
+	if err := ft.putRecord(rec, f, c, sampler); err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// putRecord writes f into rec, a record's bytes, each field at its
+// offset.
+func (ft *FlowTemplate) putRecord(rec []byte, f *netflow.Flow, c *clock, sampler uint64) error {
 	for i := range ft.ops {
 		op := &ft.ops[i]
+		b := rec[op.off : op.off+op.n]
 		var v uint64
 		switch op.src {
 		case srcBytes:
@@ -247,49 +261,66 @@ func (ft *FlowTemplate) appendRecord(dst []byte, f *netflow.Flow, c *clock, samp
 			v = uint64(f.Exporter.Port())
 		case srcSystemInit:
 			if c.bootMs < 0 {
-				return dst[:start], rangeErr("system init time %d ms: before 1970", c.bootMs)
+				return rangeErr("system init time %d ms: before 1970", c.bootMs)
 			}
 			v = uint64(c.bootMs)
 		case srcSrcAddr, srcDstAddr, srcNextHop, srcBGPNextHop, srcPostNATSrcAddr, srcPostNATDstAddr, srcExporterAddr:
 			a, known := flowAddr(f, op.src)
 			if known && !a.IsValid() {
-				return dst[:start], rangeErr("an address Known has that is not valid (template %d field %d)", ft.t.ID, i)
+				return rangeErr("an address Known has that is not valid (template %d field %d)", ft.t.ID, i)
 			}
-			var err error
-			if dst, err = appendAddrField(dst, op, a); err != nil {
-				return dst[:start], err
+			if err := putAddrField(b, op, a); err != nil {
+				return err
 			}
 			continue
 		case srcSrcMAC:
-			dst = append(dst, f.SrcMAC[:]...)
+			copy(b, f.SrcMAC[:])
 			continue
 		case srcDstMAC:
-			dst = append(dst, f.DstMAC[:]...)
+			copy(b, f.DstMAC[:])
 			continue
 		case srcMPLSLabel:
 			if f.MPLSLabel > 0xfffff {
-				return dst[:start], rangeErr("MPLS label %d: 20 bits", f.MPLSLabel)
+				return rangeErr("MPLS label %d: 20 bits", f.MPLSLabel)
 			}
 			// Label, traffic class 0, bottom of stack.
-			dst = append(dst, byte(f.MPLSLabel>>12), byte(f.MPLSLabel>>4), byte(f.MPLSLabel<<4)|1)
-			dst = appendZeros(dst, int(op.n)-3)
+			b[0], b[1], b[2] = byte(f.MPLSLabel>>12), byte(f.MPLSLabel>>4), byte(f.MPLSLabel<<4)|1
+			clear(b[3:])
 			continue
 		case srcStart, srcEnd:
-			var err error
-			if dst, err = appendTime(dst, op, f, c); err != nil {
-				return dst[:start], err
+			if err := putTime(b, op, f, c); err != nil {
+				return err
 			}
 			continue
 		case srcZero:
-			dst = appendZeros(dst, int(op.n))
+			clear(b)
 			continue
 		}
 		if op.n < 8 && v>>(8*op.n) != 0 {
-			return dst[:start], rangeErr("%d in a field of %d bytes (template %d field %d)", v, op.n, ft.t.ID, i)
+			return rangeErr("%d in a field of %d bytes (template %d field %d)", v, op.n, ft.t.ID, i)
 		}
-		dst = appendUintN(dst, v, int(op.n))
+		putUint(b, v)
 	}
-	return dst, nil
+	return nil
+}
+
+// putUint writes v into b, big-endian, in len(b) bytes (1 to 8; v fits).
+func putUint(b []byte, v uint64) {
+	switch len(b) {
+	case 1:
+		b[0] = byte(v)
+	case 2:
+		be.PutUint16(b, uint16(v))
+	case 4:
+		be.PutUint32(b, uint32(v))
+	case 8:
+		be.PutUint64(b, v)
+	default:
+		for i := len(b) - 1; i >= 0; i-- {
+			b[i] = byte(v)
+			v >>= 8
+		}
+	}
 }
 
 // flowAddr returns the address src names, and whether f's Known has it.
@@ -311,32 +342,23 @@ func flowAddr(f *netflow.Flow, src source) (netip.Addr, bool) {
 	return f.Exporter.Addr(), false
 }
 
-// appendAddrField appends an address field: the address if it is of the
+// putAddrField writes an address field: the address if it is of the
 // field's family, zeros if it is not valid or the template has another
 // element of its family for it.
-func appendAddrField(dst []byte, op *fieldOp, a netip.Addr) ([]byte, error) {
+func putAddrField(b []byte, op *fieldOp, a netip.Addr) error {
 	switch {
 	case op.family == 4 && a.Is4():
-		b := a.As4()
-		return append(dst, b[:]...), nil
+		v := a.As4()
+		copy(b, v[:])
 	case op.family == 16 && a.Is6():
-		b := a.As16()
-		return append(dst, b[:]...), nil
+		v := a.As16()
+		copy(b, v[:])
 	case !a.IsValid() || op.dual:
-		return appendZeros(dst, int(op.family)), nil
+		clear(b)
+	default:
+		return rangeErr("address %v in a field of %d bytes", a, op.family)
 	}
-	return dst, rangeErr("address %v in a field of %d bytes", a, op.family)
-}
-
-var zeros [64]byte
-
-// appendZeros appends n zero bytes.
-func appendZeros(dst []byte, n int) []byte {
-	for n > len(zeros) {
-		dst = append(dst, zeros[:]...)
-		n -= len(zeros)
-	}
-	return append(dst, zeros[:n]...)
+	return nil
 }
 
 // NTP era 0 starts 2208988800 s before 1970 and ends in 2036.
@@ -345,10 +367,10 @@ const (
 	maxNTPSeconds  = math.MaxUint32 - ntpEpochOffset
 )
 
-// appendTime appends the start or end time of f by the element's kind. A
-// time f does not know is written as the export time (v1-v7 style), so
+// putTime writes the start or end time of f into b by the element's kind.
+// A time f does not know is written as the export time (v1-v7 style), so
 // that no field holds a made-up value.
-func appendTime(dst []byte, op *fieldOp, f *netflow.Flow, c *clock) ([]byte, error) {
+func putTime(b []byte, op *fieldOp, f *netflow.Flow, c *clock) error {
 	t, known := f.Start, f.Known&netflow.FieldStart != 0
 	what := "start"
 	if op.src == srcEnd {
@@ -357,7 +379,7 @@ func appendTime(dst []byte, op *fieldOp, f *netflow.Flow, c *clock) ([]byte, err
 	ns := c.exportNs
 	if known {
 		if t.Before(unixEpoch) || t.After(maxUnixNano) {
-			return dst, rangeErr("%s %v: not between 1970 and 2262", what, t)
+			return rangeErr("%s %v: not between 1970 and 2262", what, t)
 		}
 		ns = t.UnixNano()
 	}
@@ -370,7 +392,7 @@ func appendTime(dst []byte, op *fieldOp, f *netflow.Flow, c *clock) ([]byte, err
 	case timeMicros, timeNanos:
 		secs := ns / 1e9
 		if secs > maxNTPSeconds {
-			return dst, rangeErr("%s %v: after the NTP era of 2036", what, t)
+			return rangeErr("%s %v: after the NTP era of 2036", what, t)
 		}
 		sub := uint64(ns % 1e9)
 		var frac uint64
@@ -385,12 +407,13 @@ func appendTime(dst []byte, op *fieldOp, f *netflow.Flow, c *clock) ([]byte, err
 			frac = (us<<32 + 1e6 - 1) / 1e6
 			frac = (frac + 0x7ff) &^ 0x7ff
 		}
-		dst = be.AppendUint32(dst, uint32(secs+ntpEpochOffset))
-		return be.AppendUint32(dst, uint32(frac)), nil
+		be.PutUint32(b, uint32(secs+ntpEpochOffset))
+		be.PutUint32(b[4:], uint32(frac))
+		return nil
 	case timeDeltaMicros:
 		d := c.exportNs - ns
 		if d < 0 {
-			return dst, rangeErr("%s %v: after the export time", what, t)
+			return rangeErr("%s %v: after the export time", what, t)
 		}
 		// Rounded up: the decoder's time is then the flow's, cut to the
 		// microsecond.
@@ -401,20 +424,21 @@ func appendTime(dst []byte, op *fieldOp, f *netflow.Flow, c *clock) ([]byte, err
 			// Against the header's uptime: the difference to the export
 			// time is read as a signed 32-bit number.
 			if d := c.exportMs - ms; d >= 1<<31 || d <= -1<<31 {
-				return dst, rangeErr("%s %v: more than 24.8 days from the export time", what, t)
+				return rangeErr("%s %v: more than 24.8 days from the export time", what, t)
 			}
 			v = uint64(uint32(ms - c.bootMs))
 		} else {
 			if d := ms - c.bootMs; d < 0 || d > math.MaxUint32 {
-				return dst, rangeErr("%s %v: not within 2^32 ms after the exporter's boot", what, t)
+				return rangeErr("%s %v: not within 2^32 ms after the exporter's boot", what, t)
 			}
 			v = uint64(ms - c.bootMs)
 		}
 	}
 	if op.n < 8 && v>>(8*op.n) != 0 {
-		return dst, rangeErr("%s %v: %d in a field of %d bytes", what, t, v, op.n)
+		return rangeErr("%s %v: %d in a field of %d bytes", what, t, v, op.n)
 	}
-	return appendUintN(dst, v, int(op.n)), nil
+	putUint(b, v)
+	return nil
 }
 
 // maxUnixNano is the last time with an int64 nanosecond count.
