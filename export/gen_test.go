@@ -114,7 +114,7 @@ func randomFlow(r *rand.Rand, o genOptions) netflow.Flow {
 	f.BGPNextHop, f.PostNATSrcAddr, f.PostNATDstAddr = addr(), addr(), addr()
 	f.PostNATSrcPort, f.PostNATDstPort = uint16(u(16)), uint16(u(16))
 	if o.sampling && r.IntN(2) == 0 {
-		f.SamplingInterval = uint32(1 + r.IntN(5000))
+		f.SamplingInterval = uint32(1 + r.IntN(1000)) // fewer than the 4096 samplers a writer keeps
 	}
 	for _, k := range allFields {
 		if !o.partial || r.IntN(4) != 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/export"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -101,7 +102,7 @@ func TestRoundTripFixed(t *testing.T) {
 	for _, v := range []uint16{1, 5, 7} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, uint64(v)))
-			flows := make([]netflow.Flow, 500)
+			flows := make([]netflow.Flow, testkit.SoakSize(500, 50_000))
 			for i := range flows {
 				flows[i] = randomFlow(r, genOptions{version: v, domains: 3, sampling: true})
 			}
@@ -119,7 +120,11 @@ func TestRoundTripTemplates(t *testing.T) {
 				t.Run(fmt.Sprintf("v%d/time%d/partial=%v", v, tf, partial), func(t *testing.T) {
 					r := rand.New(rand.NewPCG(uint64(tf), uint64(v)))
 					o := genOptions{version: v, ipv6: true, partial: partial, domains: 2, sampling: true}
-					flows := make([]netflow.Flow, 400)
+					n := testkit.SoakSize(400, 20_000)
+					if partial {
+						n = min(n, 1500) // a template a flow: within the decoder store's 1024 a domain
+					}
+					flows := make([]netflow.Flow, n)
 					for i := range flows {
 						flows[i] = randomFlow(r, o)
 						if tf == export.TimeDeltaMicros {

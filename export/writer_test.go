@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/export"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,7 +46,8 @@ func write(t testing.TB, cfg export.Config, flows []netflow.Flow) [][]byte {
 func TestSequenceNumbers(t *testing.T) {
 	for _, v := range []uint16{5, 7, 9, 10} {
 		t.Run("v"+itoa(v), func(t *testing.T) {
-			msgs := write(t, export.Config{Version: v}, genFlows(uint64(v), 3000, genOptions{version: v, ipv6: true, domains: 3, sampling: true}))
+			n := testkit.SoakSize(3000, 100_000)
+			msgs := write(t, export.Config{Version: v}, genFlows(uint64(v), n, genOptions{version: v, ipv6: true, domains: 3, sampling: true}))
 			dec := netflow.NewDecoder(netflow.Config{})
 			next := map[uint32]uint32{} // per domain: the next sequence number
 			for i, m := range msgs {
