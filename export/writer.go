@@ -191,6 +191,9 @@ type domain struct {
 // that cannot work (an MTU smaller than a header and one record, Fields
 // that are not a valid template, Stream for another version than IPFIX).
 func NewWriter(out io.Writer, cfg Config) (*Writer, error) {
+	if out == nil {
+		return nil, malformedErr("a Writer without an output")
+	}
 	w := &Writer{cfg: cfg, out: out, now: cfg.Now}
 	if w.now == nil {
 		w.now = time.Now

@@ -308,6 +308,13 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestNoOutput checks that a Writer needs an output.
+func TestNoOutput(t *testing.T) {
+	w, err := export.NewWriter(nil, export.Config{Version: 10})
+	require.ErrorIs(t, err, netflow.ErrMalformed)
+	require.Nil(t, w)
+}
+
 // TestRecordTooLarge checks that a record that cannot fit in an empty
 // message is refused with ErrLimit, not sent in a message above the MTU.
 func TestRecordTooLarge(t *testing.T) {
