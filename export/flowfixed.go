@@ -3,6 +3,7 @@ package export
 import (
 	"math"
 	"net/netip"
+	"slices"
 
 	"github.com/flowkit/netflow"
 )
@@ -80,19 +81,33 @@ func appendFixedFlow(dst []byte, f *netflow.Flow, ff *fixedFormat, c fixedClock,
 		r.SrcAS, r.DstAS = src, dstAS
 		r.SrcMask, r.DstMask = f.SrcMask, f.DstMask
 	}
-	switch ff.version {
-	case 1:
-		v1 := netflow.V1Record{
-			SrcAddr: r.SrcAddr, DstAddr: r.DstAddr, NextHop: r.NextHop, Input: r.Input, Output: r.Output,
-			Packets: r.Packets, Octets: r.Octets, First: r.First, Last: r.Last, SrcPort: r.SrcPort,
-			DstPort: r.DstPort, Proto: r.Proto, ToS: r.ToS, TCPFlags: r.TCPFlags,
-		}
-		return AppendV1Record(dst, &v1), nil
-	case 7:
-		v7 := netflow.V7Record{V5Record: r}
-		return AppendV7Record(dst, &v7), nil
+	// Written in place: the layout of AppendV1Record, AppendV5Record and
+	// AppendV7Record (v7's flags, field flags and shortcut router 0).
+	start := len(dst)
+	dst = slices.Grow(dst, ff.recordLen)[:start+ff.recordLen]
+	rec := dst[start:]
+	clear(rec)
+	src, dstA, nh := r.SrcAddr.As4(), r.DstAddr.As4(), r.NextHop.As4()
+	copy(rec[0:4], src[:])
+	copy(rec[4:8], dstA[:])
+	copy(rec[8:12], nh[:])
+	be.PutUint16(rec[12:], r.Input)
+	be.PutUint16(rec[14:], r.Output)
+	be.PutUint32(rec[16:], r.Packets)
+	be.PutUint32(rec[20:], r.Octets)
+	be.PutUint32(rec[24:], r.First)
+	be.PutUint32(rec[28:], r.Last)
+	be.PutUint16(rec[32:], r.SrcPort)
+	be.PutUint16(rec[34:], r.DstPort)
+	if ff.version == 1 {
+		rec[38], rec[39], rec[40] = r.Proto, r.ToS, r.TCPFlags
+		return dst, nil
 	}
-	return AppendV5Record(dst, &r), nil
+	rec[37], rec[38], rec[39] = r.TCPFlags, r.Proto, r.ToS
+	be.PutUint16(rec[40:], r.SrcAS)
+	be.PutUint16(rec[42:], r.DstAS)
+	rec[44], rec[45] = r.SrcMask, r.DstMask
+	return dst, nil
 }
 
 // fixedAddr returns a flow's address for a fixed-format record: an IPv4
