@@ -1,8 +1,14 @@
 package receiver_test
 
-import "encoding/binary"
+import (
+	"net/netip"
 
-// Records for IPFIX messages built with internal/testkit.
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/export"
+)
+
+// Records for IPFIX messages built with internal/testkit, encoded by the
+// export package from Flow values.
 
 // Information elements (IANA registry) used by the tests.
 const (
@@ -26,26 +32,42 @@ var (
 		{ieSourceIPv4Address, 4}, {ieDestinationIPv4Address, 4}, {ieProtocolIdentifier, 1}}
 )
 
+// layoutTemplate compiles a layout for the encoder.
+func layoutTemplate(layout [][2]uint16) *export.FlowTemplate {
+	fields := make([]netflow.TemplateField, len(layout))
+	for i, f := range layout {
+		fields[i] = netflow.TemplateField{ID: f[0], Length: f[1]}
+	}
+	t, err := netflow.NewTemplate(10, 256, false, 0, fields)
+	if err != nil {
+		panic(err)
+	}
+	ft, err := export.NewFlowTemplate(t, nil)
+	if err != nil {
+		panic(err)
+	}
+	return ft
+}
+
+var templateA, templateB = layoutTemplate(layoutA), layoutTemplate(layoutB)
+
+// record encodes f as a record of ft.
+func record(ft *export.FlowTemplate, f netflow.Flow) []byte {
+	b, err := ft.AppendRecord(nil, &f, &export.Context{})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // recordA is a record of layoutA.
 func recordA(src, dst [4]byte, sport, dport uint16, proto uint8, packets, bytes uint64) []byte {
-	b := make([]byte, 29)
-	copy(b[0:], src[:])
-	copy(b[4:], dst[:])
-	binary.BigEndian.PutUint16(b[8:], sport)
-	binary.BigEndian.PutUint16(b[10:], dport)
-	b[12] = proto
-	binary.BigEndian.PutUint64(b[13:], packets)
-	binary.BigEndian.PutUint64(b[21:], bytes)
-	return b
+	return record(templateA, netflow.Flow{SrcAddr: netip.AddrFrom4(src), DstAddr: netip.AddrFrom4(dst),
+		SrcPort: sport, DstPort: dport, Proto: proto, Packets: packets, Bytes: bytes})
 }
 
 // recordB is a record of layoutB.
 func recordB(src, dst [4]byte, proto uint8, packets, bytes uint32) []byte {
-	b := make([]byte, 17)
-	binary.BigEndian.PutUint32(b[0:], packets)
-	binary.BigEndian.PutUint32(b[4:], bytes)
-	copy(b[8:], src[:])
-	copy(b[12:], dst[:])
-	b[16] = proto
-	return b
+	return record(templateB, netflow.Flow{SrcAddr: netip.AddrFrom4(src), DstAddr: netip.AddrFrom4(dst),
+		Proto: proto, Packets: uint64(packets), Bytes: uint64(bytes)})
 }

@@ -54,6 +54,8 @@
 //	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
 //	-state FILE        load templates and options state from FILE at start, save them periodically and on exit (not with -store)
 //	-state-interval D  with -state: time between saves (default 30s)
+//	-forward ADDR,...  re-export the decoded flows over UDP to these collectors (forward.go)
+//	-forward-version V with -forward: 5, 9 or 10 (default 10, IPFIX)
 //
 // With -store or -state it prints which store it uses after the listening
 // lines, and with its counters the options state's and the store's. A state
@@ -115,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tcpLimits = addTCPLimitFlags(fs) // tcpflags.go
 	)
 	storeArgs := addStoreFlags(fs)
+	fwdArgs := addForwardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -142,6 +145,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: %v\n", err)
 		return 2
+	}
+
+	fwd, err := startForward(fwdArgs)
+	if err != nil {
+		fmt.Fprintf(stderr, "collector: %v\n", err)
+		return 2
+	}
+	if fwd != nil {
+		forwardMetrics = newForwardCollector(fwd)
+		defer fwd.close(context.Background())
 	}
 
 	be, status := openBackend(ctx, storeArgs, stderr)
@@ -174,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer out.close(0)
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
 	defer stopOut()
-	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: out, errs: errOut}
+	p := &printer{json: *jsonOut, flowsOnly: *flowsOnly, out: out, errs: errOut, forward: fwd}
 	if p.kafka, err = out2.kafkaSink(); err != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", err)
 		return 2
@@ -215,6 +228,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	failure := r.Wait()
+	if fwd != nil {
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		fwd.close(fctx)
+		cancel()
+		fwd.printStats(errOut)
+	}
 	saveErr := be.finish()
 	p.flushErrors()
 	p.closeKafka(errOut)
@@ -285,6 +304,7 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 type printer struct {
 	json, flowsOnly bool
 	kafka           *kafkaSink // -kafka: flows go there instead of out
+	forward         *forwarder // -forward: flows go there too
 	out             *boundedWriter
 	errs            io.Writer
 
@@ -310,6 +330,9 @@ func (p *printer) handle(d *receiver.Datagram) {
 	}
 	if d.Packet == nil {
 		return
+	}
+	if p.forward != nil {
+		p.forward.add(d.Packet)
 	}
 	if p.kafka != nil {
 		p.toKafka(d)

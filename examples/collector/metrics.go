@@ -274,6 +274,9 @@ func addCounters(sum *receiver.Counters, c receiver.Counters) {
 func serveMetrics(addr string, m *metrics) (net.Addr, func(), error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if forwardMetrics != nil {
+		reg.MustRegister(forwardMetrics)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err

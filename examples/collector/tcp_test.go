@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -20,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/export"
 	"github.com/flowkit/netflow/internal/testkit"
 )
 
@@ -36,20 +37,44 @@ func tcpAddrOf(t *testing.T, stderr *syncBuffer) netip.AddrPort {
 	return addr
 }
 
-// ipfixStream is an IPFIX template and one data record of it: TCP from
+// ipfixStream is two IPFIX messages of observation domain 5, built with
+// the encoder's pieces: a template, then one data record of it: TCP from
 // 192.0.2.10:40000 to 198.51.100.20:443, 12 packets, 3400 bytes.
 func ipfixStream() []byte {
-	rec := make([]byte, 21)
-	copy(rec[0:], []byte{192, 0, 2, 10})
-	copy(rec[4:], []byte{198, 51, 100, 20})
-	binary.BigEndian.PutUint16(rec[8:], 40000)
-	binary.BigEndian.PutUint16(rec[10:], 443)
-	rec[12] = 6
-	binary.BigEndian.PutUint32(rec[13:], 12)
-	binary.BigEndian.PutUint32(rec[17:], 3400)
-	tmpl := testkit.IPFIXTemplateSet(256, [2]uint16{8, 4}, [2]uint16{12, 4}, [2]uint16{7, 2}, [2]uint16{11, 2},
-		[2]uint16{4, 1}, [2]uint16{2, 4}, [2]uint16{1, 4})
-	return append(testkit.IPFIXMessage(5, 0, tmpl), testkit.IPFIXMessage(5, 1, testkit.IPFIXDataSet(256, rec))...)
+	tmpl, err := netflow.NewTemplate(10, 256, false, 0, []netflow.TemplateField{
+		{ID: 8, Length: 4}, {ID: 12, Length: 4}, {ID: 7, Length: 2}, {ID: 11, Length: 2},
+		{ID: 4, Length: 1}, {ID: 2, Length: 4}, {ID: 1, Length: 4},
+	})
+	if err != nil {
+		panic(err)
+	}
+	ft, err := export.NewFlowTemplate(tmpl, nil)
+	if err != nil {
+		panic(err)
+	}
+	message := func(dst []byte, seq uint32, setID uint16, body func([]byte) ([]byte, error)) []byte {
+		start := len(dst)
+		dst = export.AppendIPFIXHeader(dst, &netflow.IPFIXHeader{UnixSecs: 1_700_000_000, Sequence: seq, ObservationDomainID: 5})
+		set := len(dst)
+		dst = export.AppendSetHeader(dst, setID)
+		dst, err := body(dst)
+		if err == nil {
+			dst, err = export.FinishSet(dst, set, false)
+		}
+		if err == nil {
+			dst, err = export.FinishIPFIXMessage(dst, start)
+		}
+		if err != nil {
+			panic(err)
+		}
+		return dst
+	}
+	f := netflow.Flow{
+		SrcAddr: netip.MustParseAddr("192.0.2.10"), DstAddr: netip.MustParseAddr("198.51.100.20"),
+		SrcPort: 40000, DstPort: 443, Proto: 6, Packets: 12, Bytes: 3400,
+	}
+	stream := message(nil, 0, 2, func(b []byte) ([]byte, error) { return export.AppendTemplateRecord(b, tmpl) })
+	return message(stream, 0, 256, func(b []byte) ([]byte, error) { return ft.AppendRecord(b, &f, &export.Context{}) })
 }
 
 // checkStreamFlow checks the JSON line of ipfixStream's flow.

@@ -41,6 +41,7 @@
 //	-tcp-port N  read TCP streams sent to port N as IPFIX whatever they begin with (default 4739; 0: none)
 //	-flows-only  do not print options data records
 //	-stats       print counts at the end, on standard error
+//	-w FILE      write what is read to FILE, an RFC 5655 IPFIX file, instead of printing it
 //
 // Table output has a header line, then one line per flow; an options data
 // record is a line that starts with "# options". JSON output has one object
@@ -93,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
+		writeFile = fs.String("w", "", "write what is read to this `file`, an RFC 5655 IPFIX file (see writefile.go), instead of printing it")
 		decFlags  = decflags.Add(fs)
 	)
 	fs.Usage = func() {
@@ -129,9 +131,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	d.dec = netflow.NewDecoder(decCfg)
 	d.json, d.flowsOnly = *jsonOut, *flowsOnly
 	d.port, d.tcpPort = uint16(*port), uint16(*tcpPort)
+	if *writeFile != "" {
+		if d.ipfix, err = createIPFIXFile(*writeFile); err != nil {
+			fmt.Fprintf(stderr, "flowdump: -w: %v\n", err)
+			return 1
+		}
+	}
 	status := 0
 	for _, name := range fs.Args() {
 		if err := d.file(name); err != nil {
+			d.errorf("%v", err)
+			status = 1
+		}
+	}
+	if d.ipfix != nil {
+		if err := d.ipfix.close(); err != nil {
 			d.errorf("%v", err)
 			status = 1
 		}
@@ -178,6 +192,7 @@ type dumper struct {
 
 	out   *bufio.Writer
 	errw  io.Writer
+	ipfix *ipfixFile // -w
 	stats counts
 	index int // datagrams and TCP messages seen in the current capture file
 	// tcpErrs are the errors that ended TCP streams, in order.
@@ -456,6 +471,13 @@ func (d *dumper) datagram(file string, index int, where string, exporter netip.A
 		return
 	}
 	d.stats.versions[p.Version()]++
+	if d.ipfix != nil {
+		d.stats.flows += p.FlowCount()
+		if err := d.ipfix.packet(p); err != nil {
+			d.errorf("%s: datagram %d (%s, exporter %v): -w: %v", file, index, where, exporter, err)
+		}
+		return
+	}
 	switch p := p.(type) {
 	case *netflow.V9Packet:
 		d.sets(&p.Sets, p.Exporter, 9, p.Header.SourceID)
