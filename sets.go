@@ -12,11 +12,14 @@ import (
 // hands those whose template is unknown to the pending buffer and releases
 // held sets when their template comes.
 
-// unresolvedSet is a data set whose template was unknown when it was read.
+// unresolvedSet is a data set whose template was unknown when it was read,
+// or, with a checking store (TemplateChecker), did not fit the store's
+// (misfit).
 type unresolvedSet struct {
 	id     uint16
 	body   []byte
 	offset int
+	misfit *Template
 }
 
 // setWalker decodes the sets of one v9 or IPFIX message.
@@ -273,6 +276,12 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset})
 			return
 		}
+		if w.d.checker != nil && !t.Fits(body) && !w.d.pending.tolerates(key, t) {
+			// The store's copy may lag behind the exporter: a set its
+			// template cannot account for waits for one it fits.
+			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
+			return
+		}
 		if w.held {
 			// Another instance may have learned it into a shared store:
 			// what waited for it goes first.
@@ -293,9 +302,9 @@ func (w *setWalker) releaseDue() {
 		return
 	}
 	w.s.ready, w.s.lookups, w.held = p.due(w.key.Exporter, w.s.ready[:0], w.s.lookups[:0])
-	for _, k := range w.s.lookups {
-		if t, err := w.d.store.Template(k); err == nil {
-			w.s.ready = append(w.s.ready, readyKey{key: k, t: t})
+	for _, l := range w.s.lookups {
+		if t, err := w.d.store.Template(l.key); err == nil {
+			w.s.ready = append(w.s.ready, readyKey{key: l.key, t: t})
 		}
 	}
 	w.release(w.s.ready)
@@ -401,12 +410,16 @@ func recordLen(t *Template, b []byte) (int, bool) {
 func (w *setWalker) finish() error {
 	for _, u := range w.s.unresolved {
 		if w.d.pending == nil {
+			if u.misfit != nil {
+				w.fail(u.offset, "data set that its template from the store does not fit", ErrTemplateNotFound)
+				continue
+			}
 			w.fail(u.offset, "data set", ErrTemplateNotFound)
 			continue
 		}
 		key := w.key
 		key.ID = u.id
-		if err := w.d.pending.add(key, u.body, w.ctx); err != nil {
+		if err := w.d.pending.add(key, u.body, w.ctx, u.misfit); err != nil {
 			w.fail(u.offset, "data set", err)
 			continue
 		}
