@@ -64,7 +64,8 @@ func (s *lagStore) copyIn(k TemplateKey, t *Template) {
 func (s *lagStore) deliver(k TemplateKey) {
 	t, err := s.shared.Template(k)
 	if err != nil {
-		panic(err)
+		s.MemoryStore.WithdrawTemplate(k) // gone from the shared store
+		return
 	}
 	s.copyIn(k, t)
 }
