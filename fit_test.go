@@ -132,3 +132,51 @@ func TestFixtureSetsFit(t *testing.T) {
 	require.Greater(t, sets, 100, "data sets checked")
 	require.Equal(t, []string{"netflow9_test_nprobe_dpi.dat"}, misfits)
 }
+
+// BenchmarkTemplateFits is the check a decoder with a shared store makes
+// per data set: a division for a fixed-length template (a 30-record set),
+// a walk of the records for one with variable-length fields.
+func BenchmarkTemplateFits(b *testing.B) {
+	fixed, err := NewTemplate(9, 256, false, 0, fieldsOf(v9BenchFields))
+	require.NoError(b, err)
+	fixedBody := flowRecords(v9BenchFields, 30)
+	variable, err := NewTemplate(10, 300, false, 0, []TemplateField{{ID: 8, Length: 4}, {ID: 82, Length: VariableLength}})
+	require.NoError(b, err)
+	var varBody []byte
+	for range 30 {
+		varBody = append(varBody, append([]byte{10, 0, 0, 1}, varText("xe-0/0/0.0")...)...)
+	}
+	for _, c := range []struct {
+		name string
+		t    *Template
+		body []byte
+	}{{"fixed", fixed, fixedBody}, {"variable", variable, varBody}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !c.t.Fits(c.body) {
+					b.Fatal("does not fit")
+				}
+			}
+		})
+	}
+}
+
+// TestFitsCoincidence measures the window no length check closes besides
+// the same-length redefinition: a set of n 49-byte records (the builders'
+// 45-byte template plus a 4-byte field) fits the 45-byte template whenever
+// 49n mod 45 = 4n mod 45 is at most 3 (or its last bytes are zeros shorter
+// than a record). Of the record counts 1 to 30, 12 (588 = 13*45+3) and 23
+// (1127 = 25*45+2) do; with 1 to 45 records, about 4 in 45.
+func TestFitsCoincidence(t *testing.T) {
+	old, err := NewTemplate(9, 256, false, 0, fieldsOf(v9BenchFields))
+	require.NoError(t, err)
+	fields49 := append(append([]tmplField(nil), v9BenchFields...), tmplField{1, 4, 0})
+	var fit []int
+	for n := 1; n <= 30; n++ {
+		if old.Fits(flowRecords(fields49, n)) {
+			fit = append(fit, n)
+		}
+	}
+	require.Equal(t, []int{12, 23}, fit)
+}

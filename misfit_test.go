@@ -400,3 +400,101 @@ func TestDecodeCheckedZeroAllocs(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecodeFlowsChecked is BenchmarkDecodeFlows for v9 and IPFIX
+// with a store that is not a MemoryStore (so Buffers do not keep its
+// templates) and does not check (wrapped), and with one that checks
+// (checked, a TemplateChecker): the difference is what the fit check of
+// every data set costs.
+func BenchmarkDecodeFlowsChecked(b *testing.B) {
+	for _, c := range benchCases()[4:] {
+		for _, kind := range []string{"wrapped", "checked"} {
+			b.Run(c.name+"/"+kind, func(b *testing.B) {
+				var store TemplateStore = quietStore{NewMemoryStore(MemoryStoreConfig{})}
+				if kind == "checked" {
+					store = newLagStore(NewMemoryStore(MemoryStoreConfig{}), nil)
+				}
+				d := NewDecoder(Config{Store: store})
+				_, err := d.Decode(testExporter, c.template)
+				require.NoError(b, err)
+				var buf Buffer
+				flows := make([]Flow, 0, benchRecords)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(c.data)))
+				for b.Loop() {
+					flows, err = d.DecodeFlows(&buf, flows[:0], testExporter, c.data)
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				require.Len(b, flows, benchRecords)
+				reportPerFlow(b)
+			})
+		}
+	}
+}
+
+// TestMisfitVariableLength: the same for a template with a variable-length
+// field (IPFIX): three records of a redefinition that appends a 4-byte
+// destination address run past the set when split by the old template, so
+// the set is held, then released with the new one.
+func TestMisfitVariableLength(t *testing.T) {
+	old := []tmplField{{8, 4, 0}, {82, VariableLength, 0}}
+	redefined := append(append([]tmplField(nil), old...), tmplField{12, 4, 0})
+	tmpl := func(fs []tmplField) []byte { return ipfixMessage(7, 1, set(2, templateRecord(300, fs...), false)) }
+	var body []byte
+	for i := range 3 {
+		body = append(body, 10, 0, 0, byte(i+1))
+		body = append(body, varText("eth0")...)
+		body = append(body, 172, 16, 0, byte(i+1))
+	}
+	data := ipfixMessage(7, 2, set(300, body, false))
+	oldT, err := NewTemplate(10, 300, false, 0, fieldsOf(old))
+	require.NoError(t, err)
+	require.False(t, oldT.Fits(body))
+
+	shared := NewMemoryStore(MemoryStoreConfig{})
+	sa, sb := newLagStore(shared, nil), newLagStore(shared, nil)
+	a, b := NewDecoder(Config{Store: sa}), NewDecoder(Config{Store: sb})
+	defer a.Close()
+	defer b.Close()
+	key := TemplateKey{Exporter: testExporter, Version: 10, Domain: 7, ID: 300}
+	_, err = a.Decode(testExporter, tmpl(old))
+	require.NoError(t, err)
+	sb.deliver(key)
+	_, err = a.Decode(testExporter, tmpl(redefined))
+	require.NoError(t, err)
+	p, err := b.Decode(testExporter, data)
+	require.NoError(t, err, "a misfit is no truncation error")
+	require.Zero(t, p.FlowCount())
+	require.Empty(t, setsOf(p).DataSets)
+	require.Equal(t, uint64(1), b.Stats().Pending.Misfits)
+
+	sb.deliver(key)
+	p, err = b.TakeReleased(nil)
+	require.NoError(t, err)
+	flows := p.AppendFlows(nil)
+	require.Len(t, flows, 3)
+	for i, f := range flows {
+		require.Equal(t, netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), f.SrcAddr)
+		require.Equal(t, netip.AddrFrom4([4]byte{172, 16, 0, byte(i + 1)}), f.DstAddr)
+	}
+	// Sets of the new definition decode at once. One whose last record
+	// is cut short cannot be told from a set of yet another definition:
+	// it is held too (without a checking store it decodes in part, with
+	// ErrTruncated).
+	checkTestLen := func(d *Decoder, b []byte, n int, err error) {
+		t.Helper()
+		p, e := d.Decode(testExporter, b)
+		require.ErrorIs(t, e, err)
+		require.Equal(t, n, p.FlowCount())
+	}
+	checkTestLen(b, data, 3, nil)
+	cut := ipfixMessage(7, 3, set(300, append(append([]byte(nil), body...), 10, 0, 0, 9, 200, 1, 2, 3, 4, 5), false))
+	checkTestLen(b, cut, 0, nil)
+	require.Equal(t, uint64(2), b.Stats().Pending.Misfits)
+	plain := NewDecoder(Config{})
+	_, err = plain.Decode(testExporter, tmpl(redefined))
+	require.NoError(t, err)
+	checkTestLen(plain, cut, 3, ErrTruncated)
+}

@@ -38,6 +38,10 @@ type setWalker struct {
 	moreKinds []error // their sentinels
 	// seqRecords counts the message's own data records (seqloss.go).
 	seqRecords seqCounts
+	// checkFit asks records to refuse a set of variable-length records
+	// its template does not fit (Template.Fits), which it reports in
+	// misfit.
+	checkFit, misfit bool
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
@@ -276,9 +280,11 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset})
 			return
 		}
-		if w.d.checker != nil && !t.Fits(body) && !w.d.pending.tolerates(key, t) {
-			// The store's copy may lag behind the exporter: a set its
-			// template cannot account for waits for one it fits.
+		// With a shared store (checker) the store's copy may lag behind
+		// the exporter: a set its template cannot account for waits for
+		// one it fits. Fixed-length records are checked here, variable-
+		// length ones as records splits them.
+		if w.d.checker != nil && t.fixedLen > 0 && !t.Fits(body) && !w.d.pending.tolerates(key, t) {
 			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
 			return
 		}
@@ -286,6 +292,21 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 			// Another instance may have learned it into a shared store:
 			// what waited for it goes first.
 			w.release([]readyKey{{key: key, t: t}})
+		}
+		if w.d.checker != nil && t.fixedLen == 0 {
+			w.checkFit = true
+			w.records(t, w.key, body, offset, w.ctx, false)
+			w.checkFit = false
+			if w.misfit {
+				w.misfit = false
+				if !w.d.pending.tolerates(key, t) {
+					w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
+					return
+				}
+				w.records(t, w.key, body, offset, w.ctx, false)
+			}
+			w.countRecords(t, body)
+			return
 		}
 	}
 	w.countRecords(t, body)
@@ -349,18 +370,25 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+t.fixedLen : off+t.fixedLen]})
 		}
 	} else {
-		off := 0
+		off, overrun := 0, false
 		for len(body)-off >= t.minLen {
 			n, fits := recordLen(t, body[off:])
 			if !fits {
-				if !allZero(body[off:]) {
-					w.fail(offset+off, "variable-length record", ErrTruncated)
-					ok = false
-				}
+				overrun = true
 				break
 			}
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+n : off+n]})
 			off += n
+		}
+		if w.checkFit && off < len(body) && !t.padding(body[off:]) {
+			// Not what t describes (Template.Fits): the caller holds it.
+			w.s.records = w.s.records[:lo]
+			w.misfit = true
+			return false
+		}
+		if overrun && !allZero(body[off:]) {
+			w.fail(offset+off, "variable-length record", ErrTruncated)
+			ok = false
 		}
 	}
 	if len(w.s.records) == lo {
