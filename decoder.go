@@ -209,7 +209,7 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if !cfg.DisablePending {
 		d.pending = newPendingBuffer(cfg.Pending, now)
-		d.pending.checking, d.pending.accept = d.checker != nil, cfg.AcceptMisfitsAfter
+		d.pending.checker, d.pending.accept = d.checker, cfg.AcceptMisfitsAfter
 	}
 	ss, _ := d.store.(StateStore)
 	_, announces := d.store.(Announcer)

@@ -28,12 +28,18 @@ const maxAlignPadding = 3
 // definition of the same record length fits: no check on lengths can tell
 // such a redefinition from the data.
 func (t *Template) Fits(body []byte) bool {
+	fits, _ := t.fit(body)
+	return fits
+}
+
+// fit is Fits; zero reports that the set's padding, if any, is zero bytes
+// fewer than a record (what RFC 7011 requires), not non-zero bytes.
+func (t *Template) fit(body []byte) (fits, zero bool) {
 	switch {
 	case t.minLen == 0:
-		return true
+		return true, true
 	case t.fixedLen > 0:
-		rest := len(body) % t.fixedLen
-		return rest == 0 || t.padding(body[len(body)-rest:])
+		return t.padding(body[len(body)-len(body)%t.fixedLen:])
 	}
 	off := 0
 	for len(body)-off >= t.minLen {
@@ -43,11 +49,25 @@ func (t *Template) Fits(body []byte) bool {
 		}
 		off += n
 	}
-	return off == len(body) || t.padding(body[off:])
+	return t.padding(body[off:])
 }
 
 // padding reports whether b, the bytes after a data set's last whole
-// record of t, is padding the RFCs permit (see Fits).
-func (t *Template) padding(b []byte) bool {
-	return len(b) <= maxAlignPadding || (len(b) < t.minLen && allZero(b))
+// record of t, is padding the RFCs permit (see Fits), and whether it is
+// zero bytes fewer than a record.
+func (t *Template) padding(b []byte) (ok, zero bool) {
+	if len(b) == 0 {
+		return true, true
+	}
+	zero = len(b) < t.minLen && allZero(b)
+	return zero || len(b) <= maxAlignPadding, zero
+}
+
+// fitsCopy reports whether body fits t, a template of a checking store's
+// copy: Fits, and, while the copy is not confirmed, with zero padding only
+// (TemplateChecker.Confirmed): a set of a redefinition with another record
+// length may end in 1 to 3 non-zero bytes by coincidence.
+func fitsCopy(t *Template, body []byte, c TemplateChecker) bool {
+	fits, zero := t.fit(body)
+	return fits && (zero || c.Confirmed())
 }

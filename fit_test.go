@@ -164,19 +164,37 @@ func BenchmarkTemplateFits(b *testing.B) {
 
 // TestFitsCoincidence measures the window no length check closes besides
 // the same-length redefinition: a set of n 49-byte records (the builders'
-// 45-byte template plus a 4-byte field) fits the 45-byte template whenever
-// 49n mod 45 = 4n mod 45 is at most 3 (or its last bytes are zeros shorter
-// than a record). Of the record counts 1 to 30, 12 (588 = 13*45+3) and 23
-// (1127 = 25*45+2) do; with 1 to 45 records, about 4 in 45.
+// 45-byte template plus a 4-byte field) fits the 45-byte template when its
+// length, padding included, is whole 45-byte records and at most 3 more
+// bytes. Unpadded, of the record counts 1 to 30, 12 (588 = 13*45+3) and 23
+// (1127 = 25*45+2) do, by non-zero "padding" that a decoder whose copy of
+// a shared store is not confirmed does not trust (fitsCopy); padded to 4
+// bytes, 11 and 22 fit exactly (539+1 = 12*45, 1078+2 = 24*45), which no
+// check can catch, and 12 and 23 as before. About 1 to 4 record counts in
+// 45.
 func TestFitsCoincidence(t *testing.T) {
 	old, err := NewTemplate(9, 256, false, 0, fieldsOf(v9BenchFields))
 	require.NoError(t, err)
 	fields49 := append(append([]tmplField(nil), v9BenchFields...), tmplField{1, 4, 0})
-	var fit []int
-	for n := 1; n <= 30; n++ {
-		if old.Fits(flowRecords(fields49, n)) {
-			fit = append(fit, n)
+	for _, c := range []struct {
+		pad            bool
+		fits, withZero []int
+	}{
+		{false, []int{12, 23}, nil},
+		{true, []int{11, 12, 22, 23}, []int{11, 22}},
+	} {
+		var fits, withZero []int
+		for n := 1; n <= 30; n++ {
+			body := set(256, flowRecords(fields49, n), c.pad)[4:]
+			f, zero := old.fit(body)
+			if f {
+				fits = append(fits, n)
+			}
+			if f && zero {
+				withZero = append(withZero, n)
+			}
 		}
+		require.Equal(t, c.fits, fits, "padded %t", c.pad)
+		require.Equal(t, c.withZero, withZero, "padded %t: zero padding", c.pad)
 	}
-	require.Equal(t, []int{12, 23}, fit)
 }

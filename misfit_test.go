@@ -20,7 +20,8 @@ import (
 // for redisstore): look-ups and announcements come from the copy, writes go
 // to both, and the copy learns what other instances wrote only when the
 // test delivers it (deliver: a change notification). CheckTemplate reads
-// the shared store, failing with ErrStore while down is set.
+// the shared store, failing with ErrStore while down is set; the copy is
+// not confirmed while down is set.
 type lagStore struct {
 	*MemoryStore              // the copy
 	shared       *MemoryStore // what every copy converges to
@@ -74,6 +75,13 @@ func (s *lagStore) setDown(down bool) {
 	s.mu.Lock()
 	s.down = down
 	s.mu.Unlock()
+}
+
+// Confirmed: the copy is confirmed while the shared store is up.
+func (s *lagStore) Confirmed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.down
 }
 
 func (s *lagStore) CheckTemplate(k TemplateKey) (*Template, time.Time, error) {
@@ -497,4 +505,69 @@ func TestMisfitVariableLength(t *testing.T) {
 	_, err = plain.Decode(testExporter, tmpl(redefined))
 	require.NoError(t, err)
 	checkTestLen(plain, cut, 3, ErrTruncated)
+}
+
+// TestMisfitCoincidence: 12 records of 49 bytes fit the 45-byte template
+// by coincidence (588 = 13*45 + 3 bytes of "padding"). While the copy is
+// confirmed that is the window that remains (13 flows of garbage, decoded
+// at once); while it is not (the shared store is down), padding of non-zero
+// bytes is not taken on trust: the set is held, and released right once
+// the copy is confirmed again. An exporter's real non-zero padding
+// (MikroTik's 2 bytes) is held the same while unconfirmed, and released
+// with its template, unchanged, once confirmed.
+func TestMisfitCoincidence(t *testing.T) {
+	clock := newTestClock()
+	shared := NewMemoryStore(MemoryStoreConfig{})
+	sa, sb := newLagStore(shared, clock.Now), newLagStore(shared, clock.Now)
+	a, b := NewDecoder(Config{Store: sa, Now: clock.Now}), NewDecoder(Config{Store: sb, Now: clock.Now})
+	defer a.Close()
+	defer b.Close()
+	_, err := a.Decode(testExporter, templates45())
+	require.NoError(t, err)
+	sb.deliver(key256)
+	_, err = a.Decode(testExporter, templates49())
+	require.NoError(t, err)
+
+	coincidence := v9Packet(1, 9, set(256, flowRecords(fields49, 12), false))
+	p, err := b.Decode(testExporter, coincidence)
+	require.NoError(t, err)
+	require.Equal(t, 13, p.FlowCount(), "confirmed copy, in the notification window: decoded with the old template")
+	require.NotEqual(t, testFlowN(1).Src, p.AppendFlows(nil)[1].SrcAddr)
+
+	sb.setDown(true)
+	p, err = b.Decode(testExporter, coincidence)
+	require.NoError(t, err)
+	require.Zero(t, p.FlowCount(), "unconfirmed copy: non-zero padding is not trusted")
+	quirk := v9Packet(1, 10, set(257, append(flowRecords(v9BenchFields, 2), 0x6b, 0xab), false))
+	k257 := key256
+	k257.ID = 257
+	require.NoError(t, sa.AddTemplate(k257, mustTemplate(t, 257, v9BenchFields)))
+	sb.deliver(k257)
+	p, err = b.Decode(testExporter, quirk)
+	require.NoError(t, err)
+	require.Zero(t, p.FlowCount())
+	require.Equal(t, uint64(2), b.Stats().Pending.Misfits)
+
+	sb.setDown(false)
+	clock.Advance(2 * ReleaseInterval)
+	var flows []Flow
+	for {
+		p, err := b.TakeReleased(nil)
+		require.NoError(t, err)
+		if p == nil {
+			break
+		}
+		flows = p.AppendFlows(flows)
+	}
+	require.Len(t, flows, 14)
+	checkTestFlows(t, flows[:12], 12)
+	checkTestFlows(t, flows[12:], 2)
+	require.Zero(t, b.Stats().Pending.Held)
+}
+
+func mustTemplate(t *testing.T, id uint16, fs []tmplField) *Template {
+	t.Helper()
+	tmpl, err := NewTemplate(9, id, false, 0, fieldsOf(fs))
+	require.NoError(t, err)
+	return tmpl
 }

@@ -57,11 +57,11 @@ type pendingBuffer struct {
 	bytes  int
 	stats  PendingStats
 	held   atomic.Int64 // sets held, read without the lock
-	// checking: the store is a TemplateChecker, so a set is released
-	// only with a template it fits, or, after accept (> 0), one the
-	// store vouches for (fit.go, released.go).
-	checking bool
-	accept   time.Duration
+	// checker, if not nil, is the store (a TemplateChecker): a set is
+	// released only with a template it fits (fitsCopy), or, after accept
+	// (> 0), one the store vouches for (fit.go, released.go).
+	checker TemplateChecker
+	accept  time.Duration
 	// tolerated holds, per key, the layout whose misfits were accepted
 	// (accept > 0): later sets of the key that misfit it alike decode at
 	// once. At most maxTolerated keys; full, it starts afresh.
@@ -255,7 +255,7 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 			continue
 		}
 		rk := &keys[i]
-		if b.checking && !rk.t.Fits(s.body) {
+		if b.checker != nil && !fitsCopy(rk.t, s.body, b.checker) {
 			if !b.acceptable(&s, rk, now) {
 				if s.misfit == nil {
 					b.stats.Misfits++

@@ -284,7 +284,7 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 		// the exporter: a set its template cannot account for waits for
 		// one it fits. Fixed-length records are checked here, variable-
 		// length ones as records splits them.
-		if w.d.checker != nil && t.fixedLen > 0 && !t.Fits(body) && !w.d.pending.tolerates(key, t) {
+		if w.d.checker != nil && t.fixedLen > 0 && !fitsCopy(t, body, w.d.checker) && !w.d.pending.tolerates(key, t) {
 			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
 			return
 		}
@@ -380,11 +380,13 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+n : off+n]})
 			off += n
 		}
-		if w.checkFit && off < len(body) && !t.padding(body[off:]) {
-			// Not what t describes (Template.Fits): the caller holds it.
-			w.s.records = w.s.records[:lo]
-			w.misfit = true
-			return false
+		if w.checkFit && off < len(body) {
+			if ok, zero := t.padding(body[off:]); !ok || (!zero && !w.d.checker.Confirmed()) {
+				// Not what t describes (fitsCopy): the caller holds it.
+				w.s.records = w.s.records[:lo]
+				w.misfit = true
+				return false
+			}
 		}
 		if overrun && !allZero(body[off:]) {
 			w.fail(offset+off, "variable-length record", ErrTruncated)

@@ -88,4 +88,14 @@ type TemplateChecker interface {
 	// unreachable, or came back too recently for the other instances to
 	// have written back what they learned while it was away.
 	CheckTemplate(key TemplateKey) (t *Template, since time.Time, err error)
+	// Confirmed reports whether this instance's copy is confirmed now:
+	// known to hold what the shared store holds, but for changes still on
+	// their way to it. While it is not (the shared store is unreachable,
+	// or came back too recently), a set that fits a template of the copy
+	// only thanks to padding of non-zero bytes (which a set of a
+	// redefinition with another record length may end with by
+	// coincidence) is held too, until the copy is confirmed. It is called
+	// as sets are decoded: it must be cheap, and must not call the
+	// decoder.
+	Confirmed() bool
 }

@@ -144,6 +144,10 @@ func (s *Store) stopSettle() {
 	}
 }
 
+// Confirmed implements netflow.TemplateChecker: the cache is confirmed
+// (Stats.Confirmed) and the store subscribed.
+func (s *Store) Confirmed() bool { return s.confirmed.Load() && s.online.Load() }
+
 // CheckTemplate implements netflow.TemplateChecker: it reads key's
 // template from Redis (bounded by 500 ms or Config.Timeout) without
 // changing the cache, which notifications keep current. since is when the
@@ -154,7 +158,7 @@ func (s *Store) stopSettle() {
 // with one matching netflow.ErrTemplateNotFound if Redis holds no template
 // of key.
 func (s *Store) CheckTemplate(key netflow.TemplateKey) (*netflow.Template, time.Time, error) {
-	if !s.confirmed.Load() || !s.online.Load() {
+	if !s.Confirmed() {
 		s.checkFailures.Add(1)
 		return nil, time.Time{}, errNotSettled
 	}
