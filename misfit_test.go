@@ -168,6 +168,10 @@ func TestMisfitHeldUntilRedefinition(t *testing.T) {
 	st := b.Stats().Pending
 	require.Equal(t, uint64(2), st.Misfits)
 	require.Equal(t, 2, st.Held)
+	for _, ps := range b.PendingSets() {
+		require.True(t, ps.Misfit)
+		require.Equal(t, key256, ps.Key)
+	}
 	p, err := b.TakeReleased(nil)
 	require.NoError(t, err)
 	require.Nil(t, p, "nothing to release: the copy has no template the sets fit")

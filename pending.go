@@ -488,6 +488,10 @@ type PendingSet struct {
 	Key      TemplateKey // exporter (as keyed), version, domain, template ID
 	Bytes    int
 	Received time.Time
+	// Misfit is true for a set held because the template a shared store
+	// had for it did not fit it (PendingStats.Misfits), rather than
+	// because none was known.
+	Misfit bool
 }
 
 // forget drops every set held for exporter.
@@ -530,7 +534,7 @@ func (b *pendingBuffer) list() []PendingSet {
 	var out []PendingSet
 	for _, q := range b.by {
 		for _, s := range q.sets {
-			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at})
+			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at, Misfit: s.misfit != nil})
 		}
 	}
 	return out
