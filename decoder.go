@@ -253,8 +253,11 @@ func (d *Decoder) Close() {
 // left sets for later. Signals merge: one value may stand for many. On a
 // signal, and besides about once a second (for stores that do not
 // announce, and for sets that wait on a template that did not fit them),
-// call TakeReleased until it returns nil. The channel is nil (never
-// ready) with Config.DisablePending.
+// call TakeReleased until it returns nil. Announcements come in bursts (a
+// template datagram's templates, then the options state of its options
+// data): waiting a moment after a signal (the receiver waits 200 ms) lets
+// released flows carry the sampling interval and times that state gives.
+// The channel is nil (never ready) with Config.DisablePending.
 func (d *Decoder) Releases() <-chan struct{} {
 	if d.pending == nil {
 		return nil

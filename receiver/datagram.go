@@ -67,7 +67,9 @@ type Datagram struct {
 	// held for a template it did not know, released when that template
 	// became known through the decoder's store (learned by another
 	// instance sharing it, or by another exporter session) or when a
-	// periodic look-up found it (netflow.Decoder.TakeReleased). Data is
+	// periodic look-up found it (netflow.Decoder.TakeReleased), about
+	// 200 ms after the store announced it, so that the options state that
+	// came with the template applies to them. Data is
 	// then nil; Packet is a *netflow.V9Packet or *netflow.IPFIXPacket of
 	// one exporter domain whose data sets are all Late, with the header of
 	// the datagram the first of them came in; Exporter is that datagram's

@@ -16,6 +16,15 @@ import (
 // netflow.ReleaseInterval, for stores that do not announce and for sets
 // that wait for a template they fit.
 
+// releaseSettle is how long after a signal the goroutine takes what is
+// released: announcements come in bursts (the templates of a datagram,
+// then the options state its options data set, each written to the store
+// in turn), and flows released at the first template would miss the
+// sampling interval and system init time the options state brings a few
+// milliseconds later. It is the margin the multi-instance tests leave for
+// a change to reach the other instances on a loaded machine.
+const releaseSettle = 200 * time.Millisecond
+
 // releaseHeld runs until the receiver stops.
 func (r *Receiver) releaseHeld() {
 	signal := r.dec.Releases()
@@ -33,6 +42,13 @@ func (r *Receiver) releaseHeld() {
 		case <-r.stopCh:
 			return
 		case <-signal:
+			settle := time.NewTimer(releaseSettle)
+			select {
+			case <-r.stopCh:
+				settle.Stop()
+				return
+			case <-settle.C:
+			}
 		case <-tick.C:
 		}
 		r.takeReleased(&buf, d)
