@@ -181,21 +181,34 @@ func runRedefinition(t *testing.T, c string, next []testkit.Field, outage time.D
 	}
 	waitFor(t, "the first flows", func() bool { return totalLines(cs) == out.sent })
 
-	r.Stop()
-	for i, sc := range cs {
-		waitFor(t, fmt.Sprintf("collector %d unconfirmed", i), func() bool { return sc.metric(t, "netflow_store_confirmed") == "0" })
-	}
-	ex.send(cs[0].addr, templateOf(next))
-	for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if k%3 != 0 {
-			out.sentOthers += recordsIn(k)
-			out.setsOthers++
+	if outage == 0 {
+		// Redis stays up: the redefinition reaches the others by
+		// notification while a burst of data goes out back to back.
+		ex.send(cs[0].addr, templateOf(next))
+		for range 60 {
+			if k%3 != 0 {
+				out.sentOthers += recordsIn(k)
+				out.setsOthers++
+			}
+			send(k%3, next)
 		}
-		send(k%3, next)
+	} else {
+		r.Stop()
+		for i, sc := range cs {
+			waitFor(t, fmt.Sprintf("collector %d unconfirmed", i), func() bool { return sc.metric(t, "netflow_store_confirmed") == "0" })
+		}
+		ex.send(cs[0].addr, templateOf(next))
+		for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if k%3 != 0 {
+				out.sentOthers += recordsIn(k)
+				out.setsOthers++
+			}
+			send(k%3, next)
+		}
+		r.Restart()
 	}
-	r.Restart()
 	restarted := time.Now()
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(time.Second); outage > 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		send(k%3, next)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -207,13 +220,17 @@ func runRedefinition(t *testing.T, c string, next []testkit.Field, outage time.D
 		waitFor(t, fmt.Sprintf("collector %d confirmed", i), func() bool { return sc.metric(t, "netflow_store_confirmed") == "1" })
 	}
 
+	outages := "outages 1,"
+	if outage == 0 {
+		outages = "outages 0,"
+	}
 	for _, sc := range cs {
 		sc.stop()
 		m := regexp.MustCompile(`misfits (\d+), misfits accepted 0`).FindStringSubmatch(sc.stderr.String())
 		require.NotNil(t, m, sc.stderr.String())
 		n, _ := strconv.Atoi(m[1])
 		out.misfits += n
-		require.Contains(t, sc.stderr.String(), "confirmed true, outages 1,")
+		require.Contains(t, sc.stderr.String(), "confirmed true, "+outages)
 	}
 	seen := map[string]int{}
 	for _, id := range outputIDs(t, cs) {
@@ -235,9 +252,9 @@ func runRedefinition(t *testing.T, c string, next []testkit.Field, outage time.D
 	}
 	t.Logf("consistency %s, %d-byte records, Redis down %v: %d flows sent (%d in %d sets of the redefinition to the two collectors that did not learn it, "+
 		"%d sets of them whose length is whole %d-byte records), %d decoded right, %d decoded with the wrong template, %d never out (%d not of such a set), %d twice; "+
-		"misfits held %d; every flow out %v after Redis' restart",
+		"misfits held %d; every flow out %v after %s",
 		c, recordLen(next), outage, out.sent, out.sentOthers, out.setsOthers, out.coincident, old, out.right, out.wrong, out.missing, out.lostOutside, out.twice,
-		out.misfits, out.released.Round(time.Millisecond))
+		out.misfits, out.released.Round(time.Millisecond), map[bool]string{true: "the burst", false: "Redis' restart"}[outage == 0])
 	return out
 }
 
@@ -277,6 +294,26 @@ func TestCollectorsRedefinitionOutage(t *testing.T) {
 			require.GreaterOrEqual(t, o.misfits, o.setsOthers-o.coincident, "each misfit set held and counted")
 		})
 	}
+}
+
+// TestCollectorsRedefinitionRedisUp: Redis stays up; the exporter sends
+// the redefinition to collector 0 and a burst of 60 data datagrams
+// round-robin right behind it. Sets that reach collectors 1 and 2 before
+// the notification are held (49-byte records) and come out once it
+// arrives; with the same record length they are decoded with the old
+// layout: the notification window, counted here.
+func TestCollectorsRedefinitionRedisUp(t *testing.T) {
+	t.Run("49-byte", func(t *testing.T) {
+		o := runRedefinition(t, "cache", layout49, 0)
+		require.Zero(t, o.twice)
+		require.Zero(t, o.lostOutside, "flows lost or decoded wrong outside the sets whose length coincides")
+		require.LessOrEqual(t, o.wrong, o.coincidentOld)
+	})
+	t.Run("same-length", func(t *testing.T) {
+		o := runRedefinition(t, "cache", layoutSwp, 0)
+		require.Zero(t, o.twice)
+		require.Equal(t, o.wrong, o.missing, "each wrong flow is a sent one decoded wrong: none lost")
+	})
 }
 
 // TestCollectorsSameLengthOutage: the window that remains. The
