@@ -28,7 +28,7 @@ type Sets struct {
 	unresolved []unresolvedSet
 	released   []releasedSet
 	ready      []readyKey
-	lookups    []TemplateKey
+	lookups    []lookupKey
 	flowsOnly  bool // Decoder.DecodeFlows: no Records for fixed-length data sets
 	// domain and template are the options-state domain and the store's
 	// template of the Buffer's last message, kept across messages.

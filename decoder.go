@@ -40,6 +40,21 @@ type Config struct {
 	// DisableSequenceTracking turns off the loss, lateness and restart
 	// counting from sequence numbers (seqloss.go, Stats.Sequences).
 	DisableSequenceTracking bool
+	// AcceptMisfitsAfter matters with a store shared by several instances
+	// (one that implements TemplateChecker, such as redisstore), whose
+	// data sets are never decoded with a template from the store they do
+	// not fit (Template.Fits) but held for a definition they fit. If it is
+	// positive, such a set is decoded with the store's template all the
+	// same once it has waited this long and the store vouches
+	// (CheckTemplate) that the template has been its definition since at
+	// least this long before the set came; later sets of that template
+	// that do not fit it alike then decode at once. It is for exporters
+	// that pad data sets beyond what RFC 3954 and RFC 7011 permit (nProbe
+	// with DPI has been seen adding 17 bytes), at the price of decoding a
+	// set of a redefinition that no instance could write to the store
+	// (one cut off from it) with the old template. 0, the default, never
+	// does: such sets expire (PendingLimits.MaxAge).
+	AcceptMisfitsAfter time.Duration
 }
 
 // Limits bounds the resources a sender can make the decoder use. A zero
@@ -117,7 +132,8 @@ func (l *Limits) setDefaults() {
 // template store, the pending buffer and the exporters' options state.
 type Decoder struct {
 	store      TemplateStore
-	cacheable  *MemoryStore // store, if Buffers may keep its templates (templatecache.go)
+	cacheable  *MemoryStore    // store, if Buffers may keep its templates (templatecache.go)
+	checker    TemplateChecker // store, if shared: sets must fit its templates (fit.go)
 	registry   *Registry
 	ignorePort bool
 	limits     Limits
@@ -186,12 +202,14 @@ func NewDecoder(cfg Config) *Decoder {
 		d.store = NewMemoryStore(MemoryStoreConfig{})
 	}
 	d.cacheable = cacheableStore(d.store)
+	d.checker, _ = d.store.(TemplateChecker)
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
 	if !cfg.DisablePending {
 		d.pending = newPendingBuffer(cfg.Pending, now)
+		d.pending.checker, d.pending.accept = d.checker, cfg.AcceptMisfitsAfter
 	}
 	ss, _ := d.store.(StateStore)
 	_, announces := d.store.(Announcer)
@@ -227,6 +245,45 @@ func (d *Decoder) Close() {
 			d.unsubscribe()
 		}
 	})
+}
+
+// Releases returns a channel that receives a value when held data sets
+// may be released without a datagram of their exporter: the store
+// announced (Announcer) a template that sets are held for, or a release
+// left sets for later. Signals merge: one value may stand for many. On a
+// signal, and besides about once a second (for stores that do not
+// announce, and for sets that wait on a template that did not fit them),
+// call TakeReleased until it returns nil. Announcements come in bursts (a
+// template datagram's templates, then the options state of its options
+// data): waiting a moment after a signal (the receiver waits 200 ms) lets
+// released flows carry the sampling interval and times that state gives.
+// The channel is nil (never ready) with Config.DisablePending.
+func (d *Decoder) Releases() <-chan struct{} {
+	if d.pending == nil {
+		return nil
+	}
+	return d.pending.signal
+}
+
+// TakeReleased decodes into buf (nil allocates) the held data and options
+// data sets of one exporter domain that can be released now without a
+// datagram of that exporter: those whose template the store announced, or
+// that a look-up (at most once a second per exporter, and with a
+// TemplateChecker afresh for sets that did not fit the template of the
+// store's copy) finds a template for. It returns them as a *V9Packet or
+// *IPFIXPacket (in buf, valid until its next use) whose data sets are all
+// Late, with the exporter address and header of the datagram the first of
+// them came in (header count or length 0), and the decode problems of any
+// that did not decode; options data among them updates the exporter's
+// options state as if it had just come. It returns nil, nil when nothing
+// is due. One call releases at most about 65536 records: call it until it
+// returns nil. It is safe for concurrent use, each caller with its own
+// Buffer; sets the exporter's own next datagram would release are taken by
+// whichever comes first, once. See Releases for when to call it; the
+// receiver package does so and hands the packets to its handler
+// (receiver.Datagram.Released).
+func (d *Decoder) TakeReleased(buf *Buffer) (Packet, error) {
+	return d.takeReleased(buf)
 }
 
 // Store returns the decoder's template store.

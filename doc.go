@@ -54,7 +54,22 @@
 // a later datagram, later in the same datagram, or through a shared store
 // from another instance. Such sets come back with DataSet.Late set.
 // Decoder.Stats counts what was held, released, expired and refused;
-// Decoder.PendingSets lists what waits.
+// Decoder.PendingSets lists what waits. Sets released by a template another
+// instance learned need no datagram of their exporter: Decoder.Releases
+// signals them and Decoder.TakeReleased decodes them (the receiver does
+// both and hands them over as a Datagram with Released set).
+//
+// # Several instances
+//
+// With a store shared by several instances whose local copy may lag behind
+// (a TemplateChecker, such as the Redis store), a data set that its
+// template from the store cannot account for (Template.Fits: whole records
+// and the padding RFC 3954 and RFC 7011 permit) was made with a definition
+// this instance has not seen: it is held, never decoded with that
+// template, and released with a definition it fits (PendingStats.Misfits).
+// A redefinition that keeps the record length cannot be told from the data.
+// docs/several-instances-consistency.md describes what is guaranteed, the
+// windows that remain and the measurements.
 //
 // # Options data
 //

@@ -36,6 +36,14 @@ type PendingStats struct {
 	Failed  uint64 // released sets that did not decode (reported by that decode's error)
 	Expired uint64 // sets dropped unmatched after MaxAge
 	Refused uint64 // sets refused at a limit
+	// Misfits counts the sets that a template from a store shared with
+	// other instances (TemplateChecker) could not account for
+	// (Template.Fits), held instead of decoded with it; each also counts
+	// in Added, or in Refused if the buffer was full. MisfitsAccepted
+	// counts those decoded with the store's template anyway after
+	// Config.AcceptMisfitsAfter (and in Matched).
+	Misfits         uint64
+	MisfitsAccepted uint64
 }
 
 // pendingBuffer holds data sets whose template is unknown, per exporter, in
@@ -49,7 +57,26 @@ type pendingBuffer struct {
 	bytes  int
 	stats  PendingStats
 	held   atomic.Int64 // sets held, read without the lock
+	// checker, if not nil, is the store (a TemplateChecker): a set is
+	// released only with a template it fits (fitsCopy), or, after accept
+	// (> 0), one the store vouches for (fit.go, released.go).
+	checker TemplateChecker
+	accept  time.Duration
+	// tolerated holds, per key, the layout whose misfits were accepted
+	// (accept > 0): later sets of the key that misfit it alike decode at
+	// once. At most maxTolerated keys; full, it starts afresh.
+	tolerated map[TemplateKey]*Template
+	// dueList lists the exporters whose held sets Decoder.TakeReleased may
+	// release without a datagram of theirs (pendingQueue.listed);
+	// signal (capacity 1) tells that it grew. nextScan is when
+	// TakeReleased next lists the exporters whose retry is due.
+	dueList  []netip.AddrPort
+	signal   chan struct{}
+	nextScan time.Time
 }
+
+// maxTolerated bounds pendingBuffer.tolerated.
+const maxTolerated = 4096
 
 type pendingQueue struct {
 	sets  []pendingSet
@@ -64,12 +91,27 @@ type pendingQueue struct {
 	// retryAt is when the next decode looks up the held keys again, for
 	// stores that do not announce.
 	retryAt time.Time
+	// listed: the exporter is in pendingBuffer.dueList.
+	listed bool
 }
 
 // readyKey is a key whose held sets a template released.
 type readyKey struct {
 	key TemplateKey
 	t   *Template
+	// accept: the store vouched (TemplateChecker) that t has been its
+	// definition of key since since; a set t does not fit is decoded with
+	// it once the rule of Config.AcceptMisfitsAfter allows.
+	accept bool
+	since  time.Time
+}
+
+// lookupKey is a held key to look up in the store; misfit: a set held for
+// it did not fit the template the store had (so it is read afresh, with
+// TemplateChecker.CheckTemplate, where Decoder.TakeReleased looks it up).
+type lookupKey struct {
+	key    TemplateKey
+	misfit bool
 }
 
 // pendingRetry is how often the held keys of an exporter are looked up in
@@ -89,6 +131,9 @@ type pendingSet struct {
 	body []byte // a copy
 	ctx  flowContext
 	at   time.Time
+	// misfit is the last template from the store the set did not fit
+	// (checking stores); nil while none was found.
+	misfit *Template
 }
 
 func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
@@ -107,7 +152,7 @@ func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
 	if l.MaxAge <= 0 {
 		l.MaxAge = 10 * time.Minute
 	}
-	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue)}
+	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue), signal: make(chan struct{}, 1)}
 }
 
 // pendingSetOverhead is what the bookkeeping of one held set costs, counted
@@ -119,10 +164,15 @@ const pendingSetOverhead = 256
 func (s *pendingSet) size() int { return len(s.body) + pendingSetOverhead }
 
 // add copies body and holds it under key, or refuses it with ErrLimit.
-func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error {
+// misfit is the template from the store body did not fit, if that is why
+// it is held.
+func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, misfit *Template) error {
 	size := len(body) + pendingSetOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if misfit != nil {
+		b.stats.Misfits++
+	}
 	now := b.now()
 	q := b.by[key.Exporter]
 	if q != nil {
@@ -145,7 +195,7 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error
 		b.by[key.Exporter] = q
 	}
 	ctx.state = nil
-	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now})
+	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now, misfit: misfit})
 	q.bytes += size
 	b.bytes += size
 	b.stats.Added++
@@ -169,7 +219,9 @@ type releasedSet struct {
 // released by its template, in arrival order, and appends them to out
 // while *budget (records, counted as the most a set's body can hold) lasts;
 // at least one set is taken if *budget is positive. Sets left behind are
-// marked ready, to be released with their template by later calls.
+// marked ready, to be released with their template by later calls. With a
+// checking store a set stays held (as a misfit) if it does not fit its
+// key's template, unless the key allows accepting it (readyKey.accept).
 func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []releasedSet {
 	if len(keys) == 0 {
 		return out
@@ -181,10 +233,12 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 	if q == nil {
 		return out
 	}
-	b.expire(exporter, q, b.now())
+	now := b.now()
+	b.expire(exporter, q, now)
 	if q = b.by[exporter]; q == nil {
 		return out
 	}
+	left := false
 	kept := q.sets[:0]
 	for _, s := range q.sets {
 		i := slices.IndexFunc(keys, func(r readyKey) bool { return r.key == s.key })
@@ -196,11 +250,25 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 			kept = append(kept, s)
 			if !slices.ContainsFunc(q.ready, func(r readyKey) bool { return r.key == s.key }) {
 				q.ready = append(q.ready, keys[i])
+				left = true
 			}
 			continue
 		}
-		*budget -= len(s.body) / max(keys[i].t.minLen, 1)
-		out = append(out, releasedSet{pendingSet: s, t: keys[i].t})
+		rk := &keys[i]
+		if b.checker != nil && !fitsCopy(rk.t, s.body, b.checker) {
+			if !b.acceptable(&s, rk, now) {
+				if s.misfit == nil {
+					b.stats.Misfits++
+				}
+				s.misfit = rk.t
+				kept = append(kept, s)
+				continue
+			}
+			b.stats.MisfitsAccepted++
+			b.tolerate(s.key, rk.t)
+		}
+		*budget -= len(s.body) / max(rk.t.minLen, 1)
+		out = append(out, releasedSet{pendingSet: s, t: rk.t})
 		b.drop(q, &s)
 		b.stats.Matched++
 	}
@@ -208,6 +276,8 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 	q.sets = kept
 	if len(q.sets) == 0 {
 		delete(b.by, exporter)
+	} else if left {
+		b.listDue(exporter, q)
 	}
 	return out
 }
@@ -223,17 +293,22 @@ func (b *pendingBuffer) drop(q *pendingQueue, s *pendingSet) {
 // sets: the keys a template released that are still held (ready), and the
 // keys to look up in the store (announced, or due for a retry). It
 // appends to the given slices; held reports whether exporter has sets held.
-func (b *pendingBuffer) due(exporter netip.AddrPort, ready []readyKey, lookup []TemplateKey) (_ []readyKey, _ []TemplateKey, held bool) {
+func (b *pendingBuffer) due(exporter netip.AddrPort, ready []readyKey, lookup []lookupKey) (_ []readyKey, _ []lookupKey, held bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.by[exporter]
 	if q == nil {
 		return ready, lookup, false
 	}
-	now := b.now()
+	ready, lookup = b.dueLocked(exporter, q, b.now(), ready, lookup)
+	return ready, lookup, b.by[exporter] != nil
+}
+
+// dueLocked is due for q, exporter's queue. b.mu is held.
+func (b *pendingBuffer) dueLocked(exporter netip.AddrPort, q *pendingQueue, now time.Time, ready []readyKey, lookup []lookupKey) ([]readyKey, []lookupKey) {
 	b.expire(exporter, q, now)
-	if q = b.by[exporter]; q == nil {
-		return ready, lookup, false
+	if b.by[exporter] == nil {
+		return ready, lookup
 	}
 	ready = append(ready, q.ready...)
 	q.ready = q.ready[:0]
@@ -246,16 +321,128 @@ func (b *pendingBuffer) due(exporter netip.AddrPort, ready []readyKey, lookup []
 		}
 	}
 	for _, k := range q.check {
-		if !slices.ContainsFunc(ready, func(r readyKey) bool { return r.key == k }) && !slices.Contains(lookup, k) {
-			lookup = append(lookup, k)
+		if slices.ContainsFunc(ready, func(r readyKey) bool { return r.key == k }) ||
+			slices.ContainsFunc(lookup, func(l lookupKey) bool { return l.key == k }) {
+			continue
 		}
+		misfit := slices.ContainsFunc(q.sets, func(s pendingSet) bool { return s.key == k && s.misfit != nil })
+		lookup = append(lookup, lookupKey{key: k, misfit: misfit})
 	}
 	q.check = q.check[:0]
-	return ready, lookup, true
+	return ready, lookup
 }
 
-// announced marks key for a look-up on its exporter's next decode, if sets
-// are held for it: the store said another instance learned its template.
+// listDue puts exporter, whose queue is q, on the due list for
+// Decoder.TakeReleased and signals it. b.mu is held.
+func (b *pendingBuffer) listDue(exporter netip.AddrPort, q *pendingQueue) {
+	if !q.listed {
+		q.listed = true
+		b.dueList = append(b.dueList, exporter)
+	}
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+// nextDue returns the next exporter on the due list with something to
+// release or look up, and what (as due does), taking it off the list; ok
+// is false when none is left. Once a retry interval it first lists every
+// exporter whose retry is due.
+func (b *pendingBuffer) nextDue() (exporter netip.AddrPort, ready []readyKey, lookup []lookupKey, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if !now.Before(b.nextScan) {
+		b.nextScan = now.Add(pendingRetry)
+		for e, q := range b.by {
+			if !now.Before(q.retryAt) && !q.listed {
+				q.listed = true
+				b.dueList = append(b.dueList, e)
+			}
+		}
+	}
+	for len(b.dueList) > 0 {
+		e := b.dueList[0]
+		b.dueList = b.dueList[1:]
+		q := b.by[e]
+		if q == nil {
+			continue
+		}
+		q.listed = false
+		ready, lookup = b.dueLocked(e, q, now, ready[:0], lookup[:0])
+		if len(ready)+len(lookup) > 0 {
+			return e, ready, lookup, true
+		}
+	}
+	b.dueList = nil // give back the array the pops walked along
+	return netip.AddrPort{}, nil, nil, false
+}
+
+// requeue marks keys (of one exporter) ready again, for a later call of
+// Decoder.TakeReleased.
+func (b *pendingBuffer) requeue(keys []readyKey) {
+	if len(keys) == 0 {
+		return
+	}
+	exporter := keys[0].key.Exporter
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.by[exporter]
+	if q == nil {
+		return
+	}
+	for _, k := range keys {
+		if !slices.ContainsFunc(q.ready, func(r readyKey) bool { return r.key == k.key }) {
+			q.ready = append(q.ready, k)
+		}
+	}
+	b.listDue(exporter, q)
+}
+
+// acceptable reports whether s, which does not fit rk.t, may be decoded
+// with it all the same (Config.AcceptMisfitsAfter): the layout was
+// accepted for the key before, or the store vouched (rk.accept) that rk.t
+// has been its definition since at least accept before s came, and s has
+// waited accept for another. b.mu is held.
+func (b *pendingBuffer) acceptable(s *pendingSet, rk *readyKey, now time.Time) bool {
+	if b.accept <= 0 {
+		return false
+	}
+	if t := b.tolerated[s.key]; t != nil && t.sameLayout(rk.t) {
+		return true
+	}
+	return rk.accept && now.Sub(s.at) >= b.accept && !rk.since.After(s.at.Add(-b.accept))
+}
+
+// tolerate records that the misfits of key's template t were accepted.
+// b.mu is held.
+func (b *pendingBuffer) tolerate(key TemplateKey, t *Template) {
+	if b.tolerated == nil || len(b.tolerated) >= maxTolerated {
+		b.tolerated = make(map[TemplateKey]*Template)
+	}
+	b.tolerated[key] = t
+}
+
+// tolerates reports whether a set of key that does not fit t is decoded
+// with t at once: its misfits were accepted before (Config.AcceptMisfitsAfter).
+func (b *pendingBuffer) tolerates(key TemplateKey, t *Template) bool {
+	if b == nil || b.accept <= 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u := b.tolerated[key]
+	if u == nil || !u.sameLayout(t) {
+		return false
+	}
+	b.stats.MisfitsAccepted++
+	return true
+}
+
+// announced marks key for a look-up, if sets are held for it, by its
+// exporter's next decode or by Decoder.TakeReleased, which it signals:
+// the store said another instance learned its template.
 func (b *pendingBuffer) announced(key TemplateKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -266,6 +453,7 @@ func (b *pendingBuffer) announced(key TemplateKey) {
 	for _, s := range q.sets {
 		if s.key == key {
 			q.check = append(q.check, key)
+			b.listDue(key.Exporter, q)
 			return
 		}
 	}
@@ -300,6 +488,10 @@ type PendingSet struct {
 	Key      TemplateKey // exporter (as keyed), version, domain, template ID
 	Bytes    int
 	Received time.Time
+	// Misfit is true for a set held because the template a shared store
+	// had for it did not fit it (PendingStats.Misfits), rather than
+	// because none was known.
+	Misfit bool
 }
 
 // forget drops every set held for exporter.
@@ -342,7 +534,7 @@ func (b *pendingBuffer) list() []PendingSet {
 	var out []PendingSet
 	for _, q := range b.by {
 		for _, s := range q.sets {
-			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at})
+			out = append(out, PendingSet{Key: s.key, Bytes: len(s.body), Received: s.at, Misfit: s.misfit != nil})
 		}
 	}
 	return out

@@ -12,11 +12,14 @@ import (
 // hands those whose template is unknown to the pending buffer and releases
 // held sets when their template comes.
 
-// unresolvedSet is a data set whose template was unknown when it was read.
+// unresolvedSet is a data set whose template was unknown when it was read,
+// or, with a checking store (TemplateChecker), did not fit the store's
+// (misfit).
 type unresolvedSet struct {
 	id     uint16
 	body   []byte
 	offset int
+	misfit *Template
 }
 
 // setWalker decodes the sets of one v9 or IPFIX message.
@@ -35,6 +38,10 @@ type setWalker struct {
 	moreKinds []error // their sentinels
 	// seqRecords counts the message's own data records (seqloss.go).
 	seqRecords seqCounts
+	// checkFit asks records to refuse a set of variable-length records
+	// its template does not fit (Template.Fits), which it reports in
+	// misfit.
+	checkFit, misfit bool
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
@@ -273,10 +280,33 @@ func (w *setWalker) dataSet(id uint16, body []byte, offset int) {
 			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset})
 			return
 		}
+		// With a shared store (checker) the store's copy may lag behind
+		// the exporter: a set its template cannot account for waits for
+		// one it fits. Fixed-length records are checked here, variable-
+		// length ones as records splits them.
+		if w.d.checker != nil && t.fixedLen > 0 && !fitsCopy(t, body, w.d.checker) && !w.d.pending.tolerates(key, t) {
+			w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
+			return
+		}
 		if w.held {
 			// Another instance may have learned it into a shared store:
 			// what waited for it goes first.
 			w.release([]readyKey{{key: key, t: t}})
+		}
+		if w.d.checker != nil && t.fixedLen == 0 {
+			w.checkFit = true
+			w.records(t, w.key, body, offset, w.ctx, false)
+			w.checkFit = false
+			if w.misfit {
+				w.misfit = false
+				if !w.d.pending.tolerates(key, t) {
+					w.s.unresolved = append(w.s.unresolved, unresolvedSet{id: id, body: body, offset: offset, misfit: t})
+					return
+				}
+				w.records(t, w.key, body, offset, w.ctx, false)
+			}
+			w.countRecords(t, body)
+			return
 		}
 	}
 	w.countRecords(t, body)
@@ -293,9 +323,9 @@ func (w *setWalker) releaseDue() {
 		return
 	}
 	w.s.ready, w.s.lookups, w.held = p.due(w.key.Exporter, w.s.ready[:0], w.s.lookups[:0])
-	for _, k := range w.s.lookups {
-		if t, err := w.d.store.Template(k); err == nil {
-			w.s.ready = append(w.s.ready, readyKey{key: k, t: t})
+	for _, l := range w.s.lookups {
+		if t, err := w.d.store.Template(l.key); err == nil {
+			w.s.ready = append(w.s.ready, readyKey{key: l.key, t: t})
 		}
 	}
 	w.release(w.s.ready)
@@ -340,18 +370,27 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+t.fixedLen : off+t.fixedLen]})
 		}
 	} else {
-		off := 0
+		off, overrun := 0, false
 		for len(body)-off >= t.minLen {
 			n, fits := recordLen(t, body[off:])
 			if !fits {
-				if !allZero(body[off:]) {
-					w.fail(offset+off, "variable-length record", ErrTruncated)
-					ok = false
-				}
+				overrun = true
 				break
 			}
 			w.s.records = append(w.s.records, Record{Template: t, Data: body[off : off+n : off+n]})
 			off += n
+		}
+		if w.checkFit && off < len(body) {
+			if ok, zero := t.padding(body[off:]); !ok || (!zero && !w.d.checker.Confirmed()) {
+				// Not what t describes (fitsCopy): the caller holds it.
+				w.s.records = w.s.records[:lo]
+				w.misfit = true
+				return false
+			}
+		}
+		if overrun && !allZero(body[off:]) {
+			w.fail(offset+off, "variable-length record", ErrTruncated)
+			ok = false
 		}
 	}
 	if len(w.s.records) == lo {
@@ -401,12 +440,16 @@ func recordLen(t *Template, b []byte) (int, bool) {
 func (w *setWalker) finish() error {
 	for _, u := range w.s.unresolved {
 		if w.d.pending == nil {
+			if u.misfit != nil {
+				w.fail(u.offset, "data set that its template from the store does not fit", ErrTemplateNotFound)
+				continue
+			}
 			w.fail(u.offset, "data set", ErrTemplateNotFound)
 			continue
 		}
 		key := w.key
 		key.ID = u.id
-		if err := w.d.pending.add(key, u.body, w.ctx); err != nil {
+		if err := w.d.pending.add(key, u.body, w.ctx, u.misfit); err != nil {
 			w.fail(u.offset, "data set", err)
 			continue
 		}

@@ -1,6 +1,9 @@
 package netflow
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // TemplateStore holds templates. Implementations must be safe for
 // concurrent use. Every method may fail (a remote store may be down); the
@@ -57,4 +60,42 @@ type ExporterForgetter interface {
 	// ForgetExporter removes every template and all options state of
 	// exporter (as keyed: with port 0 when the decoder ignores ports).
 	ForgetExporter(exporter netip.AddrPort) error
+}
+
+// TemplateChecker is implemented by a store whose look-ups are served from
+// this instance's copy of a store shared with other instances (redisstore),
+// a copy that may lag behind: another instance may have learned a new
+// definition of a template that has not reached this copy yet (while the
+// shared store is unreachable, or for the moment its change notification
+// takes). A Decoder whose store implements it never decodes a data set
+// with a template from the store that the set does not fit (Template.Fits):
+// it holds the set (counted in PendingStats.Misfits) until a definition it
+// fits comes (announced by the store, learned from a template set, or read
+// afresh by CheckTemplate, which Decoder.TakeReleased calls about once a
+// second per held template), or until Config.AcceptMisfitsAfter lets the
+// store's definition decode it, or until PendingLimits.MaxAge expires it.
+// Templates defined in the same datagram as the set are the exporter's own
+// word and are not checked. See docs/several-instances-consistency.md.
+type TemplateChecker interface {
+	// CheckTemplate reads key's template from the shared store itself,
+	// not from this instance's copy (which it leaves as it is). since is
+	// when this instance first saw that definition: the time its layout
+	// entered the copy, kept while resends of the same layout refresh it,
+	// or the time of this call if the copy holds another layout. It fails
+	// with an error matching ErrTemplateNotFound if the shared store holds
+	// no template of key, and, without waiting, with one matching ErrStore
+	// if it cannot vouch for its answer now: the shared store is
+	// unreachable, or came back too recently for the other instances to
+	// have written back what they learned while it was away.
+	CheckTemplate(key TemplateKey) (t *Template, since time.Time, err error)
+	// Confirmed reports whether this instance's copy is confirmed now:
+	// known to hold what the shared store holds, but for changes still on
+	// their way to it. While it is not (the shared store is unreachable,
+	// or came back too recently), a set that fits a template of the copy
+	// only thanks to padding of non-zero bytes (which a set of a
+	// redefinition with another record length may end with by
+	// coincidence) is held too, until the copy is confirmed. It is called
+	// as sets are decoded: it must be cheap, and must not call the
+	// decoder.
+	Confirmed() bool
 }

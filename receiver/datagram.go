@@ -62,11 +62,29 @@ type Datagram struct {
 	// with Data nil and Err matching netflow.ErrMalformed or
 	// netflow.ErrTruncated.
 	Err error
+	// Released is true for a Datagram the receiver hands over without a
+	// datagram having come: data and options data sets the decoder had
+	// held for a template it did not know, released when that template
+	// became known through the decoder's store (learned by another
+	// instance sharing it, or by another exporter session) or when a
+	// periodic look-up found it (netflow.Decoder.TakeReleased), about
+	// 200 ms after the store announced it, so that the options state that
+	// came with the template applies to them. Data is
+	// then nil; Packet is a *netflow.V9Packet or *netflow.IPFIXPacket of
+	// one exporter domain whose data sets are all Late, with the header of
+	// the datagram the first of them came in; Exporter is that datagram's
+	// source, Transport UDP, Received the time of the release, and Err the
+	// problems of sets that did not decode. Such Datagrams come from a
+	// goroutine of their own, not from the exporter's worker, so they may
+	// interleave with that exporter's datagrams in any order (their data
+	// sets are late by nature: each DataSet carries the Sequence and
+	// ExportTime of the datagram it came in).
+	Released bool
 }
 
 // Handler receives the datagrams of a Receiver. It is called from several
-// goroutines at once: the UDP workers, and one goroutine per TCP
-// connection. The UDP datagrams of one exporter address (whatever its
+// goroutines at once: the UDP workers, one goroutine per TCP connection,
+// and the one that hands over released data (Datagram.Released). The UDP datagrams of one exporter address (whatever its
 // source port) always go to the same worker, in the order they were read;
 // the messages of one TCP connection come in order from its goroutine, and
 // the next message is not read before the handler returns, so a slow

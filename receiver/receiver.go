@@ -163,6 +163,11 @@ func (r *Receiver) launch() {
 				r.sweep(every)
 			}()
 		}
+		sweeper.Add(1)
+		go func() {
+			defer sweeper.Done()
+			r.releaseHeld() // released.go
+		}()
 		go r.supervise(&sweeper)
 	})
 }

@@ -38,7 +38,12 @@ type Counters struct {
 	Decoded   uint64 // handed over with a Packet
 	Flows     uint64 // flows in those packets (Packet.FlowCount)
 	Failed    uint64 // handed over with an error
-	Errors    ErrorCounts
+	// Released counts the Datagrams handed over without a datagram:
+	// data sets the decoder had held and released when their template
+	// became known through its store (Datagram.Released). Their flows
+	// count in Flows and their errors in Errors, not in Decoded or Failed.
+	Released uint64
+	Errors   ErrorCounts
 }
 
 // TCPStats counts the TCP (and TLS) connections of a Receiver. Every
@@ -108,12 +113,17 @@ type counters struct {
 	open                                        atomic.Int32 // TCP connections using the slot
 	gone                                        atomic.Bool  // reclaimed by the sweeper
 	_                                           [64]byte
-	stopped, decoded, flows, failed             atomic.Uint64
+	stopped, decoded, flows, failed, released   atomic.Uint64
 	errs                                        [len(errKinds) + 1]atomic.Uint64
 }
 
 func (c *counters) fail(err error) {
 	c.failed.Add(1)
+	c.countErr(err)
+}
+
+// countErr counts err by the sentinels it matches.
+func (c *counters) countErr(err error) {
 	matched := false
 	for i, k := range errKinds {
 		if errors.Is(err, k) {
@@ -137,6 +147,7 @@ func (c *counters) snapshot() Counters {
 		Decoded:   c.decoded.Load(),
 		Flows:     c.flows.Load(),
 		Failed:    c.failed.Load(),
+		Released:  c.released.Load(),
 		Errors: ErrorCounts{
 			Truncated:          c.errs[0].Load(),
 			UnsupportedVersion: c.errs[1].Load(),

@@ -3,9 +3,10 @@
 // SO_REUSEPORT, where templates and options data reach one instance and
 // data another. A Store implements netflow.TemplateStore,
 // netflow.StateStore (options state: sampling per sampler, interface and
-// VRF names, system init time), netflow.Announcer and
-// netflow.ExporterForgetter; every instance opens its own Store on the same
-// Redis and prefix and gives it to its netflow.Decoder:
+// VRF names, system init time), netflow.Announcer,
+// netflow.ExporterForgetter and netflow.TemplateChecker; every instance
+// opens its own Store on the same Redis and prefix and gives it to its
+// netflow.Decoder:
 //
 //	s, err := redisstore.Open(ctx, "redis://:password@10.0.0.5:6379/0",
 //		redisstore.Config{Prefix: "netflow-eu", TTL: 30 * time.Minute})
@@ -35,10 +36,19 @@
 //
 // # Redis down
 //
-// Look-ups go on from the cache. Each write that Redis refuses or does not
-// answer within Config.Timeout returns an error matching netflow.ErrStore
-// and is counted (Stats.Errors); the change stays in the cache and is
-// written when Redis is back (Stats.Pending). The store reconnects and
+// Look-ups go on from the cache (Config.Consistency DecodeFromCache, the
+// default), or, with HoldUntilConfirmed, fail for the templates this
+// instance has not itself learned since it lost Redis, until its cache is
+// confirmed again: re-read after reconnecting, and ConfirmDelay (2 s)
+// later, once the other instances have written back what they learned
+// meanwhile (Stats.Confirmed). Under both, the decoder never decodes a data
+// set with a cached template the set does not fit (a redefinition with
+// another record length, netflow.TemplateChecker): it holds it until a
+// definition it fits comes, and CheckTemplate reads the template afresh
+// from Redis for it. Each write that Redis refuses or does not answer
+// within Config.Timeout returns an error matching netflow.ErrStore and is
+// counted (Stats.Errors); the change stays in the cache and is written
+// when Redis is back (Stats.Pending). The store reconnects and
 // resubscribes by itself with backoff (10ms doubling to 1s). If Redis came
 // back without its data (restarted without persistence), which the store
 // tells by the epoch key, every instance writes back what it holds where

@@ -17,6 +17,7 @@ import (
 )
 
 var (
+	_ netflow.TemplateChecker   = (*Store)(nil)
 	_ netflow.TemplateStore     = (*Store)(nil)
 	_ netflow.StateStore        = (*Store)(nil)
 	_ netflow.Announcer         = (*Store)(nil)
@@ -44,6 +45,11 @@ type Config struct {
 	// CA, client certificates); by default the system roots verify the
 	// server, named as in the URL.
 	TLS *tls.Config
+	// Consistency chooses what look-ups serve while the store cannot
+	// confirm that its cache holds what Redis holds (after losing Redis,
+	// until it has re-read it and settled): DecodeFromCache (the default)
+	// or HoldUntilConfirmed.
+	Consistency Consistency
 }
 
 func (c Config) withDefaults() Config {
@@ -77,6 +83,19 @@ type Stats struct {
 	Messages  uint64 // change notifications applied
 	Resyncs   uint64 // full reads of the prefix after (re)subscribing
 	Reseeds   uint64 // Redis found emptied (restarted): the cache written back
+	// Confirmed says the cache is confirmed now: subscribed, re-read
+	// since Redis was last lost, and settled (see Consistency).
+	Confirmed bool
+	// Outages counts the times the store lost Redis (its subscription
+	// failed) after it had connected.
+	Outages uint64
+	// Unconfirmed counts look-ups refused while the cache was not
+	// confirmed (HoldUntilConfirmed).
+	Unconfirmed uint64
+	// Checks counts the templates read afresh from Redis for the decoder
+	// (CheckTemplate), and CheckFailures those it could not answer.
+	Checks        uint64
+	CheckFailures uint64
 }
 
 // Store is a netflow.TemplateStore on Redis that also implements
@@ -110,6 +129,19 @@ type Store struct {
 	resyncs atomic.Uint64
 	reseeds atomic.Uint64
 	online  atomic.Bool
+	// Consistency (confirm.go): hold is Config.Consistency ==
+	// HoldUntilConfirmed; outages counts the losses of Redis (a cache
+	// entry written locally since the last one has gen == outages);
+	// confirmed is true while the cache is confirmed; settle confirms it
+	// once the re-read after a loss has settled.
+	hold          bool
+	outages       atomic.Uint64
+	confirmed     atomic.Bool
+	unconfirmed   atomic.Uint64
+	checks        atomic.Uint64
+	checkFailures atomic.Uint64
+	settleMu      sync.Mutex
+	settle        *time.Timer
 	// synced is closed after the first full read.
 	synced   chan struct{}
 	psMu     sync.Mutex // guards ps
@@ -120,9 +152,15 @@ type Store struct {
 }
 
 // entry is a cached template and when it expires (UnixNano, 0: never).
+// since is when its layout entered the cache (UnixNano), kept while the
+// same layout is stored again; gen is Store.outages when this instance
+// last stored it itself (what confirms it while the cache is not
+// confirmed), or as it was before.
 type entry struct {
 	t       *netflow.Template
 	expires int64
+	since   int64
+	gen     uint64
 }
 
 // Open connects to the Redis at url ("redis://[[user]:password@]host:port/db"
@@ -173,6 +211,7 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 		echoes:    make(map[string]int),
 		id:        newID(),
 		done:      make(chan struct{}),
+		hold:      cfg.Consistency == HoldUntilConfirmed,
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -197,6 +236,7 @@ func (s *Store) Close() error {
 		s.ps.Close() // ends a Receive in progress
 		s.psMu.Unlock()
 		<-s.done
+		s.stopSettle()
 		err = s.rdb.Close()
 	})
 	return err
@@ -217,6 +257,11 @@ func (s *Store) Stats() Stats {
 	st.Messages = s.msgs.Load()
 	st.Resyncs = s.resyncs.Load()
 	st.Reseeds = s.reseeds.Load()
+	st.Confirmed = s.confirmed.Load()
+	st.Outages = s.outages.Load()
+	st.Unconfirmed = s.unconfirmed.Load()
+	st.Checks = s.checks.Load()
+	st.CheckFailures = s.checkFailures.Load()
 	return st
 }
 

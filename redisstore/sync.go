@@ -44,6 +44,7 @@ func (s *Store) run(ctx context.Context) {
 			pinged = false
 			if s.online.Swap(false) {
 				s.errs.Add(1)
+				s.lostRedis()
 			}
 			if !sleep(ctx, backoff) {
 				return
@@ -75,6 +76,7 @@ func (s *Store) run(ctx context.Context) {
 				}
 				backoff = min(2*backoff, time.Second)
 			}
+			s.reread()
 			select {
 			case <-s.synced:
 			default:
@@ -194,7 +196,7 @@ func (s *Store) apply(payload string) {
 	}
 	switch op {
 	case opTemplate:
-		changed, err := s.cacheTemplateLocked(key, tmpl)
+		changed, err := s.cacheTemplateLocked(key, tmpl, false)
 		announce = err == nil && changed
 	case opWithdraw:
 		delete(s.templates, key)
@@ -249,11 +251,19 @@ func (s *Store) resync(ctx context.Context) error {
 		return err
 	}
 	var announce []netflow.TemplateKey
+	now := time.Now().UnixNano()
 	s.mu.Lock()
 	for k, e := range templates {
-		if old, ok := s.templates[k]; !ok || !sameLayout(old.t, e.t) {
+		old, ok := s.templates[k]
+		if !ok || !sameLayout(old.t, e.t) {
+			e.since = now
+			templates[k] = e
 			announce = append(announce, k)
+			continue
 		}
+		// The same layout: first seen when it was, confirmed as it was.
+		e.since, e.gen = old.since, old.gen
+		templates[k] = e
 	}
 	for k := range states {
 		announce = append(announce, k)

@@ -33,13 +33,18 @@ func (s *Store) message(op byte, suffix string, value []byte) string {
 }
 
 // Template implements netflow.TemplateStore from the local cache: it never
-// waits for Redis, and it serves what is cached while Redis is down.
+// waits for Redis, and it serves what is cached while Redis is down, unless
+// Config.Consistency is HoldUntilConfirmed (see Consistency).
 func (s *Store) Template(key netflow.TemplateKey) (*netflow.Template, error) {
 	s.mu.RLock()
 	e, ok := s.templates[key]
 	s.mu.RUnlock()
 	if !ok || (e.expires != 0 && time.Now().UnixNano() > e.expires) {
 		return nil, netflow.ErrTemplateNotFound
+	}
+	if s.hold && !s.confirmed.Load() && e.gen != s.outages.Load() {
+		s.unconfirmed.Add(1)
+		return nil, errUnconfirmed
 	}
 	return e.t, nil
 }
@@ -82,7 +87,7 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	changed, err = s.cacheTemplateLocked(key, t)
+	changed, err = s.cacheTemplateLocked(key, t, true)
 	if err == nil {
 		s.echoes[echoTemplate+templateSuffix(key)]++
 	}
@@ -90,8 +95,10 @@ func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template) (cha
 }
 
 // cacheTemplateLocked stores t in the cache and reports whether it is new
-// or a new layout. s.mu is held.
-func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template) (changed bool, err error) {
+// or a new layout. local: this instance learned it (from an exporter),
+// which confirms it (Consistency); otherwise a notification brought it.
+// s.mu is held.
+func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template, local bool) (changed bool, err error) {
 	now := time.Now().UnixNano()
 	var expires int64
 	if s.cfg.TTL > 0 {
@@ -107,8 +114,16 @@ func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template
 			return false, fmt.Errorf("%w: redisstore: %d templates cached", netflow.ErrLimit, len(s.templates))
 		}
 	}
-	s.templates[key] = entry{t: t, expires: expires}
-	return !ok || !sameLayout(old.t, t), nil
+	changed = !ok || !sameLayout(old.t, t)
+	e := entry{t: t, expires: expires, since: now}
+	if !changed {
+		e.since, e.gen = old.since, old.gen
+	}
+	if local {
+		e.gen = s.outages.Load()
+	}
+	s.templates[key] = e
+	return changed, nil
 }
 
 // sweepLocked drops expired templates. s.mu is held.

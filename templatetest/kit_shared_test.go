@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowkit/netflow"
 )
@@ -28,13 +29,39 @@ type brokenShared struct {
 	cancelRaces        bool // an announcement under way still calls a cancelled subscriber
 	forgetByAddress    bool // ForgetExporter forgets every port of the address
 	forgetKeepsState   bool // ForgetExporter keeps the options state
+	checkSinceNow      bool // CheckTemplate's since is the time of the call
+	checkStale         bool // CheckTemplate returns the first layout stored
+	checkMissingNil    bool // CheckTemplate of a missing key is nil, nil
 }
 
 var (
 	_ netflow.StateStore        = (*mapStore)(nil)
 	_ netflow.Announcer         = (*mapStore)(nil)
 	_ netflow.ExporterForgetter = (*mapStore)(nil)
+	_ netflow.TemplateChecker   = (*mapStore)(nil)
 )
+
+// Confirmed implements netflow.TemplateChecker: the map is the store.
+func (s *mapStore) Confirmed() bool { return true }
+
+// CheckTemplate implements netflow.TemplateChecker.
+func (s *mapStore) CheckTemplate(k netflow.TemplateKey) (*netflow.Template, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.m[s.keyOf(k)]
+	switch {
+	case !ok && s.broken.checkMissingNil:
+		return nil, time.Time{}, nil
+	case !ok:
+		return nil, time.Time{}, netflow.ErrTemplateNotFound
+	case s.broken.checkStale:
+		t = s.first[s.keyOf(k)]
+	}
+	if s.broken.checkSinceNow {
+		return t, time.Now(), nil
+	}
+	return t, s.since[s.keyOf(k)], nil
+}
 
 func cloneState(st netflow.ExporterState) netflow.ExporterState {
 	st.Samplers = maps.Clone(st.Samplers)
@@ -168,6 +195,9 @@ func TestKitCatchesBrokenSharedStores(t *testing.T) {
 		{"cancel races announcements under way", brokenShared{cancelRaces: true}, "AnnounceCancelRacing", "after cancel returned"},
 		{"forgets every port of the address", brokenShared{forgetByAddress: true}, "ForgetExporter", "kept after ForgetExporter"},
 		{"forget keeps the state", brokenShared{forgetKeepsState: true}, "ForgetExporter", "forgets the options state"},
+		{"check's since is now", brokenShared{checkSinceNow: true}, "CheckTemplate", "want the time the layout was stored"},
+		{"check returns a stale layout", brokenShared{checkStale: true}, "CheckTemplate", "after a new layout"},
+		{"check of a missing key is nil, nil", brokenShared{checkMissingNil: true}, "CheckTemplate", "missing key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newMapStore()

@@ -85,6 +85,10 @@ type mapStore struct {
 	// cancel returned.
 	calling sync.RWMutex
 	broken  brokenShared
+	// For TemplateChecker: when each key's layout was stored, and the
+	// first template stored under it.
+	since map[netflow.TemplateKey]time.Time
+	first map[netflow.TemplateKey]*netflow.Template
 }
 
 func newMapStore() *mapStore {
@@ -93,6 +97,8 @@ func newMapStore() *mapStore {
 		keyOf:  func(k netflow.TemplateKey) netflow.TemplateKey { return k },
 		states: map[netflow.TemplateKey]netflow.ExporterState{},
 		subs:   map[int]func(netflow.TemplateKey){},
+		since:  map[netflow.TemplateKey]time.Time{},
+		first:  map[netflow.TemplateKey]*netflow.Template{},
 	}
 }
 
@@ -111,7 +117,14 @@ func (s *mapStore) Template(k netflow.TemplateKey) (*netflow.Template, error) {
 
 func (s *mapStore) AddTemplate(k netflow.TemplateKey, t *netflow.Template) error {
 	s.mu.Lock()
-	s.m[s.keyOf(k)] = t
+	key := s.keyOf(k)
+	if old := s.m[key]; old == nil || !sameLayout(old, t) {
+		s.since[key] = time.Now()
+	}
+	if s.first[key] == nil {
+		s.first[key] = t
+	}
+	s.m[key] = t
 	s.mu.Unlock()
 	if !s.broken.noTemplateAnnounce {
 		if s.broken.announceDomainKey {

@@ -37,6 +37,11 @@
 //   - netflow.ExporterForgetter: ForgetExporter removes every template (all
 //     versions, domains and kinds) and all options state of one exporter
 //     address and port, and nothing of other ports or addresses.
+//   - netflow.TemplateChecker: a fresh store (reachable) is Confirmed;
+//     CheckTemplate of a missing key is an error matching
+//     netflow.ErrTemplateNotFound; it returns a stored template's layout,
+//     with the time it was stored as since, which a resend of the same
+//     layout keeps and a new layout moves to its own time.
 //
 // The kit uses a handful of templates per domain and a few exporters, well
 // within the limits any store should allow.
@@ -141,6 +146,7 @@ var subtests = []subtest{
 	{"AnnounceCancel", needsAnnouncer, testAnnounceCancel},
 	{"AnnounceCancelRacing", needsAnnouncer, testAnnounceCancelRacing},
 	{"ForgetExporter", needsForgetter, plain(testForgetExporter)},
+	{"CheckTemplate", needsChecker, plain(testCheckTemplate)},
 }
 
 // baseKey is the key the subtests vary from.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/receiver"
+	"github.com/flowkit/netflow/redisstore"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -162,8 +163,9 @@ func (o *outputOptions) kafkaSink() (*kafkaSink, error) {
 	return newKafkaSink(*o.kafka, *o.topic, *o.linger, *o.timeout)
 }
 
-// startMetrics serves -metrics, if given, and says where on errOut.
-func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink) (stop func(), err error) {
+// startMetrics serves -metrics, if given, and says where on errOut. rs is
+// the Redis store with -store, else nil.
+func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink, rs *redisstore.Store) (stop func(), err error) {
 	if *o.metrics == "" {
 		return func() {}, nil
 	}
@@ -171,7 +173,9 @@ func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec
 	if n < 0 {
 		n = 0
 	}
-	addr, stop, err := serveMetrics(*o.metrics, newMetrics(r, dec, k, n))
+	m := newMetrics(r, dec, k, n)
+	m.redis = rs
+	addr, stop, err := serveMetrics(*o.metrics, m)
 	if err != nil {
 		return nil, err
 	}

@@ -52,13 +52,21 @@
 //	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
 //	-store URL         keep templates and options state in Redis (redis://[[user]:password@]host:port/db, rediss://), shared by several collectors
 //	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
+//	-store-consistency cache|hold  with -store: decode from the cached templates while Redis is lost (cache, the default), or hold the data sets until the cache is confirmed (hold)
+//	-accept-misfits-after D  with -store: decode a data set its template from Redis cannot account for all the same after D (0: never)
 //	-state FILE        load templates and options state from FILE at start, save them periodically and on exit (not with -store)
 //	-state-interval D  with -state: time between saves (default 30s)
 //	-forward ADDR,...  re-export the decoded flows over UDP to these collectors (forward.go)
 //	-forward-version V with -forward: 5, 9 or 10 (default 10, IPFIX)
 //
 // With -store or -state it prints which store it uses after the listening
-// lines, and with its counters the options state's and the store's. A state
+// lines, and with its counters the options state's and the store's. With
+// -store, data sets held on this collector for a template another
+// collector learned are printed as soon as Redis announces the template,
+// without waiting for the exporter's next datagram; a data set that the
+// template cached from Redis cannot account for (a redefinition with
+// another record length not seen here yet) is held, never printed
+// decoded with it (docs/several-instances-consistency.md). A state
 // file that does not load, or a Redis it cannot reach at start, is exit
 // status 1.
 package main
@@ -166,6 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
 	decCfg.Store = be.store
+	decCfg.AcceptMisfitsAfter = *storeArgs.acceptMisfits
 	cfg := receiver.Config{
 		Decoder:         netflow.NewDecoder(decCfg),
 		Allow:           prefixes,
@@ -213,7 +222,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(errOut, "tcp listening on %v\n", taddr)
 	}
 	be.start(errOut)
-	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka)
+	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka, be.redis)
 	if err != nil {
 		cancel()
 		fmt.Fprintf(errOut, "collector: -metrics: %v\n", err)
@@ -439,8 +448,8 @@ func printStats(w io.Writer, st receiver.Stats, ps netflow.PendingStats) {
 			t.Accepted, t.Refused, t.OverLimit, t.HandshakeFailed, t.Closed, t.IdleClosed, t.StreamErrors,
 			t.SourceLimit, t.Evicted, t.NoFirstMessage, t.Slow)
 	}
-	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d\n",
-		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused)
+	fmt.Fprintf(&b, "pending: held %d (%d bytes), added %d, matched %d, expired %d, refused %d, misfits %d, misfits accepted %d\n",
+		ps.Held, ps.Bytes, ps.Added, ps.Matched, ps.Expired, ps.Refused, ps.Misfits, ps.MisfitsAccepted)
 	exporters := make([]netip.AddrPort, 0, len(st.Exporters))
 	for ap := range st.Exporters {
 		exporters = append(exporters, ap)
@@ -459,6 +468,9 @@ func printStats(w io.Writer, st receiver.Stats, ps netflow.PendingStats) {
 func formatCounters(c receiver.Counters) string {
 	s := fmt.Sprintf("datagrams %d, bytes %d, decoded %d, flows %d, failed %d, denied %d, oversize %d, dropped %d, stopped %d",
 		c.Datagrams, c.Bytes, c.Decoded, c.Flows, c.Failed, c.Denied, c.Oversize, c.Dropped, c.Stopped)
+	if c.Released > 0 {
+		s += fmt.Sprintf(", released %d", c.Released)
+	}
 	e := c.Errors
 	var kinds []string
 	for _, k := range []struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowkit/netflow"
 	"github.com/flowkit/netflow/receiver"
+	"github.com/flowkit/netflow/redisstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,7 +31,8 @@ const defaultMetricsExporters = 100
 type metrics struct {
 	recv  *receiver.Receiver
 	dec   *netflow.Decoder
-	kafka *kafkaSink // nil without -kafka
+	kafka *kafkaSink        // nil without -kafka
+	redis *redisstore.Store // nil without -store
 
 	maxExporters int
 	mu           sync.Mutex
@@ -42,6 +44,8 @@ type metrics struct {
 	pendingSets, pendingBytes, pendingEvents       *prometheus.Desc
 	kafkaRecords                                   *prometheus.Desc
 	seqLost, seqLate, seqDuplicates, seqRestarts   *prometheus.Desc
+	released, storeConnected, storeConfirmed       *prometheus.Desc
+	storeOutages                                   *prometheus.Desc
 	scrapes                                        atomic.Uint64
 }
 
@@ -78,7 +82,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 		pendingBytes: prometheus.NewDesc("netflow_pending_bytes",
 			"Bytes held by the data sets waiting for their template.", nil, nil),
 		pendingEvents: prometheus.NewDesc("netflow_pending_events_total",
-			"Data sets waiting for a template: added, matched (decoded late), expired, refused.",
+			"Data sets waiting for a template: added, matched (decoded late), expired, refused; misfit: held because their template from a shared store could not account for them, misfit_accepted: decoded with it all the same.",
 			[]string{"event"}, nil),
 		seqLost: prometheus.NewDesc("netflow_sequence_lost_total",
 			"Flows (v5-v7), datagrams (v9) or data records (IPFIX) the exporter's sequence numbers say were sent and never arrived.", []string{"exporter"}, nil),
@@ -88,6 +92,14 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 			"Messages behind the sequence that filled no gap.", []string{"exporter"}, nil),
 		seqRestarts: prometheus.NewDesc("netflow_sequence_restarts_total",
 			"Exporter restarts told by uptime or sequence numbers going back.", []string{"exporter"}, nil),
+		released: prometheus.NewDesc("netflow_released_total",
+			"Packets of held data sets handed over without a datagram, when their template became known through the store, by exporter.", exp, nil),
+		storeConnected: prometheus.NewDesc("netflow_store_connected",
+			"With -store: 1 while the collector is subscribed to Redis' change channel.", nil, nil),
+		storeConfirmed: prometheus.NewDesc("netflow_store_confirmed",
+			"With -store: 1 while the templates cached from Redis are confirmed (0 from losing Redis until re-read and settled).", nil, nil),
+		storeOutages: prometheus.NewDesc("netflow_store_outages_total",
+			"With -store: the times the collector lost Redis.", nil, nil),
 		kafkaRecords: prometheus.NewDesc("netflow_kafka_records_total",
 			"Flow records given to Kafka, by result (delivered, failed).", []string{"result"}, nil),
 	}
@@ -97,7 +109,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
 		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords,
-		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts} {
+		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts, m.released, m.storeConnected, m.storeConfirmed, m.storeOutages} {
 		ch <- d
 	}
 }
@@ -190,6 +202,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.dropped, c.Oversize, l, "oversize")
 		counter(m.dropped, c.Dropped, l, "queue_full")
 		counter(m.dropped, c.Stopped, l, "stopped")
+		counter(m.released, c.Released, l)
 	}
 	counter(m.kernelDrops, st.KernelDrops)
 	ds := m.dec.Stats()
@@ -214,6 +227,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.pendingEvents, ps.Matched, "matched")
 	counter(m.pendingEvents, ps.Expired, "expired")
 	counter(m.pendingEvents, ps.Refused, "refused")
+	counter(m.pendingEvents, ps.Misfits, "misfit")
+	counter(m.pendingEvents, ps.MisfitsAccepted, "misfit_accepted")
 	// Sequence counters per exporter (its domains summed), under the same
 	// label cap as the receiver's counters.
 	type seqSum struct{ lost, late, dups, restarts uint64 }
@@ -241,10 +256,23 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.seqDuplicates, q.dups, l)
 		counter(m.seqRestarts, q.restarts, l)
 	}
+	if m.redis != nil {
+		rs := m.redis.Stats()
+		gauge(m.storeConnected, boolGauge(rs.Connected))
+		gauge(m.storeConfirmed, boolGauge(rs.Confirmed))
+		counter(m.storeOutages, rs.Outages)
+	}
 	if m.kafka != nil {
 		counter(m.kafkaRecords, m.kafka.delivered.Load(), "delivered")
 		counter(m.kafkaRecords, m.kafka.failed.Load(), "failed")
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func addCounters(sum *receiver.Counters, c receiver.Counters) {
@@ -257,6 +285,7 @@ func addCounters(sum *receiver.Counters, c receiver.Counters) {
 	sum.Decoded += c.Decoded
 	sum.Flows += c.Flows
 	sum.Failed += c.Failed
+	sum.Released += c.Released
 	e, f := &sum.Errors, c.Errors
 	e.Truncated += f.Truncated
 	e.UnsupportedVersion += f.UnsupportedVersion

@@ -7,23 +7,19 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/flowkit/netflow/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
-// propagation is the margin the tests leave for a change stored in Redis
-// by one collector to reach the others by notification. The measured
-// window is a few microseconds to a few milliseconds on loopback
-// (redisstore/README.md, "The invalidation window"); 200 ms covers a
-// loaded machine. Data decoded inside the window is decoded with what the
-// instance knew: held if it had no template (released on its next datagram
-// after the announcement), without the sampling interval if the options
-// state had not arrived yet. The tests wait out the window after the
-// templates and options data so that every flow's sampling interval is
-// deterministic.
-const propagation = 200 * time.Millisecond
+// A change stored in Redis by one collector reaches the others by
+// notification within a few microseconds to a few milliseconds on loopback
+// (redisstore/README.md, "The invalidation window"). Data decoded inside
+// that window is decoded with what the instance knew: held if it had no
+// template (released by itself after the announcement,
+// netflow.Decoder.TakeReleased), without the sampling interval if the
+// options state had not arrived yet. The tests wait on the collectors'
+// counters (-metrics) and output rather than for fixed times.
 
 // singleDecode runs one collector with the default in-memory store over the
 // whole capture, from ex, and checks it against tshark; it returns the
@@ -62,11 +58,12 @@ func outputLines(s string) []string {
 // Timing: message 1 is sent first, before message 0 (UDP may reorder):
 // collector 1 has no template yet and holds it. Message 0 (templates,
 // options data, flows) then goes to collector 0, which stores the
-// templates and options state in Redis while decoding it; once its flows
-// are out, the test waits out the propagation window, then sends messages
-// 2 to 13. Collector 1 releases the held message when its next datagram
-// (message 4) arrives after the announcement. The test waits for every
-// collector's total instead of asserting at once.
+// templates and options state in Redis while decoding it. Collector 1
+// releases the held message by itself once Redis announces the templates
+// (the receiver waits 200 ms after the announcement, so that the options
+// state that follows them applies), without a further datagram; then the
+// test sends messages 2 to 13. It waits for every collector's total
+// instead of asserting at once.
 func TestCollectorsShareRedis(t *testing.T) {
 	r := redistest.Start(t)
 	msgs := ipfixMessages(t)
@@ -93,17 +90,16 @@ func shareRedis(t *testing.T, r *redistest.Server, ex *exporter, msgs [][]byte, 
 	t.Helper()
 	require.GreaterOrEqual(t, len(msgs), 5)
 	prefix := newPrefix(t)
-	var cs [3]*proc
+	var cs [3]*storeCollector
 	for i := range cs {
-		cs[i] = startCollector(t, "-store", r.URL(), "-store-prefix", prefix)
-		cs[i].waitStderr("store: redis " + r.URL())
+		cs[i] = startStoreCollector(t, r, prefix, true) // consistency_test.go
 	}
 	ex.send(cs[1].addr, msgs[1])
-	time.Sleep(propagation) // collector 1 receives message 1 and holds it (loopback: well under a millisecond)
+	waitFor(t, "collector 1 holds message 1", func() bool { return cs[1].metric(t, "netflow_pending_sets") == "1" })
+	require.Equal(t, 0, cs[1].lines(), "collector 1 decoded message 1 without its template")
 	ex.send(cs[0].addr, msgs[0])
 	cs[0].waitLines(perMsg[0], "collector 0, message 0")
-	require.Equal(t, 0, cs[1].lines(), "collector 1 decoded message 1 without its template")
-	time.Sleep(propagation)
+	cs[1].waitLines(perMsg[1], "collector 1 releases message 1 without another datagram")
 	for i := 2; i < len(msgs); i++ {
 		ex.send(cs[i%3].addr, msgs[i])
 	}

@@ -20,6 +20,8 @@ import (
 type storeFlags struct {
 	url           *string
 	prefix        *string
+	consistency   *string
+	acceptMisfits *time.Duration
 	state         *string
 	stateInterval *time.Duration
 }
@@ -30,8 +32,11 @@ const storeOpenTimeout = 10 * time.Second
 
 func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 	return &storeFlags{
-		url:           fs.String("store", "", "keep templates and options state in the Redis at this `URL` (redis://[[user]:password@]host:port/db or rediss://...), shared with the other collectors of the prefix"),
-		prefix:        fs.String("store-prefix", "netflow", "with -store: the `prefix` of the Redis keys, one per fleet of collectors"),
+		url:    fs.String("store", "", "keep templates and options state in the Redis at this `URL` (redis://[[user]:password@]host:port/db or rediss://...), shared with the other collectors of the prefix"),
+		prefix: fs.String("store-prefix", "netflow", "with -store: the `prefix` of the Redis keys, one per fleet of collectors"),
+		consistency: fs.String("store-consistency", "cache", "with -store: what is decoded while the templates cached from Redis are not confirmed (Redis lost, until re-read and settled): "+
+			"`cache` decodes with them (data sets they cannot account for are held until a definition they fit comes), hold holds every data set of them until confirmed"),
+		acceptMisfits: fs.Duration("accept-misfits-after", 0, "with -store: decode a data set its template from Redis cannot account for with that template all the same once it waited this `long` and Redis has held the template since at least as long before the set came (exporters that pad beyond the RFCs; 0: never)"),
 		state:         fs.String("state", "", "load templates and options state from this `file` at start, save them to it periodically and on exit (not with -store)"),
 		stateInterval: fs.Duration("state-interval", 30*time.Second, "with -state: time between saves"),
 	}
@@ -57,7 +62,16 @@ func openBackend(ctx context.Context, f *storeFlags, stderr io.Writer) (*backend
 		return nil, 2
 	}
 	if *f.url != "" {
-		return openRedis(ctx, *f.url, *f.prefix, stderr)
+		consistency, err := redisstore.ParseConsistency(*f.consistency)
+		if err != nil {
+			fmt.Fprintf(stderr, "collector: -store-consistency: %v\n", err)
+			return nil, 2
+		}
+		if *f.acceptMisfits < 0 {
+			fmt.Fprintln(stderr, "collector: -accept-misfits-after must not be negative")
+			return nil, 2
+		}
+		return openRedis(ctx, *f.url, redisstore.Config{Prefix: *f.prefix, Consistency: consistency}, stderr)
 	}
 	if *f.state != "" {
 		if *f.stateInterval <= 0 {
@@ -69,7 +83,8 @@ func openBackend(ctx context.Context, f *storeFlags, stderr io.Writer) (*backend
 	return &backend{}, 0
 }
 
-func openRedis(ctx context.Context, url, prefix string, stderr io.Writer) (*backend, int) {
+func openRedis(ctx context.Context, url string, cfg redisstore.Config, stderr io.Writer) (*backend, int) {
+	prefix := cfg.Prefix
 	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
 		fmt.Fprintf(stderr, "collector: -store: %q is not a redis:// or rediss:// URL\n", redactURL(url))
 		return nil, 2
@@ -80,12 +95,12 @@ func openRedis(ctx context.Context, url, prefix string, stderr io.Writer) (*back
 	}
 	octx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
 	defer cancel()
-	s, err := redisstore.Open(octx, url, redisstore.Config{Prefix: prefix})
+	s, err := redisstore.Open(octx, url, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: -store %s: %v\n", redactURL(url), err)
 		return nil, 1
 	}
-	return &backend{store: s, redis: s, desc: fmt.Sprintf("store: redis %s, prefix %q", redactURL(url), prefix)}, 0
+	return &backend{store: s, redis: s, desc: fmt.Sprintf("store: redis %s, prefix %q, consistency %s", redactURL(url), prefix, cfg.Consistency)}, 0
 }
 
 // redactURL hides the password of a Redis URL in messages.
@@ -139,8 +154,10 @@ func printStoreStats(w io.Writer, b *backend, ds netflow.Stats) {
 		ds.StateDomains, ds.StateStoreFailures, ds.StateDomainsRefused, ds.StateDomainsReclaimed)
 	if b.redis != nil {
 		st := b.redis.Stats()
-		fmt.Fprintf(&sb, "redis store: connected %t, templates %d, states %d, pending writes %d, errors %d, malformed %d, notifications %d, resyncs %d, reseeds %d\n",
-			st.Connected, st.Templates, st.States, st.Pending, st.Errors, st.Malformed, st.Messages, st.Resyncs, st.Reseeds)
+		fmt.Fprintf(&sb, "redis store: connected %t, templates %d, states %d, pending writes %d, errors %d, malformed %d, notifications %d, resyncs %d, reseeds %d, "+
+			"confirmed %t, outages %d, unconfirmed look-ups %d, checks %d, check failures %d\n",
+			st.Connected, st.Templates, st.States, st.Pending, st.Errors, st.Malformed, st.Messages, st.Resyncs, st.Reseeds,
+			st.Confirmed, st.Outages, st.Unconfirmed, st.Checks, st.CheckFailures)
 	} else if ds.StoreOK {
 		st := ds.Store
 		fmt.Fprintf(&sb, "memory store: templates %d, exporters %d, learned %d, refreshed %d, replaced %d, withdrawn %d, expired %d, evicted %d, rejected %d\n",
