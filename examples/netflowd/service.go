@@ -91,8 +91,12 @@ func (s *service) handle(d *receiver.Datagram) {
 	}
 	c := snd.counters
 	// Counted once its flows are in the aggregates: a caller that waits
-	// for a datagram count then sees them (TestReplaySoftflowdV9).
-	defer c.datagrams.Add(1)
+	// for a datagram count then sees them (TestReplaySoftflowdV9). Data the
+	// decoder released by itself (d.Released) came in a datagram counted
+	// when it arrived.
+	if !d.Released {
+		defer c.datagrams.Add(1)
+	}
 	c.lastSeen.Store(d.Received.UnixNano())
 	if d.Packet == nil || d.Packet.FlowCount() == 0 {
 		return
