@@ -29,7 +29,9 @@ type Config struct {
 	// Limits bounds what one datagram may make the decoder hold.
 	Limits Limits
 	// Now returns the current time, for expiring pending data and idle
-	// state. Nil means time.Now.
+	// state, and as the Start and End of sFlow flows (sFlow carries no
+	// wall clock: a flow sample is dated when its datagram is decoded).
+	// Nil means time.Now.
 	Now func() time.Time
 	// FlowElements maps further elements, typically enterprise ones, into
 	// Flow fields (mapping.go; ParseElementDefinitions reads them from a
@@ -40,6 +42,11 @@ type Config struct {
 	// DisableSequenceTracking turns off the loss, lateness and restart
 	// counting from sequence numbers (seqloss.go, Stats.Sequences).
 	DisableSequenceTracking bool
+	// Decapsulate makes the sampled packet headers of sFlow and of IPFIX
+	// (dataLinkFrameSection and the IP packet sections) give the fields of
+	// a tunnel's inner packet (VXLAN, Geneve, GRE, IP in IP, MPLS over
+	// UDP) instead of the outer one's (packetheader.go says which fields).
+	Decapsulate bool
 }
 
 // Limits bounds the resources a sender can make the decoder use. A zero
@@ -126,6 +133,8 @@ type Decoder struct {
 	sampling   samplingTable
 	sequences  *seqTable  // nil with DisableSequenceTracking
 	plans      *planCache // nil without FlowElements
+	now        func() time.Time
+	decap      bool // Config.Decapsulate
 
 	refusedTemplates atomic.Uint64
 	learnGen         atomic.Uint64 // templates learned, for the pending race (setWalker.finish)
@@ -190,6 +199,7 @@ func NewDecoder(cfg Config) *Decoder {
 	if now == nil {
 		now = time.Now
 	}
+	d.now, d.decap = now, cfg.Decapsulate
 	if !cfg.DisablePending {
 		d.pending = newPendingBuffer(cfg.Pending, now)
 	}
@@ -394,6 +404,19 @@ func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, 
 		v10 := packet(&buf.v10)
 		v10.flowsOnly = flowsOnly
 		return v10, decodeIPFIX(d, v10, exporter, data)
+	case 0:
+		// sFlow begins with a 32-bit version: 0x00000005.
+		if !isSFlow(data) {
+			return nil, decodeErr(0, 0, "version", ErrUnsupportedVersion)
+		}
+		// Like v9 and IPFIX: a packet comes back with the errors of
+		// samples, not with a header error.
+		sf := packet(&buf.sflow)
+		headerOK, err := decodeSFlow(d, sf, exporter, data)
+		if !headerOK {
+			return nil, err
+		}
+		return sf, err
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
 	}

@@ -66,8 +66,10 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	p := &plan.fixed
 	f.Exporter = ctx.exporter
 	f.Version = ctx.version
+	f.ExportProtocol = ExportNetFlow
 	f.Domain = ctx.domain
 	f.Sequence = ctx.sequence
+	f.Agent = netip.Addr{}
 	if p.v4Addrs {
 		f.SrcAddr = readAddr4(rec, p.srcAddr[0])
 		f.DstAddr = readAddr4(rec, p.dstAddr[0])
