@@ -119,7 +119,21 @@ type headerParser struct {
 	// vlan and ethType: the current frame's outer tag and EtherType are in
 	// f; mpls: the outermost label is.
 	vlan, ethType, mpls bool
+	// enter is set at a tunnel's inner packet: the outer fields make way
+	// for the inner ones when the parser reads the inner packet's first
+	// layer (not if the layer bound stops it before: then the outer
+	// fields stand).
+	enter tunnelEntry
 }
+
+// tunnelEntry says which fields a tunnel's inner packet replaces.
+type tunnelEntry uint8
+
+const (
+	enterNone tunnelEntry = iota
+	enterIP               // the IP and transport fields
+	enterL2               // those, and the frame's
+)
 
 // parsePacketHeader reads the packet header b, which begins with layer
 // start, into f: the fields it finds, with their Known bits. For
@@ -129,6 +143,9 @@ func parsePacketHeader(f *Flow, b []byte, start headerLayer, decap bool) {
 	p := headerParser{f: f, decap: decap, proto: f.Proto}
 	next := start
 	for n := 0; next != layerNone && n < maxHeaderLayers; n++ {
+		if p.enter != enterNone {
+			p.enterInner()
+		}
 		switch next {
 		case startEthernet:
 			next, b = p.ethernet(b)
@@ -304,8 +321,6 @@ func (p *headerParser) ipv6(b []byte) (headerLayer, []byte) {
 		return layerNone, nil
 	}
 	nh := b[6]
-	f.Proto = nh
-	f.Known |= FieldProto
 	if len(b) < 24 {
 		return layerNone, nil
 	}
@@ -317,6 +332,10 @@ func (p *headerParser) ipv6(b []byte) (headerLayer, []byte) {
 	f.DstAddr = addr16(b[24:40])
 	f.Known |= FieldDstAddr
 	b = b[40:]
+	// Proto is known once the extension headers end: a header cut short
+	// among them leaves it unknown (the upper-layer protocol is the
+	// flow's, not the first extension header).
+
 	// The extension headers, up to the upper-layer protocol, which is the
 	// flow's protocol.
 	for range maxIPv6Extensions {
@@ -336,20 +355,24 @@ func (p *headerParser) ipv6(b []byte) (headerLayer, []byte) {
 			if len(b) < 8 {
 				return layerNone, nil
 			}
-			f.Proto = b[0]
 			if binary.BigEndian.Uint16(b[2:])>>3 != 0 {
-				return layerNone, nil // not the first fragment: no transport header
+				// Not the first fragment: the protocol, no transport
+				// header.
+				f.Proto = b[0]
+				f.Known |= FieldProto
+				return layerNone, nil
 			}
 			n = 8
 		default:
+			f.Proto = nh
+			f.Known |= FieldProto
 			p.proto = nh
 			return startTransport, b
 		}
-		nh = b[0]
-		f.Proto = nh
 		if len(b) < n {
 			return layerNone, nil
 		}
+		nh = b[0]
 		b = b[n:]
 	}
 	return layerNone, nil
@@ -385,10 +408,10 @@ func (p *headerParser) transport(b []byte) (headerLayer, []byte) {
 		f.Known |= FieldICMPType | FieldICMPCode
 	case !p.decap:
 	case proto == protoIPIP:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startIPv4, b
 	case proto == protoIPv6:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startIPv6, b
 	case proto == protoGRE:
 		return p.gre(b)
@@ -404,7 +427,7 @@ func (p *headerParser) udpTunnel(b []byte) (headerLayer, []byte) {
 		if len(b) < 8 || b[0]&0x08 == 0 {
 			return layerNone, nil
 		}
-		p.enter(true)
+		p.enterTunnel(true)
 		return startEthernet, b[8:]
 	case portGeneve:
 		// Version and option length (4-byte words), flags, protocol type,
@@ -418,7 +441,7 @@ func (p *headerParser) udpTunnel(b []byte) (headerLayer, []byte) {
 		}
 		return p.innerEtherType(binary.BigEndian.Uint16(b[2:]), b[n:])
 	case portMPLSOverUD:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startMPLS, b
 	}
 	return layerNone, nil
@@ -449,7 +472,7 @@ func (p *headerParser) gre(b []byte) (headerLayer, []byte) {
 		if len(b) < 8 {
 			return layerNone, nil
 		}
-		p.enter(true)
+		p.enterTunnel(true)
 		return startEthernet, b[8:]
 	case etherTypeERSPAN3:
 		// 12 bytes, and an 8-byte platform subheader if O is set.
@@ -463,7 +486,7 @@ func (p *headerParser) gre(b []byte) (headerLayer, []byte) {
 		if len(b) < n {
 			return layerNone, nil
 		}
-		p.enter(true)
+		p.enterTunnel(true)
 		return startEthernet, b[n:]
 	}
 	return p.innerEtherType(et, b)
@@ -474,34 +497,48 @@ func (p *headerParser) gre(b []byte) (headerLayer, []byte) {
 func (p *headerParser) innerEtherType(et uint16, b []byte) (headerLayer, []byte) {
 	switch et {
 	case etherTypeTEB:
-		p.enter(true)
+		p.enterTunnel(true)
 		return startEthernet, b
 	case etherTypeIPv4:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startIPv4, b
 	case etherTypeIPv6:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startIPv6, b
 	case etherTypeMPLS, etherTypeMPLSMulti:
-		p.enter(false)
+		p.enterTunnel(false)
 		return startMPLS, b
 	}
 	return layerNone, nil
 }
 
-// enter is the start of a tunnel's inner packet: the fields of the outer
-// IP and transport headers, and with l2 those of the outer frame, make way
-// for the inner ones.
-func (p *headerParser) enter(l2 bool) {
-	f := p.f
-	clear := headerL3Fields | headerL4Fields
+// enterTunnel marks the start of a tunnel's inner packet: the fields of
+// the outer IP and transport headers, and with l2 those of the outer
+// frame, make way for the inner ones.
+func (p *headerParser) enterTunnel(l2 bool) {
+	p.enter = enterIP
+	if l2 {
+		p.enter = enterL2
+	}
+}
+
+// enterInner clears the fields the inner packet replaces.
+func (p *headerParser) enterInner() {
+	clearIPFields(p.f)
+	if p.enter == enterL2 {
+		f := p.f
+		f.SrcMAC, f.DstMAC, f.VLAN, f.EthType = MAC{}, MAC{}, 0, 0
+		f.Known &^= headerL2Fields
+		p.vlan, p.ethType = false, false
+	}
+	p.enter = enterNone
+}
+
+// clearIPFields zeroes the fields of the IP and transport headers, and
+// their Known bits.
+func clearIPFields(f *Flow) {
 	f.IPVersion, f.ToS, f.Proto = 0, 0, 0
 	f.SrcAddr, f.DstAddr = netip.Addr{}, netip.Addr{}
 	f.SrcPort, f.DstPort, f.TCPFlags, f.ICMPType, f.ICMPCode = 0, 0, 0, 0, 0
-	if l2 {
-		clear |= headerL2Fields
-		f.SrcMAC, f.DstMAC, f.VLAN, f.EthType = MAC{}, MAC{}, 0, 0
-		p.vlan, p.ethType = false, false
-	}
-	f.Known &^= clear
+	f.Known &^= headerL3Fields | headerL4Fields
 }

@@ -32,7 +32,6 @@ const (
 	sflowCounterSample          = 2
 	sflowExpandedFlowSample     = 3
 	sflowExpandedCounterSample  = 4
-	sflowHeaderMinLen           = 28 // version, IPv4 agent, sub-agent, sequence, uptime, sample count
 	sflowFlowSampleMinLen       = 32 // the fixed fields of a compact flow sample and its record count
 	sflowExpandedFlowMinLen     = 44
 	sflowCounterSampleMinLen    = 12
@@ -238,12 +237,12 @@ func (p *SFlowPacket) reset() {
 // parseSFlowHeader reads the datagram header and returns the offset of the
 // first sample.
 func parseSFlowHeader(h *SFlowHeader, data []byte) (int, error) {
-	if len(data) < sflowHeaderMinLen {
-		return 0, sflowErr(len(data), "sflow header", ErrTruncated)
-	}
 	agent, off, err := readSFlowAddress(data, 4)
+	if err == ErrTruncated {
+		return 0, sflowErr(len(data), "sflow header", err)
+	}
 	if err != nil {
-		return 0, sflowErr(4, "sflow agent address", err)
+		return 0, sflowErr(4, "sflow agent address type", err)
 	}
 	if len(data)-off < 16 {
 		return 0, sflowErr(len(data), "sflow header", ErrTruncated)

@@ -614,7 +614,11 @@ func (p *SFlowPacket) sampleFlow(f *Flow, s *SFlowFlowSample) {
 		f.Bytes = uint64(h.FrameLength)
 		f.Known |= FieldBytes
 		if start, ok := sflowHeaderStart(h.Protocol); ok {
-			parsePacketHeader(f, h.Bytes, start, p.decap)
+			if has&(SFlowHasIPv4|SFlowHasIPv6) != 0 {
+				headerOverIPRecord(f, h.Bytes, start, p.decap)
+			} else {
+				parsePacketHeader(f, h.Bytes, start, p.decap)
+			}
 		}
 	}
 	if has&^(SFlowHasHeader|SFlowHasEthernet|SFlowHasIPv4|SFlowHasIPv6) != 0 {
@@ -622,6 +626,22 @@ func (p *SFlowPacket) sampleFlow(f *Flow, s *SFlowFlowSample) {
 	}
 	if p.sampling.active {
 		p.sampling.apply(f)
+	}
+}
+
+// headerOverIPRecord parses a sampled header into f, which holds the
+// values of an IPv4 or IPv6 data record: where the header has an IP
+// header, its IP and transport fields replace the record's (a TCP record's
+// flags do not stay with the header's UDP); where it has none, the
+// record's stay.
+func headerOverIPRecord(f *Flow, b []byte, start headerLayer, decap bool) {
+	rec := *f
+	clearIPFields(f)
+	parsePacketHeader(f, b, start, decap)
+	if f.Known&FieldIPVersion == 0 {
+		f.IPVersion, f.SrcAddr, f.DstAddr, f.ToS, f.Proto = rec.IPVersion, rec.SrcAddr, rec.DstAddr, rec.ToS, rec.Proto
+		f.SrcPort, f.DstPort, f.TCPFlags = rec.SrcPort, rec.DstPort, rec.TCPFlags
+		f.Known |= rec.Known & (headerL3Fields | headerL4Fields)
 	}
 }
 
