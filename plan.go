@@ -19,6 +19,12 @@ type flowPlan struct {
 	sysInit    fieldRef   // systemInitTimeMilliseconds
 	sampler    fieldRef   // the sampler ID (v9 FLOW_SAMPLER_ID, IPFIX selectorId)
 	known      FlowFields // fields the plan always fills
+	// section is a packet section element (section.go) whose packet
+	// header fills sectionFields, the header fields the template has no
+	// element for; ok is false for the templates without one (most).
+	section       fieldRef
+	sectionStart  headerLayer
+	sectionFields FlowFields
 	// uses lists the fields whose offsets a variable-length record needs
 	// (every field a ref above names), in field order; a ref's slot is its
 	// index here.
@@ -381,8 +387,12 @@ func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 	}
 	p.start, p.end = pick(startSources), pick(endSources)
 	p.assignSlots()
+	p.compileSection(t)
 	if t.fixedLen > 0 {
 		p.compileFixed()
+		// A template with a packet section fills its flows on the
+		// general path: the fixed path stays as it is for the others.
+		p.fixedOK = p.fixedOK && !p.section.ok
 	}
 	p.timeKind, p.fastTimes = fastTimeKind(p.start, p.end)
 	p.bothTimes = p.fastTimes && p.start.kind != timeNone && p.end.kind != timeNone

@@ -25,6 +25,8 @@ type flowContext struct {
 	plan *flowPlan
 	// sampling is the Config.Sampling policy of the exporter.
 	sampling samplingRule
+	// decap is Config.Decapsulate, for packet sections (section.go).
+	decap bool
 }
 
 // maxPlanSlots bounds flowPlan.uses: one field per destination (two per
@@ -332,6 +334,9 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 		default:
 			setExtra(f, op.dest, b)
 		}
+	}
+	if plan.section.ok {
+		fillFromSection(f, plan, t, rec, ctx)
 	}
 	setTimes(f, plan, rec, ctx, offs)
 	finishICMP(f)
