@@ -163,7 +163,7 @@ func (o *outputOptions) kafkaSink() (*kafkaSink, error) {
 }
 
 // startMetrics serves -metrics, if given, and says where on errOut.
-func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink) (stop func(), err error) {
+func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink, sf *sflowCounters) (stop func(), err error) {
 	if *o.metrics == "" {
 		return func() {}, nil
 	}
@@ -171,7 +171,7 @@ func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec
 	if n < 0 {
 		n = 0
 	}
-	addr, stop, err := serveMetrics(*o.metrics, newMetrics(r, dec, k, n))
+	addr, stop, err := serveMetrics(*o.metrics, newMetrics(r, dec, k, sf, n))
 	if err != nil {
 		return nil, err
 	}

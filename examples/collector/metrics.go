@@ -30,7 +30,9 @@ const defaultMetricsExporters = 100
 type metrics struct {
 	recv  *receiver.Receiver
 	dec   *netflow.Decoder
-	kafka *kafkaSink // nil without -kafka
+	kafka *kafkaSink     // nil without -kafka
+	sflow *sflowCounters // sFlow interface counters (sflow.go)
+	sfd   sflowDescs
 
 	maxExporters int
 	mu           sync.Mutex
@@ -45,10 +47,10 @@ type metrics struct {
 	scrapes                                        atomic.Uint64
 }
 
-func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink, maxExporters int) *metrics {
+func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink, sflow *sflowCounters, maxExporters int) *metrics {
 	exp := []string{"exporter"}
 	return &metrics{
-		recv: recv, dec: dec, kafka: kafka, maxExporters: maxExporters,
+		recv: recv, dec: dec, kafka: kafka, sflow: sflow, sfd: newSFlowDescs(), maxExporters: maxExporters,
 		labelled: map[netip.AddrPort]string{},
 		datagrams: prometheus.NewDesc("netflow_datagrams_total",
 			"Datagrams (IPFIX messages over TCP) received, by exporter.", exp, nil),
@@ -100,6 +102,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts} {
 		ch <- d
 	}
+	m.sfd.describe(ch)
 }
 
 // label returns the exporter label of a source: its address and port for
@@ -244,6 +247,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if m.kafka != nil {
 		counter(m.kafkaRecords, m.kafka.delivered.Load(), "delivered")
 		counter(m.kafkaRecords, m.kafka.failed.Load(), "failed")
+	}
+	if m.sflow != nil {
+		m.sflow.collect(ch, &m.sfd, m.maxExporters)
 	}
 }
 
