@@ -10,6 +10,7 @@ Usage (from the repository root):
   python3 scripts/tshark_expected.py logstash   # testdata/expected/logstash/*.json
   python3 scripts/tshark_expected.py rich       # testdata/expected/rich/*.json (issue 14 fields)
   python3 scripts/tshark_expected.py sflow [CAPTURE...]  # testdata/expected/sflow/*.json (issue 22)
+  python3 scripts/tshark_expected.py sflow-decode OUT.json CAPTURE  # one sFlow capture
   python3 scripts/tshark_expected.py decode OUT.json INPUT...   # one capture
   python3 scripts/tshark_expected.py wrap OUT.pcap INPUT...     # raw payloads -> pcap
 
@@ -841,6 +842,35 @@ def reduce_sflow_datagram(index, s):
     return d
 
 
+def sflow_vxlan_inner(layers, d):
+    """tshark dissects a VXLAN packet's inner frame at the top level of the
+    frame, after the sflow layer, not inside the sampled header's tree: the
+    groups that begin with a vxlan layer there are the inner frames of the
+    datagram's VXLAN samples (headers ending with UDP to 4789), in order.
+    They are assigned only when their counts agree."""
+    keys = [k for k, _ in layers]
+    if "sflow" not in keys:
+        return
+    after = layers[keys.index("sflow") + 1:]
+    groups, cur = [], None
+    for k, v in after:
+        if k == "vxlan":
+            cur = []
+            groups.append(cur)
+        elif cur is not None and is_tree(v):
+            cur.append((k, v))
+    samples = [f for f in d["flows"] if f["sflow"].get("layers", [])[-1:] == ["udp"] and f.get("dst_port") == 4789]
+    if not groups or len(groups) != len(samples):
+        for f in samples:
+            f["sflow"]["vxlan_unresolved"] = True
+        return
+    for f, g in zip(samples, groups):
+        hv = sflow_header_values(g)
+        f["sflow"]["inner"] = {k: hv[k] for k in ("ip_version", "src_addr", "dst_addr", "proto", "tos", "src_port",
+                                                  "dst_port", "tcp_flags", "icmp_type", "icmp_code") if k in hv}
+        f["sflow"]["inner_l2"] = {k: hv[k] for k in ("src_mac", "dst_mac", "eth_type", "vlan") if k in hv}
+
+
 def sflow_decode(inputs, tmpdir):
     pcaps = [p for p in inputs if p.endswith(".pcap")]
     if pcaps:
@@ -870,6 +900,7 @@ def sflow_decode(inputs, tmpdir):
         if s is None:
             continue
         d = reduce_sflow_datagram(i, s)
+        sflow_vxlan_inner(layers, d)
         if origins:
             d = dict(list(d.items())[:1] + [("origin", origins[i])] + list(d.items())[1:])
         expert = []
@@ -937,6 +968,8 @@ def main(argv):
                 out = td("expected", "rich", name + ".json")
                 dump(doc, out)
                 print("%s: %d datagrams, %d records with rich fields" % (os.path.relpath(out, ROOT), len(doc["datagrams"]), n))
+        elif cmd == "sflow-decode":
+            dump(sflow_decode(argv[3:], tmp), argv[2])
         elif cmd == "sflow":
             targets = sflow_targets()
             if len(argv) > 2:

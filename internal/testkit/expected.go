@@ -121,6 +121,9 @@ type ExpectedSFlowSample struct {
 	// Ethernet layer's, when it shows more than one.
 	Inner   *ExpectedHeaderValues `json:"inner"`
 	InnerL2 *ExpectedHeaderValues `json:"inner_l2"`
+	// VXLANUnresolved: a VXLAN sample whose inner frame tshark showed
+	// outside the sflow tree in a way that could not be matched to it.
+	VXLANUnresolved bool `json:"vxlan_unresolved"`
 }
 
 // ExpectedHeaderValues are values of a layer of a sampled packet header.
