@@ -327,9 +327,9 @@ func (d *Decoder) Decode(exporter netip.AddrPort, data []byte) (Packet, error) {
 // DecodeFlows decodes one datagram and appends its flows to dst: the fast
 // path for collectors that want only Flow values. It gives the same flows as
 // DecodeInto followed by AppendFlows, skipping the typed v1-v7 records. buf
-// serves v9 and IPFIX decoding as in DecodeInto (nil allocates). On error,
-// dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the flows of
-// the sets that decoded.
+// serves v9, IPFIX and sFlow decoding as in DecodeInto (nil allocates). On
+// error, dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the
+// flows of the sets that decoded, for sFlow those of the samples that did.
 func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, data []byte) ([]Flow, error) {
 	if len(data) < 2 {
 		return dst, decodeErr(0, len(data), "version", ErrTruncated)
@@ -354,9 +354,10 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 // allocates a new packet, as Decode does.
 //
 // On error the returned packet is nil for the fixed-format versions and for
-// a v9 or IPFIX header that is bad. Past the header, a bad or unknown v9 or
-// IPFIX set does not spoil the rest of the datagram: the packet holds every
-// set that decoded and the error joins the problems of the others.
+// a v9, IPFIX or sFlow header that is bad. Past the header, a bad or unknown
+// v9 or IPFIX set, or a bad sFlow sample, does not spoil the rest of the
+// datagram: the packet holds every set (sample) that decoded and the error
+// joins the problems of the others.
 func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
 	return d.decodeInto(buf, exporter, data, false)
 }

@@ -276,6 +276,7 @@ func decodeSFlow(d *Decoder, p *SFlowPacket, exporter netip.AddrPort, data []byt
 	if err != nil {
 		return false, err
 	}
+	d.observeSFlow(exporter, &p.Header)
 	var errs []error
 	for i := uint32(0); i < p.Header.Samples; i++ {
 		s, next, err := nextStructure(data, off)

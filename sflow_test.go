@@ -359,3 +359,38 @@ func TestSFlowReusedSlotsAreCleared(t *testing.T) {
 		require.Equal(t, flows, p.AppendFlows(nil))
 	}
 }
+
+// TestSFlowSequences: sFlow datagram sequence numbers are tracked per
+// exporter and sub-agent, apart from a NetFlow v5 domain of the same
+// number: a missing datagram is lost, a late one fills its gap.
+func TestSFlowSequences(t *testing.T) {
+	d := NewDecoder(Config{Now: sflowTestNow})
+	for _, seq := range []uint32{1, 2, 4, 5, 3, 6} {
+		_, err := d.Decode(testExporter, testkit.SFlowDatagram(sfAgent, 1, seq, 1000+seq, testkit.SFlowFlowSample(sfHead(seq))))
+		require.NoError(t, err)
+	}
+	v5 := buildV5(1) // engine 1/2: domain 0x0102
+	_, err := d.Decode(testExporter, v5)
+	require.NoError(t, err)
+	var sf *SequenceStats
+	st := d.Stats().Sequences
+	require.Len(t, st, 2)
+	for i := range st {
+		if st[i].Protocol == ExportSFlow {
+			sf = &st[i]
+		}
+	}
+	require.NotNil(t, sf)
+	require.Equal(t, SequenceStats{Exporter: testExporter, Version: 5, Protocol: ExportSFlow, Domain: 1, Messages: 6, Late: 1}, *sf)
+
+	// The real captures: consecutive datagrams, nothing lost.
+	d = NewDecoder(Config{Now: sflowTestNow})
+	for _, data := range fixturePayloads(t, "testdata/sflow/pmacct-sfprobe/pmacct-sfprobe-mixed-r4.pcap") {
+		_, err := d.Decode(testExporter, data)
+		require.NoError(t, err)
+	}
+	st = d.Stats().Sequences
+	require.Len(t, st, 1)
+	require.Equal(t, uint64(32), st[0].Messages)
+	require.Zero(t, st[0].Lost+st[0].Late+st[0].Restarts+st[0].Duplicates)
+}
