@@ -28,17 +28,26 @@ const sflowVersion = 5
 
 // Sample formats of enterprise 0.
 const (
-	sflowFlowSample             = 1
-	sflowCounterSample          = 2
-	sflowExpandedFlowSample     = 3
-	sflowExpandedCounterSample  = 4
-	sflowFlowSampleMinLen       = 32 // the fixed fields of a compact flow sample and its record count
-	sflowExpandedFlowMinLen     = 44
-	sflowCounterSampleMinLen    = 12
-	sflowExpandedCounterMinLen  = 16
-	sflowStructureHeaderLen     = 8 // data format and length
-	sflowInterfaceInternal      = 0x3fffffff
+	sflowFlowSample            = 1
+	sflowCounterSample         = 2
+	sflowExpandedFlowSample    = 3
+	sflowExpandedCounterSample = 4
+)
+
+// Lengths of the fixed parts: the fields of a sample before its records,
+// and the record count.
+const (
+	sflowFlowSampleMinLen      = 32
+	sflowExpandedFlowMinLen    = 44
+	sflowCounterSampleMinLen   = 12
+	sflowExpandedCounterMinLen = 16
+	sflowStructureHeaderLen    = 8 // a structure's data format and length
+)
+
+// Interface formats and values (SFlowInterface).
+const (
 	sflowInterfaceFormatIfIndex = 0
+	sflowInterfaceInternal      = 0x3fffffff // the agent itself
 )
 
 // SFlowPacket is a decoded sFlow v5 datagram. Its flow samples become
@@ -174,7 +183,8 @@ func sflowErr(offset int, what string, err error) error {
 
 // readSFlowAddress reads an XDR address (type, then 4 or 16 bytes, or none
 // for type 0, "unknown") at b[off:]. It returns the address and the offset
-// after it; ok is false if b ends first or the type is another.
+// after it; the error is ErrTruncated if b ends first, ErrMalformed for
+// another type.
 func readSFlowAddress(b []byte, off int) (a netip.Addr, next int, err error) {
 	if len(b)-off < 4 {
 		return netip.Addr{}, off, ErrTruncated
