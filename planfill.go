@@ -291,10 +291,13 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 		Sequence: ctx.sequence,
 		Known:    FieldDomain | FieldSequence | plan.known,
 	}
+	var section *planOp // read once the record's own fields are in (section.go)
 	for i := range plan.ops {
 		op := &plan.ops[i]
 		b := op.at(rec, offs)
 		switch op.dest {
+		case destSection:
+			section = op
 		case destBytes:
 			f.Bytes = beUint(b)
 		case destPackets:
@@ -335,8 +338,8 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 			setExtra(f, op.dest, b)
 		}
 	}
-	if plan.section.ok {
-		fillFromSection(f, plan, t, rec, ctx)
+	if section != nil {
+		fillFromSection(f, section, plan, t, rec, ctx)
 	}
 	setTimes(f, plan, rec, ctx, offs)
 	finishICMP(f)

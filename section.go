@@ -25,52 +25,79 @@ var sectionElements = [...]struct {
 	{ieIpPayloadPacketSection, startTransport},
 }
 
-// compileSection finds the first packet section of t (of the preferred
-// kind) and the header fields it fills.
+// compileSection appends to p.ops the first packet section of t (of the
+// preferred kind), if the template lacks an element for some header field
+// it gives: an op of destSection, last in ops, whose length is 0 for a
+// variable-length field (sectionBytes finds it in the record).
 func (p *flowPlan) compileSection(t *Template) {
 	for _, e := range sectionElements {
 		for i, f := range t.Fields {
 			if f.PEN != 0 || f.ID != e.id {
 				continue
 			}
-			fields := headerFields &^ p.known
-			if e.start == startTransport {
-				fields &= headerL4Fields
-			}
-			if fields == 0 {
+			if sectionFields(p.known, sectionStart(f.ID)) == 0 {
 				return // the template has every field the section could give
 			}
-			p.section = fieldRef{field: i, len: int(f.Length), ok: true}
-			if t.fixedLen > 0 {
-				p.section.off = t.offsets[i]
+			op := planOp{fieldRef: fieldRef{field: i, ok: true}, dest: destSection}
+			if f.Length != VariableLength {
+				op.len = int(f.Length)
 			}
-			p.sectionStart, p.sectionFields = e.start, fields
+			if t.fixedLen > 0 {
+				op.off = t.offsets[i]
+			}
+			p.ops = append(p.ops, op)
 			return
 		}
 	}
 }
 
-// fillFromSection parses the record's packet section and gives f the
-// fields of the plan's sectionFields that the header holds.
-func fillFromSection(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowContext) {
-	b, ok := sectionBytes(plan, t, rec)
+// hasSection reports whether the plan reads a packet section.
+func (p *flowPlan) hasSection() bool {
+	return len(p.ops) > 0 && p.ops[len(p.ops)-1].dest == destSection
+}
+
+// sectionStart returns the layer a packet section element begins with.
+func sectionStart(id uint16) headerLayer {
+	for _, e := range sectionElements {
+		if e.id == id {
+			return e.start
+		}
+	}
+	return layerNone
+}
+
+// sectionFields returns the header fields a section beginning with start
+// gives a template whose plan fills known.
+func sectionFields(known FlowFields, start headerLayer) FlowFields {
+	fields := headerFields &^ known
+	if start == startTransport {
+		fields &= headerL4Fields
+	}
+	return fields
+}
+
+// fillFromSection parses the packet section of op in rec and gives f the
+// header fields the template lacks that the header holds.
+func fillFromSection(f *Flow, op *planOp, plan *flowPlan, t *Template, rec []byte, ctx *flowContext) {
+	b, ok := sectionBytes(op, t, rec)
 	if !ok {
 		return
 	}
+	start := sectionStart(t.Fields[op.field].ID)
 	var h Flow
-	if plan.sectionStart == startTransport {
+	if start == startTransport {
 		if f.Known&FieldProto == 0 {
 			return
 		}
 		h.Proto, h.Known = f.Proto, FieldProto
 	}
-	parsePacketHeader(&h, b, plan.sectionStart, ctx.decap)
-	mergeHeaderFields(f, &h, h.Known&plan.sectionFields)
+	parsePacketHeader(&h, b, start, ctx.decap)
+	mergeHeaderFields(f, &h, h.Known&sectionFields(plan.known, start))
 }
 
-// sectionBytes returns the bytes of the plan's packet section in rec.
-func sectionBytes(plan *flowPlan, t *Template, rec []byte) ([]byte, bool) {
-	r := &plan.section
+// sectionBytes returns the bytes of the packet section of op in rec.
+func sectionBytes(op *planOp, t *Template, rec []byte) ([]byte, bool) {
+	r := &op.fieldRef
 	if t.fixedLen > 0 {
 		return rec[r.off : r.off+r.len], true
 	}

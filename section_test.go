@@ -111,11 +111,11 @@ func TestIPFIXSectionPlans(t *testing.T) {
 	}
 	plain := tmpl(ipfixBenchFields...)
 	require.True(t, plain.plan.fixedOK)
-	require.False(t, plain.plan.section.ok)
+	require.False(t, plain.plan.hasSection())
 	with := tmpl(append(ipfixBenchFields, tmplField{ieDataLinkFrameSection, 64, 0})...)
 	require.False(t, with.plan.fixedOK)
-	require.True(t, with.plan.section.ok)
-	require.Equal(t, headerL2Fields|FieldMPLSLabel|FieldIPVersion|FieldICMPType|FieldICMPCode, with.plan.sectionFields,
+	require.True(t, with.plan.hasSection())
+	require.Equal(t, headerL2Fields|FieldMPLSLabel|FieldIPVersion|FieldICMPType|FieldICMPCode, sectionFields(with.plan.known, startEthernet),
 		"the fields the 18 elements do not give")
 	// 313 beside every header field's element: nothing left to give.
 	all := []tmplField{{ieIpVersion, 1, 0}, {ieSourceIPv4Address, 4, 0}, {ieDestinationIPv4Address, 4, 0},
@@ -123,5 +123,5 @@ func TestIPFIXSectionPlans(t *testing.T) {
 		{ieDestinationTransportPort, 2, 0}, {ieTcpControlBits, 2, 0}, {ieIcmpTypeCodeIPv4, 2, 0},
 		{ieSourceMacAddress, 6, 0}, {ieDestinationMacAddress, 6, 0}, {ieVlanId, 2, 0}, {ieEthernetType, 2, 0},
 		{ieMplsTopLabelStackSection, 3, 0}, {ieIpHeaderPacketSection, VariableLength, 0}}
-	require.False(t, tmpl(all...).plan.section.ok)
+	require.False(t, tmpl(all...).plan.hasSection())
 }
