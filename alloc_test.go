@@ -22,6 +22,7 @@ func TestDecodeIntoZeroAllocs(t *testing.T) {
 		{"v7", nil, buildV7(30)},
 		{"v9", buildV9Template(), buildV9Data(30)},
 		{"ipfix", buildIPFIXTemplate(), buildIPFIXData(30)},
+		{"sflow", nil, buildSFlow(30)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

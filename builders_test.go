@@ -101,4 +101,5 @@ var (
 	buildIPFIXTemplate = testkit.IPFIXTemplate
 	buildIPFIXData     = testkit.IPFIXData
 	buildIPFIX         = testkit.IPFIX
+	buildSFlow         = testkit.SFlow
 )

@@ -29,7 +29,9 @@ type Config struct {
 	// Limits bounds what one datagram may make the decoder hold.
 	Limits Limits
 	// Now returns the current time, for expiring pending data and idle
-	// state. Nil means time.Now.
+	// state, and as the Start and End of sFlow flows (sFlow carries no
+	// wall clock: a flow sample is dated when its datagram is decoded).
+	// Nil means time.Now.
 	Now func() time.Time
 	// FlowElements maps further elements, typically enterprise ones, into
 	// Flow fields (mapping.go; ParseElementDefinitions reads them from a
@@ -55,6 +57,12 @@ type Config struct {
 	// (one cut off from it) with the old template. 0, the default, never
 	// does: such sets expire (PendingLimits.MaxAge).
 	AcceptMisfitsAfter time.Duration
+
+	// Decapsulate makes the sampled packet headers of sFlow and of IPFIX
+	// (dataLinkFrameSection and the IP packet sections) give the fields of
+	// a tunnel's inner packet (VXLAN, Geneve, GRE, IP in IP, MPLS over
+	// UDP) instead of the outer one's (packetheader.go says which fields).
+	Decapsulate bool
 }
 
 // Limits bounds the resources a sender can make the decoder use. A zero
@@ -142,6 +150,8 @@ type Decoder struct {
 	sampling   samplingTable
 	sequences  *seqTable  // nil with DisableSequenceTracking
 	plans      *planCache // nil without FlowElements
+	now        func() time.Time
+	decap      bool // Config.Decapsulate
 
 	refusedTemplates atomic.Uint64
 	learnGen         atomic.Uint64 // templates learned, for the pending race (setWalker.finish)
@@ -207,6 +217,7 @@ func NewDecoder(cfg Config) *Decoder {
 	if now == nil {
 		now = time.Now
 	}
+	d.now, d.decap = now, cfg.Decapsulate
 	if !cfg.DisablePending {
 		d.pending = newPendingBuffer(cfg.Pending, now)
 		d.pending.checker, d.pending.accept = d.checker, cfg.AcceptMisfitsAfter
@@ -374,9 +385,9 @@ func (d *Decoder) Decode(exporter netip.AddrPort, data []byte) (Packet, error) {
 // DecodeFlows decodes one datagram and appends its flows to dst: the fast
 // path for collectors that want only Flow values. It gives the same flows as
 // DecodeInto followed by AppendFlows, skipping the typed v1-v7 records. buf
-// serves v9 and IPFIX decoding as in DecodeInto (nil allocates). On error,
-// dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the flows of
-// the sets that decoded.
+// serves v9, IPFIX and sFlow decoding as in DecodeInto (nil allocates). On
+// error, dst comes back unchanged for v1-v7; for v9 and IPFIX it holds the
+// flows of the sets that decoded, for sFlow those of the samples that did.
 func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, data []byte) ([]Flow, error) {
 	if len(data) < 2 {
 		return dst, decodeErr(0, len(data), "version", ErrTruncated)
@@ -401,9 +412,10 @@ func (d *Decoder) DecodeFlows(buf *Buffer, dst []Flow, exporter netip.AddrPort, 
 // allocates a new packet, as Decode does.
 //
 // On error the returned packet is nil for the fixed-format versions and for
-// a v9 or IPFIX header that is bad. Past the header, a bad or unknown v9 or
-// IPFIX set does not spoil the rest of the datagram: the packet holds every
-// set that decoded and the error joins the problems of the others.
+// a v9, IPFIX or sFlow header that is bad. Past the header, a bad or unknown
+// v9 or IPFIX set, or a bad sFlow sample, does not spoil the rest of the
+// datagram: the packet holds every set (sample) that decoded and the error
+// joins the problems of the others.
 func (d *Decoder) DecodeInto(buf *Buffer, exporter netip.AddrPort, data []byte) (Packet, error) {
 	return d.decodeInto(buf, exporter, data, false)
 }
@@ -451,6 +463,19 @@ func (d *Decoder) decodeInto(buf *Buffer, exporter netip.AddrPort, data []byte, 
 		v10 := packet(&buf.v10)
 		v10.flowsOnly = flowsOnly
 		return v10, decodeIPFIX(d, v10, exporter, data)
+	case 0:
+		// sFlow begins with a 32-bit version: 0x00000005.
+		if !isSFlow(data) {
+			return nil, decodeErr(0, 0, "version", ErrUnsupportedVersion)
+		}
+		// Like v9 and IPFIX: a packet comes back with the errors of
+		// samples, not with a header error.
+		sf := packet(&buf.sflow)
+		headerOK, err := decodeSFlow(d, sf, exporter, data)
+		if !headerOK {
+			return nil, err
+		}
+		return sf, err
 	default:
 		return nil, decodeErr(version, 0, "version", ErrUnsupportedVersion)
 	}

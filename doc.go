@@ -1,12 +1,13 @@
-// Package netflow decodes NetFlow v1, v5, v6, v7, v9 (RFC 3954) and IPFIX
-// (RFC 7011) export datagrams into typed packets and normalised flows. It
-// imports only the standard library.
+// Package netflow decodes NetFlow v1, v5, v6, v7, v9 (RFC 3954), IPFIX
+// (RFC 7011) and sFlow v5 export datagrams into typed packets and
+// normalised flows. It imports only the standard library.
 //
 // # Decoding
 //
 // A Decoder turns (exporter address, datagram) pairs into one packet value
 // per version (*V1Packet, *V5Packet, *V6Packet, *V7Packet, *V9Packet,
-// *IPFIXPacket), all of which implement Packet. Three calls, from the most
+// *IPFIXPacket, *SFlowPacket), all of which implement Packet. It tells sFlow
+// from NetFlow by the first four bytes (sFlow's version is 32 bits, 5). Three calls, from the most
 // convenient to the fastest:
 //
 //   - Decoder.Decode allocates a fresh packet per call.
@@ -30,6 +31,18 @@
 // is a real zero). For a v9 or IPFIX template the mapping from elements to
 // Flow fields is compiled once, when the template is learned. Record.Flow
 // gives the Flow of one record beside its values.
+//
+// # sFlow
+//
+// An sFlow v5 datagram (sflow.go) gives one Flow per flow sample: one
+// sampled packet, Packets 1 and Bytes its frame length, SamplingInterval the
+// sampling rate, Start and End the decode time (sFlow carries no wall
+// clock), and the fields of the sampled packet header, read by the parser
+// that IPFIX's packet sections share (packetheader.go; Config.Decapsulate
+// goes through tunnels). Flow.ExportProtocol is ExportSFlow and Flow.Agent
+// the agent address; such a flow's JSON has "protocol":"sflow". Counter
+// samples are typed exporter state (SFlowCounterSample,
+// SFlowPacket.AppendInterfaceCounters). docs/sflow.md has the details.
 //
 // # Templates and the store
 //

@@ -289,6 +289,7 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		f := &out[i]
 		f.Exporter = exporter
 		f.Version = l.version
+		f.ExportProtocol = ExportNetFlow
 		f.Domain = fc.domain
 		f.Sequence = fc.seq
 		f.SrcAddr = addr4(b[recSrcAddr:])
@@ -320,6 +321,7 @@ func appendFixedFlows(dst []Flow, data []byte, exporter netip.AddrPort, h fixedH
 		}
 		f.SamplingInterval = fc.sampling
 		f.Known = fc.known
+		f.Agent = netip.Addr{}
 		clearExtra(f)
 		fc.finish(f)
 	}

@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -10,12 +11,17 @@ import (
 // Known is clear; a Flow holds no reference to the datagram it came from.
 type Flow struct {
 	Exporter netip.AddrPort // who sent the datagram
-	Version  uint16         // 1, 5, 6, 7, 9 or 10 (IPFIX)
+	Version  uint16         // 1, 5, 6, 7, 9 or 10 (IPFIX); 5 for sFlow v5 too
+	// ExportProtocol is ExportSFlow for a flow from an sFlow flow sample,
+	// which also has Version 5: test it before reading Version as a
+	// NetFlow version. It is ExportNetFlow (the zero value) for NetFlow
+	// and IPFIX, which Version tells apart.
+	ExportProtocol ExportProtocol
 	// Domain identifies the metering domain inside the exporter: engine
 	// type<<8 | engine ID for v5/v6/v7, source ID for v9, observation domain
-	// ID for IPFIX.
+	// ID for IPFIX, sub-agent ID for sFlow.
 	Domain   uint32
-	Sequence uint32 // the header's sequence number
+	Sequence uint32 // the header's sequence number (sFlow: the datagram's)
 
 	SrcAddr, DstAddr, NextHop netip.Addr
 	SrcPort, DstPort          uint16
@@ -58,7 +64,35 @@ type Flow struct {
 	PostNATSrcAddr, PostNATDstAddr netip.Addr
 	PostNATSrcPort, PostNATDstPort uint16
 
+	// Agent is the sFlow agent address the datagram names (FieldAgent),
+	// which is not the datagram's source (Exporter) when the agent sends
+	// through NAT or a relay. NetFlow and IPFIX flows have none.
+	Agent netip.Addr
+
 	Known FlowFields // which of the fields above the record carried
+}
+
+// ExportProtocol is the export protocol a Flow came from.
+type ExportProtocol uint8
+
+// The export protocols.
+const (
+	// ExportNetFlow is NetFlow v1-v9 or IPFIX: Flow.Version says which.
+	ExportNetFlow ExportProtocol = iota
+	// ExportSFlow is sFlow v5 (sflow.go): one flow per flow sample.
+	ExportSFlow
+)
+
+// String returns "netflow" or "sflow" (the JSON encoding's "protocol"
+// value), or "ExportProtocol(N)" for another value.
+func (p ExportProtocol) String() string {
+	switch p {
+	case ExportNetFlow:
+		return "netflow"
+	case ExportSFlow:
+		return "sflow"
+	}
+	return "ExportProtocol(" + strconv.Itoa(int(p)) + ")"
 }
 
 // FlowFields is a set of Flow fields, one bit each.
@@ -108,6 +142,8 @@ const (
 	// FieldScaled is not a field: it says that Packets and Bytes were
 	// multiplied by SamplingInterval (SamplingPolicy.Scale).
 	FieldScaled
+	// FieldAgent is Flow.Agent, the sFlow agent address.
+	FieldAgent
 )
 
 // Has reports whether every field of f is in s.

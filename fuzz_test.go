@@ -39,6 +39,9 @@ func checkDecoded(data []byte, p Packet, err error) error {
 	if len(data) >= 2 {
 		version = be.Uint16(data)
 	}
+	if isSFlow(data) {
+		version = sflowVersion
+	}
 	if err != nil {
 		if !matchesSentinel(err) {
 			return fmt.Errorf("error matches no sentinel: %v", err)
@@ -51,8 +54,10 @@ func checkDecoded(data []byte, p Packet, err error) error {
 			return fmt.Errorf("error offset %d outside %d bytes: %v", de.Offset, len(data), err)
 		}
 		_ = err.Error()
-		switch version {
-		case 1, 5, 6, 7:
+		switch {
+		case isSFlow(data):
+			// Like v9 and IPFIX: a packet with the samples that decoded.
+		case version == 1 || version == 5 || version == 6 || version == 7:
 			if p != nil {
 				return fmt.Errorf("v%d error %v with a packet", version, err)
 			}
@@ -75,6 +80,9 @@ func checkDecoded(data []byte, p Packet, err error) error {
 		_ = fmt.Sprint(*f)
 		if f.Version != version {
 			return fmt.Errorf("flow %d version %d", i, f.Version)
+		}
+		if (f.ExportProtocol == ExportSFlow) != isSFlow(data) {
+			return fmt.Errorf("flow %d protocol %v", i, f.ExportProtocol)
 		}
 		if f.Known&FieldStart == 0 && !f.Start.IsZero() || f.Known&FieldEnd == 0 && !f.End.IsZero() {
 			return fmt.Errorf("flow %d has a time not marked known: %+v", i, *f)
@@ -155,7 +163,7 @@ func walkRecord(r *Record, depth int) error {
 
 // dirtyInputs are large datagrams of every version, built once.
 var dirtyInputs = sync.OnceValue(func() [][]byte {
-	return [][]byte{buildV1(30), buildV5(30), buildV6(30), buildV7(30), buildV9(30), buildIPFIX(30)}
+	return [][]byte{buildV1(30), buildV5(30), buildV6(30), buildV7(30), buildV9(30), buildIPFIX(30), buildSFlow(30)}
 })
 
 // dirtyBuffer returns a Buffer that has held large packets of every version.
@@ -186,7 +194,7 @@ func FuzzDecode(f *testing.F) {
 	for _, d := range allFixtureDatagrams(f) {
 		f.Add(d)
 	}
-	for _, d := range [][]byte{buildV1(2), buildV5(2), buildV6(2), buildV7(2), buildV9(2), buildIPFIX(2), []byte(goflow2Hang)} {
+	for _, d := range [][]byte{buildV1(2), buildV5(2), buildV6(2), buildV7(2), buildV9(2), buildIPFIX(2), buildSFlow(2), []byte(goflow2Hang)} {
 		f.Add(d)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -197,7 +205,9 @@ func FuzzDecode(f *testing.F) {
 }
 
 func fuzzDecodeOnce(data []byte) error {
-	p, err := NewDecoder(Config{}).Decode(testExporter, data)
+	// One clock for every decoder: sFlow flows carry the decode time.
+	cfg := Config{Now: sflowTestNow}
+	p, err := NewDecoder(cfg).Decode(testExporter, data)
 	if err := checkDecoded(data, p, err); err != nil {
 		return err
 	}
@@ -210,7 +220,7 @@ func fuzzDecodeOnce(data []byte) error {
 		}
 	}
 	// A Buffer that held other packets gives the same result.
-	p2, err2 := NewDecoder(Config{}).DecodeInto(dirtyBuffer(), testExporter, data)
+	p2, err2 := NewDecoder(cfg).DecodeInto(dirtyBuffer(), testExporter, data)
 	if err := checkDecoded(data, p2, err2); err != nil {
 		return fmt.Errorf("reused buffer: %w", err)
 	}
@@ -225,7 +235,7 @@ func fuzzDecodeOnce(data []byte) error {
 	}
 	// The flows-only path gives the same flows after what dst held.
 	prefix := []Flow{{Version: 42}}
-	got, err3 := NewDecoder(Config{}).DecodeFlows(nil, prefix, testExporter, data)
+	got, err3 := NewDecoder(cfg).DecodeFlows(nil, prefix, testExporter, data)
 	if (err == nil) != (err3 == nil) {
 		return fmt.Errorf("DecodeFlows: error %v, DecodeInto %v", err3, err)
 	}

@@ -8,13 +8,15 @@ import (
 )
 
 // The JSON encoding of a Flow is one object with these keys, in this order:
-// exporter and version always, then each key of flowKeys whose field Known
-// has, then "fields" when a record is given (AppendJSONWithFields). The
+// exporter and version always, "protocol" for sFlow flows only
+// (appendExportProtocol), then each key of flowKeys whose field Known has,
+// then "fields" when a record is given (AppendJSONWithFields). The
 // README's "JSON output" section documents the schema and
 // testdata/json/schema.golden holds it; both are checked by tests.
 //
 // Adding a Flow field to the encoding is one line in flowKeys.
 var flowKeys = [...]flowKey{
+	addrKey("agent", FieldAgent, func(f *Flow) netip.Addr { return f.Agent }), // sFlow only
 	uintKey("domain", FieldDomain, func(f *Flow) uint64 { return uint64(f.Domain) }),
 	uintKey("sequence", FieldSequence, func(f *Flow) uint64 { return uint64(f.Sequence) }),
 	addrKey("src_addr", FieldSrcAddr, func(f *Flow) netip.Addr { return f.SrcAddr }),
@@ -156,8 +158,9 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 }
 
 // AppendJSON appends f as one JSON object (see the README's "JSON output"
-// section for the schema): "exporter" and "version" always, then every
-// other key only when f.Known has its field, in a fixed order. Numbers are
+// section for the schema): "exporter" and "version" always, "protocol":
+// "sflow" for a flow from sFlow (docs/sflow.md), then every other key only
+// when f.Known has its field, in a fixed order. Numbers are
 // JSON numbers, addresses and times (RFC 3339, UTC, nanoseconds) strings.
 // It allocates nothing beyond growing dst, and appends no newline.
 func (f *Flow) AppendJSON(dst []byte) []byte {
@@ -167,6 +170,7 @@ func (f *Flow) AppendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, `","version":`...)
 	dst = appendUint(dst, uint64(f.Version))
+	dst = appendExportProtocol(dst, f)
 	known := f.Known
 	for i := range flowKeys {
 		k := &flowKeys[i]
@@ -177,6 +181,19 @@ func (f *Flow) AppendJSON(dst []byte) []byte {
 		dst = k.appendValue(dst, f, true)
 	}
 	return append(dst, '}')
+}
+
+// appendExportProtocol appends the "protocol" key of a flow that is not
+// NetFlow or IPFIX: `,"protocol":"sflow"` after "version", so that an sFlow
+// flow (version 5 too) is never read as a NetFlow v5 one. NetFlow and
+// IPFIX flows have no such key: their JSON is what it was before sFlow.
+func appendExportProtocol(dst []byte, f *Flow) []byte {
+	if f.ExportProtocol == ExportNetFlow {
+		return dst
+	}
+	dst = append(dst, `,"protocol":"`...)
+	dst = append(dst, f.ExportProtocol.String()...)
+	return append(dst, '"')
 }
 
 // AppendJSONWithFields appends f as AppendJSON does, with one more key last:
@@ -208,6 +225,10 @@ func (f Flow) String() string {
 	}
 	b = append(b, " version="...)
 	b = strconv.AppendUint(b, uint64(f.Version), 10)
+	if f.ExportProtocol != ExportNetFlow {
+		b = append(b, " protocol="...)
+		b = append(b, f.ExportProtocol.String()...)
+	}
 	for i := range flowKeys {
 		k := &flowKeys[i]
 		if f.Known&k.field == 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,6 +171,7 @@ func renderSchema() string {
 	b.WriteString("# key\ttype\tpresent\n")
 	b.WriteString("exporter\tstring (address:port)\talways\n")
 	b.WriteString("version\tnumber\talways\n")
+	b.WriteString("protocol\tstring\tsFlow flows only (\"sflow\")\n")
 	for _, k := range flowKeys {
 		b.WriteString(k.name + "\t" + kindSchemaType[k.kind] + "\twhen Known has it\n")
 	}
@@ -235,7 +237,50 @@ func TestJSONSchema(t *testing.T) {
 			schema = append(schema, f[0]+"\t"+f[1])
 		}
 	}
+	// The sFlow keys ("protocol", "agent") are documented in docs/sflow.md,
+	// key and type as in the README's table; the README may list them too.
+	sflowRows := docTableRows(t, filepath.Join("docs", "sflow.md"), "## JSON")
+	for _, key := range []string{"protocol", "agent"} {
+		i := slices.IndexFunc(schema, func(r string) bool { return strings.HasPrefix(r, key+"\t") })
+		require.GreaterOrEqual(t, i, 0, key)
+		require.Contains(t, sflowRows, schema[i], "docs/sflow.md's JSON table")
+		if !slices.Contains(rows, schema[i]) {
+			schema = slices.Delete(schema, i, i+1)
+		}
+	}
 	require.Equal(t, schema, rows, "README's JSON output table")
+}
+
+// docTableRows returns "key\ttype" for each row | `key` | type | ... of the
+// first table after the heading section of a Markdown file.
+func docTableRows(t *testing.T, path, section string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var rows []string
+	in, table := false, false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "#") {
+			in = strings.TrimSpace(line) == section
+			continue
+		}
+		if !in {
+			continue
+		}
+		if !strings.HasPrefix(line, "|") {
+			if table {
+				break
+			}
+			continue
+		}
+		table = true
+		if strings.HasPrefix(line, "| `") {
+			cells := strings.Split(line, "|")
+			rows = append(rows, strings.Trim(strings.TrimSpace(cells[1]), "`")+"\t"+strings.TrimSpace(cells[2]))
+		}
+	}
+	require.NotEmpty(t, rows, "%s: no table in %q", path, section)
+	return rows
 }
 
 func TestAppendUint(t *testing.T) {

@@ -31,7 +31,7 @@ type FlowMapping struct {
 // destOfField returns the destination a Flow field bit is filled through.
 func destOfField(f FlowFields) (flowDest, bool) {
 	for d := flowDest(1); d < destCount; d++ {
-		if destKnown[d] == f && d != destICMPTypeCode {
+		if destKnown[d] == f && d != destICMPTypeCode && d != destSection {
 			return d, true
 		}
 	}

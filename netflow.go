@@ -4,7 +4,8 @@ import "net/netip"
 
 // Packet is one decoded export datagram.
 type Packet interface {
-	// Version returns the export version: 1, 5, 6, 7, 9 or 10 (IPFIX).
+	// Version returns the export version: 1, 5, 6, 7, 9 or 10 (IPFIX),
+	// or 5 for sFlow v5 (*SFlowPacket: tell it from NetFlow v5 by type).
 	Version() uint16
 	// FlowCount returns how many flows AppendFlows appends.
 	FlowCount() int
@@ -21,6 +22,7 @@ var (
 	_ Packet = (*V7Packet)(nil)
 	_ Packet = (*V9Packet)(nil)
 	_ Packet = (*IPFIXPacket)(nil)
+	_ Packet = (*SFlowPacket)(nil)
 )
 
 // Buffer holds one reusable packet value of every version for
@@ -31,12 +33,13 @@ var (
 // exporter finds them without a look-up.
 type Buffer struct {
 	// One packet per version, made on first use.
-	v1  *V1Packet
-	v5  *V5Packet
-	v6  *V6Packet
-	v7  *V7Packet
-	v9  *V9Packet
-	v10 *IPFIXPacket
+	v1    *V1Packet
+	v5    *V5Packet
+	v6    *V6Packet
+	v7    *V7Packet
+	v9    *V9Packet
+	v10   *IPFIXPacket
+	sflow *SFlowPacket
 }
 
 // packet returns *slot, made on first use.

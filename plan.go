@@ -163,6 +163,10 @@ const (
 	destPostNATDstAddr
 	destPostNATSrcPort
 	destPostNATDstPort
+	// destSection is a packet section (section.go), whose header fills
+	// the header fields the template has no element for. Its op comes
+	// last in ops, and its length is 0 for a variable-length field.
+	destSection
 	destCount
 )
 
@@ -380,9 +384,13 @@ func compilePlanWith(t *Template, mapped *[destCount][]elementKey) flowPlan {
 		return timeOp{}
 	}
 	p.start, p.end = pick(startSources), pick(endSources)
+	p.compileSection(t)
 	p.assignSlots()
 	if t.fixedLen > 0 {
 		p.compileFixed()
+		// A template with a packet section fills its flows on the
+		// general path: the fixed path stays as it is for the others.
+		p.fixedOK = p.fixedOK && !p.hasSection()
 	}
 	p.timeKind, p.fastTimes = fastTimeKind(p.start, p.end)
 	p.bothTimes = p.fastTimes && p.start.kind != timeNone && p.end.kind != timeNone
@@ -445,6 +453,9 @@ func (p *flowPlan) compileFixed() {
 			} else if pair[1].n == 0 {
 				pair[1] = l
 			}
+		case op.dest == destSection:
+			p.fixedOK = false // read on the general path
+			continue
 		case op.dest == destSrcMAC || op.dest == destDstMAC || op.dest == destMPLSLabel:
 			*p.fixed.slot(op.dest, &x) = l // fieldLengthOK checked their lengths
 		default:

@@ -25,6 +25,8 @@ type flowContext struct {
 	plan *flowPlan
 	// sampling is the Config.Sampling policy of the exporter.
 	sampling samplingRule
+	// decap is Config.Decapsulate, for packet sections (section.go).
+	decap bool
 }
 
 // maxPlanSlots bounds flowPlan.uses: one field per destination (two per
@@ -66,8 +68,10 @@ func fillFixedFlow(f *Flow, plan *flowPlan, rec []byte, ctx *flowContext, s setS
 	p := &plan.fixed
 	f.Exporter = ctx.exporter
 	f.Version = ctx.version
+	f.ExportProtocol = ExportNetFlow
 	f.Domain = ctx.domain
 	f.Sequence = ctx.sequence
+	f.Agent = netip.Addr{}
 	if p.v4Addrs {
 		f.SrcAddr = readAddr4(rec, p.srcAddr[0])
 		f.DstAddr = readAddr4(rec, p.dstAddr[0])
@@ -287,10 +291,13 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 		Sequence: ctx.sequence,
 		Known:    FieldDomain | FieldSequence | plan.known,
 	}
+	var section *planOp // read once the record's own fields are in (section.go)
 	for i := range plan.ops {
 		op := &plan.ops[i]
 		b := op.at(rec, offs)
 		switch op.dest {
+		case destSection:
+			section = op
 		case destBytes:
 			f.Bytes = beUint(b)
 		case destPackets:
@@ -330,6 +337,9 @@ func fillFlowAt(f *Flow, plan *flowPlan, t *Template, rec []byte, ctx *flowConte
 		default:
 			setExtra(f, op.dest, b)
 		}
+	}
+	if section != nil {
+		fillFromSection(f, section, plan, t, rec, ctx)
 	}
 	setTimes(f, plan, rec, ctx, offs)
 	finishICMP(f)

@@ -15,7 +15,8 @@ import (
 // flows (flow_sequence is the number of flows exported before the
 // datagram), v9 counts export datagrams, IPFIX counts data records (the
 // records sent before the message, options data records included, RFC 7011
-// section 3.1). v1 has no sequence number.
+// section 3.1). v1 has no sequence number. sFlow counts datagrams, per
+// sub-agent (its domain), as v9 does.
 //
 // IPFIX exporters differ from RFC 7011: softflowd counts flow records only
 // and sends the count including the message's own records. So an IPFIX
@@ -29,7 +30,10 @@ import (
 type SequenceStats struct {
 	Exporter netip.AddrPort
 	Version  uint16
-	Domain   uint32 // v5/v6: engine type<<8 | engine ID; v9 source ID; IPFIX observation domain
+	// Protocol is ExportSFlow for an sFlow agent's sub-agent (Version 5,
+	// Domain the sub-agent ID, sequence numbers counting datagrams).
+	Protocol ExportProtocol
+	Domain   uint32 // v5/v6: engine type<<8 | engine ID; v9 source ID; IPFIX observation domain; sFlow sub-agent
 	// Messages counts the datagrams (messages) seen.
 	Messages uint64
 	// Lost is what the sequence numbers say was sent and never arrived
@@ -63,6 +67,7 @@ const uptimeSlack = 60_000
 type seqKey struct {
 	exporter netip.AddrPort
 	version  uint16
+	protocol ExportProtocol
 	domain   uint32
 }
 
@@ -123,8 +128,8 @@ func newSeqTable(l Limits, now func() time.Time) *seqTable {
 
 // maxForward is how far (in sequence units) a sequence number may jump
 // ahead and still count as loss rather than a restart.
-func maxForward(version uint16) uint32 {
-	if version == 9 {
+func maxForward(st *SequenceStats) uint32 {
+	if st.Version == 9 || st.Protocol == ExportSFlow {
 		return 1 << 16 // datagrams
 	}
 	return 1 << 24 // flows or records
@@ -156,7 +161,7 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 			t.refused++
 			return
 		}
-		e = &seqEntry{stats: SequenceStats{Exporter: key.exporter, Version: key.version, Domain: key.domain}, modes: seqModeRFC}
+		e = &seqEntry{stats: SequenceStats{Exporter: key.exporter, Version: key.version, Protocol: key.protocol, Domain: key.domain}, modes: seqModeRFC}
 		if key.version == 10 {
 			e.modes = seqModesAll
 		}
@@ -247,7 +252,7 @@ func (e *seqEntry) advance(seq uint32, c seqCounts, known bool, uptime uint32, h
 	diff := int32(start - e.next[m])
 	switch {
 	case diff == 0:
-	case diff > 0 && uint32(diff) <= maxForward(e.stats.Version):
+	case diff > 0 && uint32(diff) <= maxForward(&e.stats):
 		e.stats.Lost += uint64(diff)
 		e.addGap(e.next[m], uint32(diff))
 	case diff > 0:
@@ -260,7 +265,7 @@ func (e *seqEntry) advance(seq uint32, c seqCounts, known bool, uptime uint32, h
 		}
 		// Back at the start (a sequence number no larger than what the
 		// message holds, under any reading), or far back: restarted.
-		if seq <= c.all || uint32(-diff) > maxForward(e.stats.Version) {
+		if seq <= c.all || uint32(-diff) > maxForward(&e.stats) {
 			e.restart(seq, c, known, uptime, hasUptime)
 			return
 		}
@@ -388,6 +393,9 @@ func (t *seqTable) stats(s *Stats) {
 		if a.Version != b.Version {
 			return int(a.Version) - int(b.Version)
 		}
+		if a.Protocol != b.Protocol {
+			return int(a.Protocol) - int(b.Protocol)
+		}
 		return int(int64(a.Domain) - int64(b.Domain))
 	})
 }
@@ -462,4 +470,14 @@ func (w *setWalker) countRecords(t *Template, body []byte) {
 	if !t.Options {
 		w.seqRecords.flows += n
 	}
+}
+
+// observeSFlow records an sFlow datagram: one datagram of the sub-agent's
+// sequence, with the agent's uptime for restarts.
+func (d *Decoder) observeSFlow(exporter netip.AddrPort, h *SFlowHeader) {
+	if d.sequences == nil {
+		return
+	}
+	d.sequences.observe(seqKey{exporter: d.exporterKey(exporter), version: sflowVersion, protocol: ExportSFlow, domain: h.SubAgentID},
+		h.SequenceNumber, seqCounts{1, 1}, true, h.Uptime, true)
 }

@@ -56,6 +56,7 @@ var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimi
 // was read into ctx.
 func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) error {
 	ctx.sampling = d.sampling.rule(ctx.exporter) // once per message, not per set
+	ctx.decap = d.decap
 	w := setWalker{
 		d:       d,
 		s:       s,

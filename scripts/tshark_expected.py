@@ -9,6 +9,8 @@ Usage (from the repository root):
   python3 scripts/tshark_expected.py all        # regenerate testdata/expected/*.json
   python3 scripts/tshark_expected.py logstash   # testdata/expected/logstash/*.json
   python3 scripts/tshark_expected.py rich       # testdata/expected/rich/*.json (issue 14 fields)
+  python3 scripts/tshark_expected.py sflow [CAPTURE...]  # testdata/expected/sflow/*.json (issue 22)
+  python3 scripts/tshark_expected.py sflow-decode OUT.json CAPTURE  # one sFlow capture
   python3 scripts/tshark_expected.py decode OUT.json INPUT...   # one capture
   python3 scripts/tshark_expected.py wrap OUT.pcap INPUT...     # raw payloads -> pcap
 
@@ -534,6 +536,396 @@ def all_targets():
     return t
 
 
+# ---------------------------------------------------------------- sFlow
+#
+# `sflow`: tshark's sflow dissector, and its dissection of each sampled
+# packet header (eth, vlan, mpls, ip/ipv6, tcp/udp/icmp/icmpv6, gre...),
+# reduced to one document per capture under testdata/expected/sflow/. A flow
+# sample's values go in the flow keys NetFlow uses where they mean the same
+# (src_addr ... bytes = frame_length, in_if/out_if for format-0 interfaces,
+# next_hop and masks of the extended router record, src_as/dst_as of the
+# gateway record) and in "sflow" for the rest. The header values are the
+# outermost layers' (the first eth, vlan, mpls, ip or ipv6 and the
+# transport layer right after that IP layer); "inner" holds the last IP
+# layer's and its transport's when tshark shows more than one IP layer (a
+# tunnel), and "inner_l2" the last Ethernet layer's when it shows more than
+# one (VXLAN, GRE TEB).
+
+SFLOW_PORT = 6343
+
+
+def sflow_int(v):
+    return hexint(v) if isinstance(v, str) else None
+
+
+def sflow_pairs(tree):
+    """A tshark subtree as (key, value) pairs, whichever JSON reader made it."""
+    return tree if is_tree(tree) else []
+
+
+def sflow_header_values(tree):
+    """The outer (and inner) values of a sampled header's dissection."""
+    out, layers = {}, []
+    ips, l2s = [], []   # (index in layers, pairs)
+    for k, v in tree:
+        if not is_tree(v):
+            continue
+        layers.append(k)
+        if k == "eth":
+            l2s.append((len(layers) - 1, v))
+        if k in ("ip", "ipv6"):
+            ips.append((len(layers) - 1, k, v))
+    out["layers"] = layers
+    pairs = [(k, v) for k, v in tree if is_tree(v)]
+
+    def eth_values(v, dst):
+        if get(v, "eth.dst") is not None:
+            dst["dst_mac"] = get(v, "eth.dst")
+        if get(v, "eth.src") is not None:
+            dst["src_mac"] = get(v, "eth.src")
+        if get(v, "eth.type") is not None:
+            dst["eth_type"] = hexint(get(v, "eth.type"))
+
+    def vlans_after(i):
+        """The vlan layers right after layer i, and the EtherType after them."""
+        tags = []
+        for k, v in pairs[i + 1:]:
+            if k != "vlan":
+                break
+            tags.append(v)
+        return tags
+
+    if l2s:
+        i, v = l2s[0]
+        eth_values(v, out)
+        tags = vlans_after(i)
+        if tags:
+            if get(tags[0], "vlan.id") is not None:
+                out["vlan"] = int(get(tags[0], "vlan.id"))
+            out["vlan_ids"] = [int(get(t, "vlan.id")) for t in tags if get(t, "vlan.id") is not None]
+            if get(tags[-1], "vlan.etype") is not None:
+                out["eth_type"] = hexint(get(tags[-1], "vlan.etype"))
+    for k, v in pairs:
+        if k == "mpls":
+            if get(v, "mpls.label") is not None:
+                out["mpls_label"] = int(get(v, "mpls.label"))
+            break
+
+    def ip_values(i, kind, v, dst):
+        if kind == "ip":
+            dst["ip_version"] = 4
+            for key, name, conv in (("src_addr", "ip.src", str), ("dst_addr", "ip.dst", str),
+                                    ("proto", "ip.proto", int), ("tos", "ip.dsfield", hexint)):
+                if get(v, name) is not None:
+                    dst[key] = conv(get(v, name))
+            if get(v, "ip.frag_offset") not in (None, "0"):
+                dst["fragment_offset"] = int(get(v, "ip.frag_offset"))
+        else:
+            dst["ip_version"] = 6
+            for key, name, conv in (("src_addr", "ipv6.src", str), ("dst_addr", "ipv6.dst", str),
+                                    ("tos", "ipv6.tclass", hexint)):
+                if get(v, name) is not None:
+                    dst[key] = conv(get(v, name))
+            # The upper-layer protocol: the last next header of the
+            # extension headers tshark dissected, else ipv6.nxt.
+            nxt = get(v, "ipv6.nxt")
+            exts = []
+
+            def walk(t):
+                nonlocal nxt
+                for kk, vv in t:
+                    if is_tree(vv):
+                        if kk.startswith("ipv6.") and kk not in ("ipv6.src_tree", "ipv6.dst_tree", "ipv6.tclass_tree"):
+                            if kk.endswith("_tree"):
+                                continue
+                            exts.append(kk)
+                            n2 = get(vv, kk + ".nxt")
+                            if n2 is not None:
+                                nxt = n2
+                            walk(vv)
+                    elif kk == "ipv6.fraghdr.offset" and vv != "0":
+                        dst["fragment_offset"] = int(vv)
+            walk(v)
+            if exts:
+                dst["ipv6_extensions"] = exts
+            if nxt is not None:
+                dst["proto"] = int(nxt)
+        # The transport layer right after this IP layer.
+        if i + 1 < len(pairs):
+            k2, t = pairs[i + 1]
+            if k2 in ("tcp", "udp", "sctp", "dccp"):
+                if get(t, k2 + ".srcport") is not None:
+                    dst["src_port"] = int(get(t, k2 + ".srcport"))
+                    dst["dst_port"] = int(get(t, k2 + ".dstport"))
+                if k2 == "tcp" and get(t, "tcp.flags") is not None:
+                    dst["tcp_flags"] = hexint(get(t, "tcp.flags")) & 0xff
+            elif k2 in ("icmp", "icmpv6"):
+                if get(t, k2 + ".type") is not None:
+                    dst["icmp_type"] = int(get(t, k2 + ".type"))
+                if get(t, k2 + ".code") is not None:
+                    dst["icmp_code"] = int(get(t, k2 + ".code"))
+
+    if ips:
+        i, kind, v = ips[0]
+        ip_values(i, kind, v, out)
+        if len(ips) > 1:
+            inner = {}
+            i, kind, v = ips[-1]
+            ip_values(i, kind, v, inner)
+            out["inner"] = inner
+    if len(l2s) > 1:
+        inner = {}
+        i, v = l2s[-1]
+        eth_values(v, inner)
+        tags = vlans_after(i)
+        if tags and get(tags[0], "vlan.id") is not None:
+            inner["vlan"] = int(get(tags[0], "vlan.id"))
+        if tags and get(tags[-1], "vlan.etype") is not None:
+            inner["eth_type"] = hexint(get(tags[-1], "vlan.etype"))
+        out["inner_l2"] = inner
+    return out
+
+
+# Flow record names tshark gives its subtrees, for "records".
+SFLOW_FLOW_KEYS = ("Raw packet header", "Extended switch data", "Extended router data",
+                   "Extended gateway data", "Ethernet frame data", "IPv4 data", "IPv6 data",
+                   "Extended user data", "Extended URL data", "Extended MPLS data", "Extended NAT data")
+
+
+def sflow_iface(pairs, prefix, compact_key, sample_type):
+    """(format, value) of a flow sample's input or output interface."""
+    if sample_type == 3:
+        f = get(pairs, prefix + "_format")
+        if f is None:  # tshark 4.0 spells the expanded output's format with a dot
+            f = get(pairs, prefix + ".format")
+        return int(f), int(get(pairs, prefix + "_value"))
+    tree = get(pairs, compact_key + "_tree")
+    if is_tree(tree):
+        return int(get(tree, prefix + "_format")), int(get(tree, prefix + "_value"))
+    return 0, hexint(get(pairs, compact_key))
+
+
+def reduce_sflow_flow(st, v):
+    sample_type = int(st)
+    fl, sf = {}, {"sample_type": sample_type}
+    sf["sequence"] = int(get(v, "sflow.flow_sample.sequence_number"))
+    if sample_type == 3:
+        sf["source_class"] = int(get(v, "sflow.flow_sample.source_id_type"))
+        sf["source_index"] = int(get(v, "sflow.flow_sample.source_id_index"))
+    else:
+        sf["source_class"] = int(get(v, "sflow.flow_sample.source_id_class"))
+        sf["source_index"] = int(get(v, "sflow.flow_sample.index"))
+    sf["sampling_rate"] = int(get(v, "sflow.flow_sample.sampling_rate"))
+    sf["sample_pool"] = int(get(v, "sflow.flow_sample.sample_pool"))
+    sf["drops"] = int(get(v, "sflow.flow_sample.dropped_packets"))
+    infmt, inval = sflow_iface(v, "sflow.flow_sample.input_interface", "sflow.flow_sample.input_interface", sample_type)
+    if sample_type != 3 and get(v, "sflow.flow_sample.input_interface_tree") is None:
+        infmt, inval = 0, int(get(v, "sflow.flow_sample.input_interface"))
+    outfmt, outval = sflow_iface(v, "sflow.flow_sample.output_interface", "sflow.flow_sample.output_interface", sample_type)
+    sf.update({"in_format": infmt, "in_value": inval, "out_format": outfmt, "out_value": outval})
+    if infmt == 0:
+        fl["in_if"] = inval
+    if outfmt == 0:
+        fl["out_if"] = outval
+    records = []
+    for k, r in v:
+        if not is_tree(r) or get(r, "sflow_245.flow_record_format") is None:
+            continue
+        fmt = int(get(r, "sflow_245.flow_record_format"))
+        ent = int(get(r, "sflow.enterprise") or 0)
+        records.append(ent << 12 | fmt)
+        if ent != 0:
+            continue
+        if fmt == 1 and "header_protocol" not in sf:
+            sf["header_protocol"] = int(get(r, "sflow_245.header_protocol"))
+            sf["frame_length"] = int(get(r, "sflow_245.header.frame_length"))
+            sf["stripped"] = int(get(r, "sflow_245.header.payload_stripped"))
+            sf["header_length"] = int(get(r, "sflow_245.header.sampled_header_length"))
+            fl["bytes"] = sf["frame_length"]
+            tree = get(r, "sflow_245.header_tree")
+            if is_tree(tree):
+                hv = sflow_header_values(tree)
+                for key in ("src_addr", "dst_addr", "src_port", "dst_port", "proto", "tos", "tcp_flags"):
+                    if key in hv:
+                        fl[key] = hv.pop(key)
+                sf.update(hv)
+        elif fmt == 1001 and "vlan_in" not in sf:
+            sf["vlan_in"] = int(get(r, "sflow_245.vlan.in"))
+            sf["pri_in"] = int(get(r, "sflow_245.pri.in"))
+            sf["vlan_out"] = int(get(r, "sflow_245.vlan.out"))
+            sf["pri_out"] = int(get(r, "sflow_245.pri.out"))
+        elif fmt == 1002 and "next_hop" not in fl:
+            nh = get(r, "sflow_245.nexthop") or get(r, "sflow_245.nexthop.v6")
+            if nh is not None:
+                fl["next_hop"] = nh
+            fl["src_mask"] = int(get(r, "sflow_245.nexthop.src_mask"))
+            fl["dst_mask"] = int(get(r, "sflow_245.nexthop.dst_mask"))
+        elif fmt == 1003 and "router_as" not in sf:
+            nh = get(r, "sflow_245.nexthop") or get(r, "sflow_245.nexthop.v6")
+            if nh is not None:
+                sf["bgp_next_hop"] = nh
+            sf["router_as"] = int(get(r, "sflow_245.as"))
+            fl["src_as"] = int(get(r, "sflow_245.srcAS"))
+            sf["src_peer_as"] = int(get(r, "sflow_245.peerAS"))
+            sf["as_path_segments"] = int(get(r, "sflow_245.dstASentries"))
+            ases = []
+
+            def walk(t):
+                for kk, vv in t:
+                    if kk == "sflow_245.dstAS":
+                        ases.append(int(vv))
+                    elif is_tree(vv):
+                        walk(vv)
+            walk(r)
+            sf["as_path"] = ases
+            fl["dst_as"] = ases[-1] if ases else 0
+            sf["communities"] = int(get(r, "sflow_245.communityEntries"))
+            sf["local_pref"] = int(get(r, "sflow_245.localpref"))
+    sf["records"] = records
+    fl["sflow"] = sf
+    return fl
+
+
+SFLOW_COUNTER_MAP = {
+    "sflow_245.ifindex": "if_index", "sflow_245.iftype": "if_type", "sflow_245.ifspeed": "speed",
+    "sflow_245.ifdirection": "direction", "sflow_245.ifadmin_status": "admin_status",
+    "sflow_245.ifoper_status": "oper_status", "sflow_245.ifinoct": "in_octets",
+    "sflow_245.ifinpkt": "in_ucast", "sflow_245.ifinmcast": "in_mcast", "sflow_245.ifinbcast": "in_bcast",
+    "sflow_245.ifindisc": "in_discards", "sflow_245.ifinerr": "in_errors", "sflow_245.ifinunk": "in_unknown",
+    "sflow_245.ifoutoct": "out_octets", "sflow_245.ifoutpkt": "out_ucast", "sflow_245.ifoutmcast": "out_mcast",
+    "sflow_245.ifoutbcast": "out_bcast", "sflow_245.ifoutdisc": "out_discards",
+    "sflow_245.ifouterr": "out_errors", "sflow_245.ifpromisc": "promiscuous",
+}
+
+
+def reduce_sflow_counters(st, v):
+    c = {"sample_type": int(st)}
+    c["sequence"] = int(get(v, "sflow.counters_sample.sequence_number"))
+    c["source_type"] = int(get(v, "sflow.counters_sample.source_id_type"))
+    c["source_index"] = int(get(v, "sflow.counters_sample.source_id_index"))
+    records = []
+    for k, r in v:
+        if not is_tree(r) or get(r, "sflow_245.counters_record_format") is None:
+            continue
+        fmt = int(get(r, "sflow_245.counters_record_format"))
+        ent = int(get(r, "sflow.enterprise") or 0)
+        records.append(ent << 12 | fmt)
+        if ent == 0 and fmt == 1 and "interface" not in c:
+            c["interface"] = {ours: int(get(r, theirs)) for theirs, ours in SFLOW_COUNTER_MAP.items()
+                              if get(r, theirs) is not None}
+    c["records"] = records
+    return c
+
+
+def reduce_sflow_datagram(index, s):
+    d = {"index": index, "version": int(get(s, "sflow_245.version"))}
+    d["agent"] = get(s, "sflow_245.agent") or get(s, "sflow_245.agent.v6")
+    d["sub_agent_id"] = int(get(s, "sflow_245.sub_agent_id"))
+    d["sequence"] = int(get(s, "sflow_245.sequence_number"))
+    d["sys_uptime_ms"] = int(get(s, "sflow_245.sysuptime"))
+    d["samples"] = int(get(s, "sflow_245.numsamples"))
+    flows, counters, other = [], [], 0
+    for k, v in s:
+        if not is_tree(v) or get(v, "sflow_245.sampletype") is None:
+            continue
+        st = get(v, "sflow_245.sampletype")
+        ent = int(get(v, "sflow.enterprise") or 0)
+        if ent == 0 and st in ("1", "3"):
+            flows.append(reduce_sflow_flow(st, v))
+        elif ent == 0 and st in ("2", "4"):
+            counters.append(reduce_sflow_counters(st, v))
+        else:
+            other += 1
+    d["flows"] = flows
+    d["counters"] = counters
+    d["other_samples"] = other
+    return d
+
+
+def sflow_vxlan_inner(layers, d):
+    """tshark dissects a VXLAN packet's inner frame at the top level of the
+    frame, after the sflow layer, not inside the sampled header's tree: the
+    groups that begin with a vxlan layer there are the inner frames of the
+    datagram's VXLAN samples (headers ending with UDP to 4789), in order.
+    They are assigned only when their counts agree."""
+    keys = [k for k, _ in layers]
+    if "sflow" not in keys:
+        return
+    after = layers[keys.index("sflow") + 1:]
+    groups, cur = [], None
+    for k, v in after:
+        if k == "vxlan":
+            cur = []
+            groups.append(cur)
+        elif cur is not None and is_tree(v):
+            cur.append((k, v))
+    samples = [f for f in d["flows"] if f["sflow"].get("layers", [])[-1:] == ["udp"] and f.get("dst_port") == 4789]
+    if not groups or len(groups) != len(samples):
+        for f in samples:
+            f["sflow"]["vxlan_unresolved"] = True
+        return
+    for f, g in zip(samples, groups):
+        hv = sflow_header_values(g)
+        f["sflow"]["inner"] = {k: hv[k] for k in ("ip_version", "src_addr", "dst_addr", "proto", "tos", "src_port",
+                                                  "dst_port", "tcp_flags", "icmp_type", "icmp_code") if k in hv}
+        f["sflow"]["inner_l2"] = {k: hv[k] for k in ("src_mac", "dst_mac", "eth_type", "vlan") if k in hv}
+
+
+def sflow_decode(inputs, tmpdir):
+    pcaps = [p for p in inputs if p.endswith(".pcap")]
+    if pcaps:
+        pcap, origins = pcaps[0], None
+        ports = udp_ports(pcap)
+    else:
+        pcap = os.path.join(tmpdir, "wrapped.pcap")
+        payloads, origins = [], []
+        for fn in inputs:
+            buf = open(fn, "rb").read()
+            payloads.append((0, buf))
+            origins.append({"file": os.path.relpath(fn, TD), "offset": 0, "length": len(buf)})
+        write_pcap(pcap, payloads, sport=50000, dport=SFLOW_PORT, src=(127, 0, 0, 1), dst=(127, 0, 0, 1))
+        ports = [SFLOW_PORT]
+    cmd = ["tshark", "-r", pcap]
+    for p in ports:
+        cmd += ["-d", "udp.port==%d,sflow" % p]
+    cmd += ["-T", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=True).stdout
+    pkts = json.loads(out, object_pairs_hook=lambda pairs: pairs)
+    doc = {"source": "tshark %s %s -T json" % (tshark_version(), " ".join("-d udp.port==%d,sflow" % p for p in ports)),
+           "inputs": [os.path.relpath(p, TD) for p in inputs]}
+    datagrams = []
+    for i, p in enumerate(pkts):
+        layers = get(get(p, "_source"), "layers")
+        s = get(layers, "sflow")
+        if s is None:
+            continue
+        d = reduce_sflow_datagram(i, s)
+        sflow_vxlan_inner(layers, d)
+        if origins:
+            d = dict(list(d.items())[:1] + [("origin", origins[i])] + list(d.items())[1:])
+        expert = []
+        collect_expert(layers, expert)
+        if get(layers, "_ws.malformed") is not None or any("Malformed" in e for e in expert):
+            d["tshark_malformed"] = True
+        if expert:
+            d["tshark_expert"] = sorted(set(expert))
+        datagrams.append(d)
+    doc["datagrams"] = datagrams
+    return doc
+
+
+def sflow_targets():
+    t = {}
+    base = td("sflow")
+    for sub in sorted(os.listdir(base)):
+        if not os.path.isdir(os.path.join(base, sub)):
+            continue
+        for fn in sorted(os.listdir(os.path.join(base, sub))):
+            if fn.endswith(".bin") or fn.endswith(".pcap"):
+                t[sub + "__" + os.path.splitext(fn)[0]] = [os.path.join(base, sub, fn)]
+    return t
+
+
 def slug(s):
     return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")
 
@@ -576,6 +968,20 @@ def main(argv):
                 out = td("expected", "rich", name + ".json")
                 dump(doc, out)
                 print("%s: %d datagrams, %d records with rich fields" % (os.path.relpath(out, ROOT), len(doc["datagrams"]), n))
+        elif cmd == "sflow-decode":
+            dump(sflow_decode(argv[3:], tmp), argv[2])
+        elif cmd == "sflow":
+            targets = sflow_targets()
+            if len(argv) > 2:
+                targets = {os.path.splitext(os.path.basename(a))[0]: [os.path.abspath(a)] for a in argv[2:]}
+            for name, inputs in targets.items():
+                doc = sflow_decode(inputs, tmp)
+                out = td("expected", "sflow", name + ".json")
+                dump(doc, out)
+                print("%s: %d datagrams, %d flow samples, %d counter samples" % (
+                    os.path.relpath(out, ROOT), len(doc["datagrams"]),
+                    sum(len(d["flows"]) for d in doc["datagrams"]),
+                    sum(len(d["counters"]) for d in doc["datagrams"])))
         elif cmd == "logstash":
             spec = json.load(open(td("logstash-codec-netflow", "EXPECTED_logstash_spec.json")))
             seen = {}

@@ -165,7 +165,7 @@ func (o *outputOptions) kafkaSink() (*kafkaSink, error) {
 
 // startMetrics serves -metrics, if given, and says where on errOut. rs is
 // the Redis store with -store, else nil.
-func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink, rs *redisstore.Store) (stop func(), err error) {
+func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec *netflow.Decoder, k *kafkaSink, rs *redisstore.Store, sf *sflowCounters) (stop func(), err error) {
 	if *o.metrics == "" {
 		return func() {}, nil
 	}
@@ -173,7 +173,7 @@ func (o *outputOptions) startMetrics(errOut io.Writer, r *receiver.Receiver, dec
 	if n < 0 {
 		n = 0
 	}
-	m := newMetrics(r, dec, k, n)
+	m := newMetrics(r, dec, k, sf, n)
 	m.redis = rs
 	addr, stop, err := serveMetrics(*o.metrics, m)
 	if err != nil {

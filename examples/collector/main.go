@@ -1,6 +1,9 @@
-// Command collector receives NetFlow v1/v5/v6/v7/v9 and IPFIX export
-// datagrams over UDP, and with -tcp IPFIX over TCP or TLS, and prints their
-// flows, one a line.
+// Command collector receives NetFlow v1/v5/v6/v7/v9, IPFIX and sFlow v5
+// export datagrams over UDP, and with -tcp IPFIX over TCP or TLS, and prints
+// their flows, one a line. Any address takes every protocol (the decoder
+// tells them apart): `-listen :6343` is sFlow's usual port, and an sFlow
+// flow's JSON has "protocol":"sflow" (docs/sflow.md); with -metrics, sFlow
+// interface counters are netflow_sflow_interface_* metrics.
 //
 // Usage:
 //
@@ -204,7 +207,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if p.kafka != nil {
 		defer p.kafka.close(0) // on an early return; closeKafka has flushed it otherwise
 	}
-	r := receiver.New(p.handle, cfg)
+	sflowCtrs := out2.sflowCounters() // sFlow interface counters for -metrics (sflow.go)
+	r := receiver.New(sflowCtrs.observing(p.handle), cfg)
 	addr, cancel, err := r.Listen(ctx, *listen)
 	if err != nil {
 		fmt.Fprintf(errOut, "collector: %v\n", err)
@@ -222,7 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(errOut, "tcp listening on %v\n", taddr)
 	}
 	be.start(errOut)
-	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka, be.redis)
+	stopMetrics, err := out2.startMetrics(errOut, r, cfg.Decoder, p.kafka, be.redis, sflowCtrs)
 	if err != nil {
 		cancel()
 		fmt.Fprintf(errOut, "collector: -metrics: %v\n", err)

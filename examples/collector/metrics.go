@@ -33,6 +33,8 @@ type metrics struct {
 	dec   *netflow.Decoder
 	kafka *kafkaSink        // nil without -kafka
 	redis *redisstore.Store // nil without -store
+	sflow *sflowCounters    // sFlow interface counters (sflow.go)
+	sfd   sflowDescs
 
 	maxExporters int
 	mu           sync.Mutex
@@ -49,10 +51,10 @@ type metrics struct {
 	scrapes                                        atomic.Uint64
 }
 
-func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink, maxExporters int) *metrics {
+func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink, sflow *sflowCounters, maxExporters int) *metrics {
 	exp := []string{"exporter"}
 	return &metrics{
-		recv: recv, dec: dec, kafka: kafka, maxExporters: maxExporters,
+		recv: recv, dec: dec, kafka: kafka, sflow: sflow, sfd: newSFlowDescs(), maxExporters: maxExporters,
 		labelled: map[netip.AddrPort]string{},
 		datagrams: prometheus.NewDesc("netflow_datagrams_total",
 			"Datagrams (IPFIX messages over TCP) received, by exporter.", exp, nil),
@@ -85,7 +87,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 			"Data sets waiting for a template: added, matched (decoded late), expired, refused; misfit: held because their template from a shared store could not account for them, misfit_accepted: decoded with it all the same.",
 			[]string{"event"}, nil),
 		seqLost: prometheus.NewDesc("netflow_sequence_lost_total",
-			"Flows (v5-v7), datagrams (v9) or data records (IPFIX) the exporter's sequence numbers say were sent and never arrived.", []string{"exporter"}, nil),
+			"Flows (v5-v7), datagrams (v9, sFlow) or data records (IPFIX) the exporter's sequence numbers say were sent and never arrived.", []string{"exporter"}, nil),
 		seqLate: prometheus.NewDesc("netflow_sequence_late_total",
 			"Messages that arrived after a later one, into a gap (taken back from lost).", []string{"exporter"}, nil),
 		seqDuplicates: prometheus.NewDesc("netflow_sequence_duplicates_total",
@@ -112,6 +114,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts, m.released, m.storeConnected, m.storeConfirmed, m.storeOutages} {
 		ch <- d
 	}
+	m.sfd.describe(ch)
 }
 
 // label returns the exporter label of a source: its address and port for
@@ -265,6 +268,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if m.kafka != nil {
 		counter(m.kafkaRecords, m.kafka.delivered.Load(), "delivered")
 		counter(m.kafkaRecords, m.kafka.failed.Load(), "failed")
+	}
+	if m.sflow != nil {
+		m.sflow.collect(ch, &m.sfd, m.maxExporters)
 	}
 }
 

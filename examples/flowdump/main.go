@@ -1,5 +1,5 @@
-// Command flowdump prints the flows in NetFlow v1/v5/v6/v7/v9 and IPFIX
-// captures: what an exporter sends, one flow a line.
+// Command flowdump prints the flows in NetFlow v1/v5/v6/v7/v9, IPFIX and
+// sFlow v5 captures: what an exporter sends, one flow a line.
 //
 // Usage:
 //
@@ -8,7 +8,8 @@
 // Each FILE is a pcap or pcapng capture (told by its magic number, not its
 // name) or a raw payload file (.dat, .bin): one export datagram, or several
 // v5/v9/IPFIX messages stored back to back. From a capture flowdump decodes
-// every UDP datagram over IPv4 (fragments reassembled) or IPv6, on Ethernet
+// every UDP datagram (NetFlow, IPFIX or sFlow, told by its first bytes, on
+// any port: sFlow's is 6343) over IPv4 (fragments reassembled) or IPv6, on Ethernet
 // (VLAN tags included), Linux cooked (SLL and SLL2), raw IP and BSD
 // loopback links; the exporter is the datagram's source address and port.
 // The exporter of a raw file's messages is 0.0.0.0:0.
@@ -51,6 +52,12 @@
 // record by element name, typed (numbers are numbers). An options data
 // record is an object {"options":true,"exporter":..,"version":..,"domain":..,
 // "template_id":..,"fields":{..}}.
+//
+// An sFlow flow sample is one flow: one sampled packet (packets 1, bytes
+// its frame length), dated when flowdump decoded it (sFlow carries no wall
+// clock); its table row has version "sf5" and its JSON
+// "protocol":"sflow" (docs/sflow.md). Counter samples are counted by
+// -stats, not printed.
 //
 // A datagram that does not decode is reported on standard error with its
 // file and index, and the run goes on; what a v9 or IPFIX datagram held
@@ -470,7 +477,11 @@ func (d *dumper) datagram(file string, index int, where string, exporter netip.A
 	if p == nil {
 		return
 	}
-	d.stats.versions[p.Version()]++
+	if _, ok := p.(*netflow.SFlowPacket); ok {
+		d.stats.sflow++
+	} else {
+		d.stats.versions[p.Version()]++
+	}
 	if d.ipfix != nil {
 		d.stats.flows += p.FlowCount()
 		if err := d.ipfix.packet(p); err != nil {
@@ -483,6 +494,12 @@ func (d *dumper) datagram(file string, index int, where string, exporter netip.A
 		d.sets(&p.Sets, p.Exporter, 9, p.Header.SourceID)
 	case *netflow.IPFIXPacket:
 		d.sets(&p.Sets, p.Exporter, 10, p.Header.ObservationDomainID)
+	case *netflow.SFlowPacket:
+		d.stats.sflowCounters += len(p.CounterSamples)
+		d.flows = p.AppendFlows(d.flows[:0])
+		for i := range d.flows {
+			d.flow(&d.flows[i], nil)
+		}
 	default:
 		d.flows = p.AppendFlows(d.flows[:0])
 		for i := range d.flows {

@@ -16,6 +16,8 @@ type counts struct {
 	datagrams       int
 	skipped         int // captured frames that held no datagram to decode
 	versions        map[uint16]int
+	sflow           int // sFlow datagrams (not in versions: v5 is NetFlow's)
+	sflowCounters   int // sFlow counter samples
 	flows           int
 	options         int
 	templates       int
@@ -80,12 +82,19 @@ func (c *counts) print(w io.Writer, ps netflow.PendingStats) {
 			vs = append(vs, fmt.Sprintf("%s %d", name, n))
 		}
 	}
+	if c.sflow > 0 {
+		vs = append(vs, fmt.Sprintf("sflow %d", c.sflow))
+	}
 	fmt.Fprintf(&b, "datagrams: %d", c.datagrams)
 	if len(vs) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(vs, ", "))
 	}
 	fmt.Fprintf(&b, "; frames skipped: %d\n", c.skipped)
-	fmt.Fprintf(&b, "flows: %d; options records: %d; templates: %d\n", c.flows, c.options, c.templates)
+	fmt.Fprintf(&b, "flows: %d; options records: %d; templates: %d", c.flows, c.options, c.templates)
+	if c.sflow > 0 {
+		fmt.Fprintf(&b, "; sflow counter samples: %d", c.sflowCounters)
+	}
+	b.WriteByte('\n')
 	var ks []string
 	for i, n := range c.kinds {
 		if n == 0 {

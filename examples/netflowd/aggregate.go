@@ -199,7 +199,11 @@ func (a *aggregator) add(s *sender, flows []netflow.Flow, received time.Time) in
 			continue
 		}
 		packets, bytes := f.Packets, f.Bytes
-		if f.Known.Has(netflow.FieldSamplingInterval) && f.SamplingInterval > 1 {
+		// Multiplied by the sampling interval, unless the decoder's
+		// sampling policy did so already (FieldScaled). An sFlow flow
+		// is one sampled packet (packets 1, bytes its frame length): it
+		// counts the traffic its sampling rate stands for.
+		if f.Known.Has(netflow.FieldSamplingInterval) && f.SamplingInterval > 1 && !f.Known.Has(netflow.FieldScaled) {
 			packets *= uint64(f.SamplingInterval)
 			bytes *= uint64(f.SamplingInterval)
 		}

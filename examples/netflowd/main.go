@@ -1,6 +1,7 @@
 // Command netflowd is the flow service this library descends from
 // (wasted/netflow), rebuilt on its receiver and decoder: it accepts NetFlow
-// v1/v5/v6/v7/v9 and IPFIX datagrams over UDP from senders registered over
+// v1/v5/v6/v7/v9, IPFIX and sFlow v5 datagrams over UDP (on one address:
+// the decoder tells them apart) from senders registered over
 // an HMAC-signed HTTP API, counts their flows by time bucket and field, and
 // keeps senders and counts in Redis.
 //

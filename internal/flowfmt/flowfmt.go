@@ -20,11 +20,12 @@ const TimeLayout = netflow.JSONTimeLayout
 
 // FlowKeys lists the JSON keys of a flow object in the order
 // netflow.Flow.AppendJSONWithFields writes them. Only exporter and version
-// are always present; the others appear when the flow's Known mask has
+// are always present; "protocol" and "agent" only for sFlow flows; the
+// others appear when the flow's Known mask has
 // them, and fields when a record is given. A test holds it to the root
 // package's encoder.
 var FlowKeys = []string{
-	"exporter", "version", "domain", "sequence",
+	"exporter", "version", "protocol", "agent", "domain", "sequence",
 	"src_addr", "dst_addr", "next_hop", "src_port", "dst_port",
 	"proto", "tos", "tcp_flags", "packets", "bytes", "start", "end",
 	"in_if", "out_if", "src_as", "dst_as", "src_mask", "dst_mask",

@@ -13,7 +13,7 @@ import (
 
 // TestFlowKeys holds FlowKeys to the order the root package writes keys in.
 func TestFlowKeys(t *testing.T) {
-	f := netflow.Flow{Exporter: netip.MustParseAddrPort("192.0.2.1:2055"), Version: 9, Known: ^netflow.FlowFields(0)}
+	f := netflow.Flow{Exporter: netip.MustParseAddrPort("192.0.2.1:2055"), Version: 5, ExportProtocol: netflow.ExportSFlow, Known: ^netflow.FlowFields(0)}
 	tmpl, err := netflow.NewTemplate(9, 256, false, 0, []netflow.TemplateField{{ID: 1, Length: 4}})
 	if err != nil {
 		t.Fatal(err)

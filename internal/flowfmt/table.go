@@ -47,7 +47,8 @@ func AppendTableHeader(dst []byte) []byte {
 	return dst
 }
 
-// AppendFlowRow appends f as one table row: version, start time, duration,
+// AppendFlowRow appends f as one table row: version ("sf5" for sFlow v5),
+// start time, duration,
 // protocol, source and destination address:port, packets, bytes, TCP flags,
 // input and output interface, exporter. A value f.Known lacks is written
 // as Unknown.
@@ -56,7 +57,11 @@ func AppendFlowRow(dst []byte, f *netflow.Flow) []byte {
 	var tmp [64]byte
 	cell := func(i int, b []byte) { dst = appendCell(dst, i, string(b)) }
 
-	dst = appendCell(dst, 0, strconv.Itoa(int(f.Version)))
+	if f.ExportProtocol == netflow.ExportSFlow {
+		dst = appendCell(dst, 0, "sf5") // not NetFlow v5
+	} else {
+		dst = appendCell(dst, 0, strconv.Itoa(int(f.Version)))
+	}
 	if k.Has(netflow.FieldStart) {
 		cell(1, f.Start.UTC().AppendFormat(tmp[:0], TableTimeLayout))
 	} else {

@@ -66,6 +66,96 @@ type ExpectedDatagram struct {
 	SkippedSets    []SkippedSet `json:"tshark_skipped_sets"`
 	Malformed      bool         `json:"tshark_malformed"`
 	Expert         []string     `json:"tshark_expert"`
+
+	// sFlow (testdata/expected/sflow, `tshark_expected.py sflow`): the
+	// header's agent, sub-agent and sample count (Sequence and
+	// SysUptimeMS hold its sequence number and uptime), the counter
+	// samples, and the number of samples of other formats.
+	Agent        *string                 `json:"agent"`
+	SubAgentID   *uint32                 `json:"sub_agent_id"`
+	Samples      *uint32                 `json:"samples"`
+	Counters     []ExpectedSFlowCounters `json:"counters"`
+	OtherSamples *int                    `json:"other_samples"`
+}
+
+// ExpectedSFlowSample is what tshark showed of an sFlow flow sample beyond
+// the ExpectedFlow keys it shares with NetFlow (addresses, ports, protocol,
+// ToS, TCP flags, bytes = frame length, in_if/out_if of format-0
+// interfaces, next hop and masks of the extended router record, AS
+// numbers of the extended gateway record). A nil pointer is a value tshark
+// did not show. The header values are the outermost layers'.
+type ExpectedSFlowSample struct {
+	SampleType     uint32   `json:"sample_type"` // 1, or 3 for an expanded sample
+	Sequence       uint32   `json:"sequence"`
+	SourceClass    uint32   `json:"source_class"`
+	SourceIndex    uint32   `json:"source_index"`
+	SamplingRate   uint32   `json:"sampling_rate"`
+	SamplePool     uint32   `json:"sample_pool"`
+	Drops          uint32   `json:"drops"`
+	InFormat       uint32   `json:"in_format"`
+	InValue        uint32   `json:"in_value"`
+	OutFormat      uint32   `json:"out_format"`
+	OutValue       uint32   `json:"out_value"`
+	Records        []uint32 `json:"records"` // enterprise<<12 | format, in order
+	HeaderProtocol *uint32  `json:"header_protocol"`
+	FrameLength    *uint32  `json:"frame_length"`
+	Stripped       *uint32  `json:"stripped"`
+	HeaderLength   *uint32  `json:"header_length"`
+	Layers         []string `json:"layers"` // tshark's layers of the sampled header
+	ExpectedHeaderValues
+	VLANIDs        []uint16 `json:"vlan_ids"` // every tag, outer first
+	MPLSLabel      *uint32  `json:"mpls_label"`
+	VLANIn         *uint32  `json:"vlan_in"` // extended switch
+	PriIn          *uint32  `json:"pri_in"`
+	VLANOut        *uint32  `json:"vlan_out"`
+	PriOut         *uint32  `json:"pri_out"`
+	BGPNextHop     *string  `json:"bgp_next_hop"` // extended gateway
+	RouterAS       *uint32  `json:"router_as"`
+	SrcPeerAS      *uint32  `json:"src_peer_as"`
+	ASPathSegments *uint32  `json:"as_path_segments"`
+	ASPath         []uint32 `json:"as_path"`
+	Communities    *uint32  `json:"communities"`
+	LocalPref      *uint32  `json:"local_pref"`
+	// Inner holds the last IP layer's values and its transport's, when
+	// tshark shows more than one IP layer (a tunnel); InnerL2 the last
+	// Ethernet layer's, when it shows more than one.
+	Inner   *ExpectedHeaderValues `json:"inner"`
+	InnerL2 *ExpectedHeaderValues `json:"inner_l2"`
+	// VXLANUnresolved: a VXLAN sample whose inner frame tshark showed
+	// outside the sflow tree in a way that could not be matched to it.
+	VXLANUnresolved bool `json:"vxlan_unresolved"`
+}
+
+// ExpectedHeaderValues are values of a layer of a sampled packet header.
+type ExpectedHeaderValues struct {
+	SrcMAC         *string  `json:"src_mac"`
+	DstMAC         *string  `json:"dst_mac"`
+	EthType        *uint16  `json:"eth_type"`
+	VLAN           *uint16  `json:"vlan"`
+	IPVersion      *uint8   `json:"ip_version"`
+	SrcAddr        *string  `json:"src_addr"`
+	DstAddr        *string  `json:"dst_addr"`
+	Proto          *uint8   `json:"proto"`
+	ToS            *uint8   `json:"tos"`
+	SrcPort        *uint16  `json:"src_port"`
+	DstPort        *uint16  `json:"dst_port"`
+	TCPFlags       *uint8   `json:"tcp_flags"`
+	ICMPType       *uint8   `json:"icmp_type"`
+	ICMPCode       *uint8   `json:"icmp_code"`
+	FragmentOffset *uint16  `json:"fragment_offset"`
+	IPv6Extensions []string `json:"ipv6_extensions"`
+}
+
+// ExpectedSFlowCounters is an sFlow counter sample as tshark showed it;
+// Interface has the generic interface counters by our key names
+// (tshark_expected.py SFLOW_COUNTER_MAP).
+type ExpectedSFlowCounters struct {
+	SampleType  uint32            `json:"sample_type"`
+	Sequence    uint32            `json:"sequence"`
+	SourceType  uint32            `json:"source_type"`
+	SourceIndex uint32            `json:"source_index"`
+	Records     []uint32          `json:"records"`
+	Interface   map[string]uint64 `json:"interface"`
 }
 
 // ExpectedFlow is one data or options record. A nil pointer is a key tshark
@@ -97,6 +187,8 @@ type ExpectedFlow struct {
 	Options       bool              `json:"options"`
 	Fields        map[string]string `json:"fields"` // tshark's field name: its text
 	TsharkNotes   []string          `json:"tshark_notes"`
+	// SFlow holds the rest of an sFlow flow sample.
+	SFlow *ExpectedSFlowSample `json:"sflow"`
 }
 
 // ParseExpected decodes one expected document, refusing unknown keys.

@@ -105,8 +105,12 @@ func PrintSequences(w io.Writer, st netflow.Stats) {
 	var b strings.Builder
 	units := map[uint16]string{5: "flows", 6: "flows", 7: "flows", 9: "datagrams", 10: "records"}
 	for _, s := range st.Sequences {
-		fmt.Fprintf(&b, "sequence: exporter %s v%d domain %d: %d messages, lost %d %s, late %d, duplicates %d, restarts %d, unchecked %d\n",
-			s.Exporter, s.Version, s.Domain, s.Messages, s.Lost, units[s.Version], s.Late, s.Duplicates, s.Restarts, s.Unchecked)
+		version, unit := fmt.Sprintf("v%d", s.Version), units[s.Version]
+		if s.Protocol == netflow.ExportSFlow {
+			version, unit = "sflow", "datagrams" // domain: the sub-agent
+		}
+		fmt.Fprintf(&b, "sequence: exporter %s %s domain %d: %d messages, lost %d %s, late %d, duplicates %d, restarts %d, unchecked %d\n",
+			s.Exporter, version, s.Domain, s.Messages, s.Lost, unit, s.Late, s.Duplicates, s.Restarts, s.Unchecked)
 	}
 	if st.SequenceDomainsRefused+st.SequenceDomainsReclaimed > 0 {
 		fmt.Fprintf(&b, "sequence domains: refused %d, reclaimed %d\n", st.SequenceDomainsRefused, st.SequenceDomainsReclaimed)
