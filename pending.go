@@ -21,6 +21,11 @@ type PendingLimits struct {
 	// for MaxBytesPerExporter.
 	MaxBytes int
 	// MaxExporters is the most exporters with sets held (default 4096).
+	// At this bound, and at MaxBytes, the sets of the exporter longest on
+	// probation (whose held sets all came in one datagram) are dropped to
+	// make room for another exporter's (PendingStats.Evicted); an exporter
+	// is confirmed by a second datagram of held sets, and then keeps them
+	// (docs/limits-eviction.md).
 	MaxExporters int
 	// MaxAge is how long a set waits for its template (default 10 minutes,
 	// a little more than the usual template refresh interval).
@@ -36,22 +41,34 @@ type PendingStats struct {
 	Failed  uint64 // released sets that did not decode (reported by that decode's error)
 	Expired uint64 // sets dropped unmatched after MaxAge
 	Refused uint64 // sets refused at a limit
+	// Evicted counts sets dropped with an exporter on probation to make
+	// room for another exporter's at MaxExporters or MaxBytes, and
+	// ExportersEvicted those exporters.
+	Evicted          uint64
+	ExportersEvicted uint64
 }
 
 // pendingBuffer holds data sets whose template is unknown, per exporter, in
-// arrival order. When a limit is reached the new set is refused: what is
-// held is never pushed out by another exporter's data.
+// arrival order. When a limit of the exporter's is reached the new set is
+// refused; at a limit of the buffer's (MaxExporters, MaxBytes) exporters on
+// probation make room, oldest first, and with none left the new set is
+// refused: what a confirmed exporter holds is never pushed out by another
+// exporter's data.
 type pendingBuffer struct {
 	mu     sync.Mutex
 	limits PendingLimits
 	now    func() time.Time
 	by     map[netip.AddrPort]*pendingQueue
+	order  admitOrder[netip.AddrPort] // of exporters (admit.go)
 	bytes  int
 	stats  PendingStats
 	held   atomic.Int64 // sets held, read without the lock
 }
 
 type pendingQueue struct {
+	// admitNode is the exporter's place in the eviction order: a set of
+	// a second datagram confirms it (admit.go).
+	admitNode[netip.AddrPort]
 	sets  []pendingSet
 	bytes int
 	// ready lists keys whose template came while more of their sets were
@@ -107,7 +124,7 @@ func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
 	if l.MaxAge <= 0 {
 		l.MaxAge = 10 * time.Minute
 	}
-	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue)}
+	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue), order: newAdmitOrder[netip.AddrPort](l.MaxExporters)}
 }
 
 // pendingSetOverhead is what the bookkeeping of one held set costs, counted
@@ -118,8 +135,9 @@ const pendingSetOverhead = 256
 
 func (s *pendingSet) size() int { return len(s.body) + pendingSetOverhead }
 
-// add copies body and holds it under key, or refuses it with ErrLimit.
-func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error {
+// add copies body, a set of datagram (its ID, datagramSerial), and holds
+// it under key, or refuses it with ErrLimit.
+func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, datagram uint64) error {
 	size := len(body) + pendingSetOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -129,20 +147,27 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext) error
 		b.expire(key.Exporter, q, now)
 		q = b.by[key.Exporter]
 	}
-	switch {
-	case q == nil && len(b.by) >= b.limits.MaxExporters,
-		b.bytes+size > b.limits.MaxBytes,
-		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter):
+	if size > b.limits.MaxBytesPerExporter ||
+		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter) {
 		b.stats.Refused++
 		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
 	}
-	if size > b.limits.MaxBytesPerExporter {
-		b.stats.Refused++
-		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
+	var self *admitNode[netip.AddrPort]
+	if q != nil {
+		self = &q.admitNode
+	}
+	for (q == nil && len(b.by) >= b.limits.MaxExporters) || b.bytes+size > b.limits.MaxBytes {
+		if !b.evict(self) {
+			b.stats.Refused++
+			return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
+		}
 	}
 	if q == nil {
 		q = &pendingQueue{}
 		b.by[key.Exporter] = q
+		b.order.admit(&q.admitNode, key.Exporter, datagram)
+	} else if datagram != q.first {
+		b.order.confirm(&q.admitNode)
 	}
 	ctx.state = nil
 	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now})
@@ -207,9 +232,27 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 	clear(q.sets[len(kept):])
 	q.sets = kept
 	if len(q.sets) == 0 {
+		b.order.remove(&q.admitNode)
 		delete(b.by, exporter)
 	}
 	return out
+}
+
+// evict drops the sets of the exporter longest on probation other than
+// not, and reports whether there was one. b.mu is held.
+func (b *pendingBuffer) evict(not *admitNode[netip.AddrPort]) bool {
+	v := b.order.victim(not, nil)
+	if v == nil {
+		return false
+	}
+	q := b.by[v.key]
+	b.bytes -= q.bytes
+	b.held.Add(-int64(len(q.sets)))
+	b.stats.Evicted += uint64(len(q.sets))
+	b.stats.ExportersEvicted++
+	b.order.remove(v)
+	delete(b.by, v.key)
+	return true
 }
 
 // drop accounts for a set leaving q. b.mu is held.
@@ -291,6 +334,7 @@ func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now tim
 	}
 	q.sets = append(q.sets[:0], q.sets[n:]...)
 	if len(q.sets) == 0 {
+		b.order.remove(&q.admitNode)
 		delete(b.by, exporter)
 	}
 }
@@ -309,6 +353,7 @@ func (b *pendingBuffer) forget(exporter netip.AddrPort) {
 	if q := b.by[exporter]; q != nil {
 		b.bytes -= q.bytes
 		b.held.Add(-int64(len(q.sets)))
+		b.order.remove(&q.admitNode)
 		delete(b.by, exporter)
 	}
 }

@@ -309,14 +309,32 @@ func TestPendingLimits(t *testing.T) {
 		require.NoError(t, err, "another exporter has its own byte budget")
 	})
 	t.Run("exporters", func(t *testing.T) {
-		d := NewDecoder(Config{Pending: PendingLimits{MaxExporters: 1}})
+		// Of two exporters, one may be confirmed (2 - max(1, 2/8)): the
+		// one whose sets came in two datagrams. A third exporter's set
+		// takes the place of the one on probation.
+		d := NewDecoder(Config{Pending: PendingLimits{MaxExporters: 2}})
+		for range 2 {
+			_, err := d.Decode(testExporter, buildIPFIXData(1))
+			require.NoError(t, err)
+		}
+		third := netip.MustParseAddrPort("198.51.100.8:2055")
+		for _, e := range []netip.AddrPort{other, third} {
+			p, err := d.Decode(e, buildIPFIXData(1))
+			require.NoError(t, err)
+			require.Equal(t, 1, packetSets(t, p).Pending)
+		}
+		st := d.Stats().Pending
+		require.Zero(t, st.Refused)
+		require.Equal(t, uint64(1), st.Evicted)
+		require.Equal(t, uint64(1), st.ExportersEvicted)
+		require.Equal(t, 3, st.Held)
 		_, err := d.Decode(testExporter, buildIPFIXData(1))
-		require.NoError(t, err)
-		_, err = d.Decode(other, buildIPFIXData(1))
-		require.ErrorIs(t, err, ErrLimit)
-		_, err = d.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err, "a held exporter may add more")
-		require.Equal(t, uint64(1), d.Stats().Pending.Refused)
+		var held []netip.AddrPort
+		for _, s := range d.PendingSets() {
+			held = append(held, s.Key.Exporter)
+		}
+		require.ElementsMatch(t, []netip.AddrPort{testExporter, testExporter, testExporter, third}, held)
 	})
 }
 

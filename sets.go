@@ -35,6 +35,9 @@ type setWalker struct {
 	moreKinds []error // their sentinels
 	// seqRecords counts the message's own data records (seqloss.go).
 	seqRecords seqCounts
+	// datagram is the message's ID, which tells the bounded tables a
+	// second datagram of a source from its first (admit.go).
+	datagram uint64
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
@@ -50,13 +53,14 @@ var sentinels = []error{ErrTruncated, ErrMalformed, ErrTemplateNotFound, ErrLimi
 func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) error {
 	ctx.sampling = d.sampling.rule(ctx.exporter) // once per message, not per set
 	w := setWalker{
-		d:       d,
-		s:       s,
-		dialect: dl,
-		key:     domainKey(TemplateKey{Exporter: d.exporterKey(ctx.exporter), Version: dl.version, Domain: ctx.domain}),
-		ctx:     ctx,
-		budget:  maxReleaseRecords,
-		gen:     d.learnGen.Load(),
+		d:        d,
+		s:        s,
+		dialect:  dl,
+		key:      domainKey(TemplateKey{Exporter: d.exporterKey(ctx.exporter), Version: dl.version, Domain: ctx.domain}),
+		ctx:      ctx,
+		budget:   maxReleaseRecords,
+		gen:      d.learnGen.Load(),
+		datagram: s.serial.id(),
 	}
 	w.releaseDue()
 	w.walk(data, dl.headerLen)
@@ -359,7 +363,7 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 	}
 	w.addSet(t, key, body, ctx, late, lo)
 	if t.Options {
-		if err := w.d.state.learn(key, t, w.s.records[lo:]); err != nil {
+		if err := w.d.state.learn(key, t, w.s.records[lo:], w.datagram); err != nil {
 			w.fail(offset, "options state store", err)
 		}
 	}
@@ -406,7 +410,7 @@ func (w *setWalker) finish() error {
 		}
 		key := w.key
 		key.ID = u.id
-		if err := w.d.pending.add(key, u.body, w.ctx); err != nil {
+		if err := w.d.pending.add(key, u.body, w.ctx, w.datagram); err != nil {
 			w.fail(u.offset, "data set", err)
 			continue
 		}
@@ -426,7 +430,7 @@ func (w *setWalker) finish() error {
 	for i := range w.s.DataSets {
 		ds := &w.s.DataSets[i]
 		if i == 0 || ds.key != stateKey {
-			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9), &w.s.domain)
+			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9), &w.s.domain, w.datagram)
 		}
 		ds.ctx.state = state
 		ds.local = w.s.local
