@@ -56,11 +56,15 @@ type Limits struct {
 	// ExporterState.Refused.
 	MaxOptionsEntries int
 	// MaxNameBytes is the longest interface, VRF or application name kept
-	// (default 256 bytes); longer names are cut and counted in
-	// ExporterState.Truncated.
+	// (default 256 bytes); longer names are cut, copied (the value they
+	// were cut from is not kept), and counted in ExporterState.Truncated.
 	MaxNameBytes int
 	// MaxStateBytes bounds the bytes of names kept per exporter domain
-	// (default 1 MiB). A name beyond it is refused and counted.
+	// (default 1 MiB). A name beyond it is refused and counted. In memory
+	// a domain's options state takes at most MaxStateBytes plus 160 bytes
+	// per entry (MaxOptionsEntries), the copy a MemoryStore keeps
+	// included (TestOptionsNamesHeapBound): 1.6 MiB at the defaults, for
+	// each of up to MaxStateDomains domains.
 	MaxStateBytes int
 	// MaxStateDomains is the most exporter domains whose options state is
 	// kept (default 16384). At the limit, domains idle for StateIdle make

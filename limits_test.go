@@ -307,7 +307,9 @@ func TestLimitMaxDomainsPerExporter(t *testing.T) {
 // set beyond it with ErrLimit and counts it in PendingStats().Refused;
 // what is held stays held and decodes when its template comes.
 func TestLimitPending(t *testing.T) {
-	cost := func(body int) int { return body + pendingSetOverhead }
+	// What a held set counts: its body's copy as the allocator sizes it,
+	// and its bookkeeping; an exporter's queue counts pendingQueueOverhead.
+	cost := func(body int) int { return cap(append([]byte(nil), make([]byte, body)...)) + pendingSetOverhead }
 	// unknown returns an IPFIX message of n data sets of template id with
 	// bodies of size bytes.
 	unknown := func(id uint16, n, size int) []byte {
@@ -326,7 +328,7 @@ func TestLimitPending(t *testing.T) {
 		st := d.Stats().Pending
 		require.Equal(t, max, st.Held)
 		require.Equal(t, uint64(1), st.Refused)
-		require.Equal(t, max*cost(4), st.Bytes)
+		require.Equal(t, pendingQueueOverhead+max*cost(4), st.Bytes)
 		p, err = d.Decode(testExporter, limitTemplates(10, 1, 300))
 		require.NoError(t, err)
 		require.Equal(t, max, p.FlowCount())
@@ -335,7 +337,7 @@ func TestLimitPending(t *testing.T) {
 	})
 	t.Run("MaxBytesPerExporter", func(t *testing.T) {
 		const body = 65000
-		fit := (1 << 20) / cost(body)
+		fit := ((1 << 20) - pendingQueueOverhead) / cost(body)
 		d := NewDecoder(Config{})
 		var buf Buffer
 		for range fit {
@@ -346,16 +348,21 @@ func TestLimitPending(t *testing.T) {
 		require.ErrorIs(t, err, ErrLimit)
 		st := d.Stats().Pending
 		require.Equal(t, fit, st.Held)
-		require.Equal(t, fit*cost(body), st.Bytes)
+		require.Equal(t, pendingQueueOverhead+fit*cost(body), st.Bytes)
 		require.LessOrEqual(t, st.Bytes, 1<<20)
 		require.Equal(t, uint64(1), st.Refused)
 		// A set that fits in what is left is still taken.
-		_, err = d.DecodeInto(&buf, testExporter, unknown(300, 1, (1<<20)-st.Bytes-pendingSetOverhead))
+		left := (1 << 20) - st.Bytes
+		size := left - pendingSetOverhead
+		for cost(size) > left {
+			size--
+		}
+		_, err = d.DecodeInto(&buf, testExporter, unknown(300, 1, size))
 		require.NoError(t, err)
 	})
 	t.Run("MaxBytes", func(t *testing.T) {
 		const body = 65000
-		perExporter := (1 << 20) / cost(body)
+		perExporter := ((1 << 20) - pendingQueueOverhead) / cost(body)
 		d := NewDecoder(Config{})
 		var buf Buffer
 		refusedAt := -1
@@ -367,9 +374,10 @@ func TestLimitPending(t *testing.T) {
 			}
 		}
 		st := d.Stats().Pending
-		require.Equal(t, (64<<20)/cost(body), refusedAt)
+		require.Equal(t, st.Held, refusedAt)
+		require.Equal(t, refusedAt*cost(body)+(refusedAt+perExporter-1)/perExporter*pendingQueueOverhead, st.Bytes)
 		require.LessOrEqual(t, st.Bytes, 64<<20)
-		require.Greater(t, st.Bytes+cost(body), 64<<20)
+		require.Greater(t, st.Bytes+cost(body)+pendingQueueOverhead, 64<<20)
 		require.Equal(t, uint64(1), st.Refused)
 		// The held sets are served when their templates come, at most
 		// maxReleaseRecords (plus one set) a call: the rest on the

@@ -15,10 +15,14 @@ type PendingLimits struct {
 	// MaxSetsPerExporter is the most sets held per exporter (default 256).
 	MaxSetsPerExporter int
 	// MaxBytesPerExporter is the most bytes held per exporter (default 1 MiB).
-	// A held set counts as its body plus 256 bytes of bookkeeping.
+	// Bytes are counted as they are in memory: a held set as the capacity
+	// of its body's copy (the allocator's size class) plus 512 bytes of
+	// bookkeeping, an exporter with sets held as 384 more
+	// (TestPendingHeapBound measures it).
 	MaxBytesPerExporter int
 	// MaxBytes is the most bytes held in all (default 64 MiB), counted as
-	// for MaxBytesPerExporter.
+	// for MaxBytesPerExporter: the live heap of what the buffer holds stays
+	// within it.
 	MaxBytes int
 	// MaxExporters is the most exporters with sets held (default 4096).
 	// At this bound, and at MaxBytes, the sets of the exporter longest on
@@ -35,7 +39,7 @@ type PendingLimits struct {
 // PendingStats counts what the pending buffer did.
 type PendingStats struct {
 	Held    int    // sets held now
-	Bytes   int    // bytes held now, 256 per set of bookkeeping included
+	Bytes   int    // bytes held now, bookkeeping included (PendingLimits.MaxBytes)
 	Added   uint64 // sets taken in
 	Matched uint64 // sets released when their template came
 	Failed  uint64 // released sets that did not decode (reported by that decode's error)
@@ -129,16 +133,26 @@ func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
 
 // pendingSetOverhead is what the bookkeeping of one held set costs, counted
 // with its body against the byte limits so that they bound memory even for
-// a flood of empty sets: the pendingSet (about 180 bytes), the queue's spare
-// capacity and the rounding of the body's copy.
-const pendingSetOverhead = 256
+// a flood of empty sets: the pendingSet (216 bytes) and as much again of
+// the queue's spare capacity (trim keeps it within that), rounded up.
+// pendingQueueOverhead is the same for an exporter with sets held: its
+// pendingQueue (224 bytes) and its entry in the buffer's map.
+const (
+	pendingSetOverhead   = 512
+	pendingQueueOverhead = 384
+)
 
-func (s *pendingSet) size() int { return len(s.body) + pendingSetOverhead }
+// size is what a held set counts against the byte limits: its body's copy
+// as allocated (the capacity: the allocator rounds up to a size class, by
+// up to 8 KiB for a body over 32 KiB) and its bookkeeping.
+func (s *pendingSet) size() int { return cap(s.body) + pendingSetOverhead }
 
 // add copies body, a set of datagram (its ID, datagramSerial), and holds
 // it under key, or refuses it with ErrLimit.
 func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, datagram uint64) error {
-	size := len(body) + pendingSetOverhead
+	// Copied first: its capacity is what it costs.
+	held := append([]byte(nil), body...)
+	size := cap(held) + pendingSetOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -147,7 +161,11 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, datag
 		b.expire(key.Exporter, q, now)
 		q = b.by[key.Exporter]
 	}
-	if size > b.limits.MaxBytesPerExporter ||
+	need := size // what the set adds, with a new queue's bookkeeping
+	if q == nil {
+		need += pendingQueueOverhead
+	}
+	if need > b.limits.MaxBytesPerExporter ||
 		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter) {
 		b.stats.Refused++
 		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
@@ -156,21 +174,22 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, datag
 	if q != nil {
 		self = &q.admitNode
 	}
-	for (q == nil && len(b.by) >= b.limits.MaxExporters) || b.bytes+size > b.limits.MaxBytes {
+	for (q == nil && len(b.by) >= b.limits.MaxExporters) || b.bytes+need > b.limits.MaxBytes {
 		if !b.evict(self) {
 			b.stats.Refused++
 			return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
 		}
 	}
 	if q == nil {
-		q = &pendingQueue{}
+		q = &pendingQueue{bytes: pendingQueueOverhead}
+		b.bytes += pendingQueueOverhead
 		b.by[key.Exporter] = q
 		b.order.admit(&q.admitNode, key.Exporter, datagram)
 	} else if datagram != q.first {
 		b.order.confirm(&q.admitNode)
 	}
 	ctx.state = nil
-	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now})
+	q.sets = append(q.sets, pendingSet{key: key, body: held, ctx: ctx, at: now})
 	q.bytes += size
 	b.bytes += size
 	b.stats.Added++
@@ -232,8 +251,9 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 	clear(q.sets[len(kept):])
 	q.sets = kept
 	if len(q.sets) == 0 {
-		b.order.remove(&q.admitNode)
-		delete(b.by, exporter)
+		b.dropQueue(exporter, q)
+	} else {
+		q.trim()
 	}
 	return out
 }
@@ -253,6 +273,23 @@ func (b *pendingBuffer) evict(not *admitNode[netip.AddrPort]) bool {
 	b.order.remove(v)
 	delete(b.by, v.key)
 	return true
+}
+
+// dropQueue forgets the queue of an exporter whose sets are all gone, and
+// its bookkeeping. b.mu is held.
+func (b *pendingBuffer) dropQueue(exporter netip.AddrPort, q *pendingQueue) {
+	b.bytes -= q.bytes // the queue's own, what its sets counted is dropped
+	b.order.remove(&q.admitNode)
+	delete(b.by, exporter)
+}
+
+// trim gives back spare capacity beyond as much again as the queue holds,
+// so that what pendingSetOverhead counts for it holds in memory after sets
+// left. The bodies of the sets gone must be cleared already.
+func (q *pendingQueue) trim() {
+	if cap(q.sets) > 2*len(q.sets)+1 {
+		q.sets = append([]pendingSet(nil), q.sets...)
+	}
 }
 
 // drop accounts for a set leaving q. b.mu is held.
@@ -332,10 +369,13 @@ func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now tim
 	if n == 0 {
 		return
 	}
-	q.sets = append(q.sets[:0], q.sets[n:]...)
+	kept := append(q.sets[:0], q.sets[n:]...)
+	clear(q.sets[len(kept):]) // the expired bodies must not stay reachable
+	q.sets = kept
 	if len(q.sets) == 0 {
-		b.order.remove(&q.admitNode)
-		delete(b.by, exporter)
+		b.dropQueue(exporter, q)
+	} else {
+		q.trim()
 	}
 }
 

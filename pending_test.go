@@ -276,19 +276,20 @@ func TestPendingLimits(t *testing.T) {
 	})
 	t.Run("bytes per exporter", func(t *testing.T) {
 		// What a held set of n records counts against the byte limits,
-		// as PendingStats reports it (the body, and any bookkeeping the
-		// buffer adds per set): cost(n) = overhead + n*record.
+		// as PendingStats reports it: its body's copy as the allocator
+		// sizes it, and the bookkeeping per set; an exporter's queue
+		// counts pendingQueueOverhead once.
+		record := len(flowRecords(ipfixBenchFields, 1))
+		cost := func(n int) int { return cap(append([]byte(nil), make([]byte, n*record)...)) + pendingSetOverhead }
 		probe := NewDecoder(Config{})
 		_, err := probe.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err)
-		c1 := probe.Stats().Pending.Bytes
+		require.Equal(t, pendingQueueOverhead+cost(1), probe.Stats().Pending.Bytes)
 		_, err = probe.Decode(testExporter, buildIPFIXData(2))
 		require.NoError(t, err)
-		record := probe.Stats().Pending.Bytes - c1 - c1 // (cost(1) + cost(2)) - 2*cost(1)
-		require.Equal(t, len(flowRecords(ipfixBenchFields, 1)), record)
-		cost := func(n int) int { return c1 + (n-1)*record }
+		require.Equal(t, pendingQueueOverhead+cost(1)+cost(2), probe.Stats().Pending.Bytes)
 
-		limit := cost(2) + cost(1)
+		limit := pendingQueueOverhead + cost(2) + cost(1)
 		d := NewDecoder(Config{Pending: PendingLimits{MaxBytesPerExporter: limit}})
 		_, err = d.Decode(testExporter, buildIPFIXData(2))
 		require.NoError(t, err)

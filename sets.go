@@ -319,6 +319,9 @@ func (w *setWalker) release(keys []readyKey) {
 	if failed > 0 {
 		w.d.pending.failed(failed)
 	}
+	// The packet's sets keep what they need of the bodies; the list must
+	// not keep them reachable beyond the next call.
+	clear(w.s.released)
 }
 
 // records splits a data set body into records of t and adds the set. It

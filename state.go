@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -523,10 +524,11 @@ func (ds *domainState) room(n int, l *Limits) bool {
 }
 
 // putName keeps m[k] = v, v cut to MaxNameBytes, within the domain's
-// bounds.
+// bounds. A cut name is copied: a substring would keep the whole value
+// alive, and the bound hold in the bytes counted but not in memory.
 func putName[K comparable](ds *domainState, m map[K]string, k K, v string, l *Limits) map[K]string {
 	if len(v) > l.MaxNameBytes {
-		v = v[:l.MaxNameBytes]
+		v = strings.Clone(v[:l.MaxNameBytes])
 		ds.st.Truncated++
 	}
 	if m == nil {
