@@ -215,3 +215,36 @@ func TestLiveSaveTempKept(t *testing.T) {
 	}
 	require.Empty(t, temps(t, path))
 }
+
+// TestFutureSystemInitNotKept: options data whose systemInitTimeMilliseconds
+// lies in the future is not kept, so the store's state can still be saved
+// and loaded again (found by FuzzStateful,
+// testdata/fuzz/FuzzStateful/690fdb0a2762dd94: on main a time beyond the
+// year 9999 made every later Save fail with "year outside of range", and
+// one merely in the future made the saved file refused by Load, so that a
+// collector with -state would not start again).
+func TestFutureSystemInitNotKept(t *testing.T) {
+	clock := newTestClock()
+	optTmpl := set(3, ipfixOptionsTemplate(300, 1, tmplField{144, 4, 0}, tmplField{160, 8, 0}), false)
+	for _, c := range []struct {
+		at   time.Time
+		kept bool
+	}{
+		{clock.Now().Add(-time.Hour), true},
+		{clock.Now(), true},
+		{clock.Now().Add(time.Second), false},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.UnixMilli(1 << 61), false},
+	} {
+		store := NewMemoryStore(MemoryStoreConfig{Now: clock.Now})
+		d := NewDecoder(Config{Store: store, Now: clock.Now})
+		_, err := d.Decode(testExporter, ipfixMessage(9, 0, optTmpl, set(300, append(uintBytes(1, 4), uintBytes(uint64(c.at.UnixMilli()), 8)...), false)))
+		require.NoError(t, err)
+		st, ok := d.ExporterState(testExporter, 10, 9)
+		require.True(t, ok)
+		require.Equal(t, c.kept, !st.SystemInit.IsZero(), "%v", c.at)
+		var saved strings.Builder
+		require.NoError(t, store.Save(&saved), "%v", c.at)
+		require.NoError(t, NewMemoryStore(MemoryStoreConfig{Now: clock.Now}).Load(strings.NewReader(saved.String())), "%v", c.at)
+	}
+}

@@ -330,8 +330,9 @@ func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record, datag
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	changed := false
+	now := t.now()
 	for i := range recs {
-		changed = ds.learnRecord(&recs[i], &t.limits) || changed
+		changed = ds.learnRecord(&recs[i], &t.limits, now) || changed
 	}
 	ds.known = true
 	if changed {
@@ -402,8 +403,10 @@ func (t *stateTable) stats(s *Stats) {
 }
 
 // learnRecord reads the fields of one options record that this package
-// keeps. It reports whether the flow state changed.
-func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
+// keeps. It reports whether the flow state changed. A system init time
+// after now is not kept: a state file holding one would not load again
+// (Load refuses it), and one beyond the year 9999 could not even be saved.
+func (ds *domainState) learnRecord(r *Record, l *Limits, now time.Time) bool {
 	var (
 		sampler, ifIndex, vrf           uint64
 		hasSampler, hasIf, hasVRF       bool
@@ -492,7 +495,7 @@ func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
 		}
 		changed = true
 	}
-	if sysInit != 0 && sysInit < 1<<62 {
+	if sysInit != 0 && sysInit <= uint64(now.UnixMilli()) {
 		ds.st.SystemInit = time.UnixMilli(int64(sysInit)).UTC()
 		changed = true
 	}
