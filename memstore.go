@@ -23,11 +23,11 @@ type MemoryStoreConfig struct {
 	// bytes per field, its exporter's and domain's bookkeeping included
 	// (TestTemplateHeapCost measures 1.2 KiB for one field, 3.8 KiB for
 	// 32, 13 KiB for 512), so 65536 templates of 32 fields take up to
-	// 300 MiB. A new template beyond it evicts
-	// the exporters longest on probation (not its own) until there is
-	// room, as MaxExporters does; with none left on probation it is
-	// refused with ErrLimit (with EvictOldest, the oldest of its own
-	// domain makes room if the domain holds any).
+	// 300 MiB. A new template beyond it evicts the exporters longest on
+	// probation (not its own) until there is room, as MaxExporters does;
+	// with none left on probation it is refused with ErrLimit (with
+	// EvictOldest, the oldest of its own domain makes room if the domain
+	// holds any).
 	MaxTemplates int
 	// MaxExporters is the most exporters kept (default 4096). At the
 	// bound a new exporter is admitted by evicting, with its templates,
