@@ -34,6 +34,9 @@ type Sets struct {
 	// template of the Buffer's last message, kept across messages.
 	domain   domainCache
 	template templateCache
+	// serial gives each message decoded into these Sets its datagram ID
+	// (admit.go).
+	serial datagramSerial
 }
 
 // DataSet is one data or options data set.

@@ -79,17 +79,28 @@ type Limits struct {
 	// ExporterState.Refused.
 	MaxOptionsEntries int
 	// MaxNameBytes is the longest interface, VRF or application name kept
-	// (default 256 bytes); longer names are cut and counted in
-	// ExporterState.Truncated.
+	// (default 256 bytes); longer names are cut, copied (the value they
+	// were cut from is not kept), and counted in ExporterState.Truncated.
 	MaxNameBytes int
 	// MaxStateBytes bounds the bytes of names kept per exporter domain
-	// (default 1 MiB). A name beyond it is refused and counted.
+	// (default 1 MiB). A name beyond it is refused and counted. In memory
+	// a domain's options state takes at most MaxStateBytes plus 160 bytes
+	// per entry (MaxOptionsEntries), the copy a MemoryStore keeps
+	// included (TestOptionsNamesHeapBound): 1.6 MiB at the defaults, for
+	// each of up to MaxStateDomains domains.
 	MaxStateBytes int
 	// MaxStateDomains is the most exporter domains whose options state is
 	// kept (default 16384). At the limit, domains idle for StateIdle make
-	// room (Stats.StateDomainsReclaimed); otherwise options data of further
-	// domains is not kept (Stats.StateDomainsRefused) and their flows
-	// decode without the sampling interval such data would have given.
+	// room (Stats.StateDomainsReclaimed, looked for at most once a
+	// second); else the domain longest on probation, used by one datagram
+	// only, is dropped for the new one (Stats.StateDomainsEvicted). A
+	// domain used by a second datagram is confirmed and never dropped for
+	// a newcomer (Stats.StateDomainsConfirmed; at most MaxStateDomains -
+	// MaxStateDomains/8 are, the least recently used going back to
+	// probation beyond that), so that a flood of spoofed sources can
+	// neither push out known exporters' sampling intervals nor keep a new
+	// exporter's out (docs/limits-eviction.md). Options data is refused
+	// (Stats.StateDomainsRefused) only when there is nothing to evict.
 	MaxStateDomains int
 	// StateIdle is how long a domain's options state is kept without a
 	// datagram of that domain once MaxStateDomains is reached, and by
@@ -100,8 +111,12 @@ type Limits struct {
 	MaxListDepth int
 	// MaxSequenceDomains is the most exporter domains whose sequence
 	// numbers are tracked (default 16384); at the limit, domains idle for
-	// StateIdle make room (Stats.SequenceDomainsReclaimed), otherwise new
-	// ones are not tracked (Stats.SequenceDomainsRefused).
+	// StateIdle make room (Stats.SequenceDomainsReclaimed, looked for at
+	// most once a second), else the domain longest on probation (one
+	// message seen) is dropped for the new one
+	// (Stats.SequenceDomainsEvicted), as for MaxStateDomains; new ones are
+	// not tracked (Stats.SequenceDomainsRefused) only when there is
+	// nothing to evict.
 	MaxSequenceDomains int
 }
 
@@ -172,8 +187,15 @@ type Stats struct {
 	// Sweep.
 	StateDomainsRefused   uint64
 	StateDomainsReclaimed uint64
-	// StateDomains is the number of exporter domains with options state.
-	StateDomains int
+	// StateDomainsEvicted counts domains on probation (used by one
+	// datagram only) dropped to admit a new domain at
+	// Limits.MaxStateDomains.
+	StateDomainsEvicted uint64
+	// StateDomains is the number of exporter domains with options state,
+	// and StateDomainsConfirmed how many of them are confirmed (used by a
+	// second datagram; docs/limits-eviction.md).
+	StateDomains          int
+	StateDomainsConfirmed int
 	// StateStoreFailures counts reads and writes of options state that
 	// the store (a StateStore) failed.
 	StateStoreFailures uint64
@@ -190,6 +212,12 @@ type Stats struct {
 	Sequences                []SequenceStats
 	SequenceDomainsRefused   uint64
 	SequenceDomainsReclaimed uint64
+	// SequenceDomainsEvicted counts domains on probation (one message
+	// seen) dropped to track a new domain at Limits.MaxSequenceDomains,
+	// and SequenceDomainsConfirmed how many of those tracked now are
+	// confirmed (a second message seen).
+	SequenceDomainsEvicted   uint64
+	SequenceDomainsConfirmed int
 }
 
 // StatsReporter is implemented by stores that count what they do;

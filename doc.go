@@ -95,8 +95,14 @@
 // # Limits and errors
 //
 // Everything a sender can make the decoder hold is bounded (Limits,
-// PendingLimits, MemoryStoreConfig); at a limit the new thing is refused,
-// counted, and reported with an error matching ErrLimit. Every error matches
+// PendingLimits, MemoryStoreConfig), and bounds stated in bytes hold in
+// memory. The tables keyed by exporter admit a newcomer at their bound by
+// evicting an entry on probation (a source seen in one datagram only),
+// never one confirmed by a second datagram, so that spoofed sources can
+// neither push out known exporters nor lock new ones out; the counters say
+// what was evicted. A limit with nothing to evict (one per exporter or
+// domain) refuses the new thing, counts it, and reports it with an error
+// matching ErrLimit (docs/limits-eviction.md). Every error matches
 // one of the sentinels ErrTruncated, ErrUnsupportedVersion, ErrEmpty,
 // ErrMalformed, ErrTemplateNotFound, ErrLimit or ErrStore with errors.Is,
 // usually through a *DecodeError that says where. A bad v9 or IPFIX set

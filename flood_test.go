@@ -266,10 +266,16 @@ func TestFloodTemplates(t *testing.T) {
 	require.Equal(t, uint64(refused), st.Rejected)
 	require.LessOrEqual(t, heap, bound)
 
-	// A new exporter that first shows up once the store is full is refused:
-	// the store never pushes out known exporters for new ones.
+	// A new exporter that first shows up once the store is full is
+	// admitted, in place of one on probation (issue 20): the store never
+	// pushes out a confirmed exporter (the legitimate one) for a new one.
+	evicted := st.ExportersEvicted
 	_, err := d.Decode(floodAddr(exporters+1), buildIPFIXTemplate())
-	require.ErrorIs(t, err, ErrLimit)
+	require.NoError(t, err)
+	st = store.Stats()
+	require.Equal(t, evicted+1, st.ExportersEvicted)
+	require.LessOrEqual(t, st.Exporters, storeCfg.MaxExporters)
+	legit.send(t, d, false, "after a new exporter")
 }
 
 // floodTemplateCost measures the live heap one stored template of
@@ -341,8 +347,9 @@ func floodPendingBounds(tb testing.TB, d *Decoder, l PendingLimits) PendingStats
 // bounds hold throughout (total bytes, exporters, sets and bytes per
 // exporter); a legitimate exporter whose data arrived early in the flood
 // gets its flows when its templates come; data that arrives once the
-// buffer is full is refused with ErrLimit and counted, never pushing out
-// what is held.
+// buffer is full of confirmed exporters' sets (most of the flood's senders
+// send several datagrams) is refused with ErrLimit and counted, never
+// pushing out what they hold.
 func TestFloodPendingData(t *testing.T) {
 	lim := PendingLimits{MaxSetsPerExporter: 64, MaxBytesPerExporter: 32 << 10, MaxBytes: 4 << 20, MaxExporters: 1024, MaxAge: time.Hour}
 	datagrams := 60_000

@@ -23,11 +23,12 @@ func heldExporter(i int) netip.AddrPort {
 }
 
 // TestHeldAfterRefusedTemplate: data whose template the store refused at a
-// limit is held, and released when the template is accepted later, once
-// expiry freed the store's slots.
+// limit (MaxTemplates, every other exporter confirmed) is held, and
+// released when the template is accepted later, once expiry freed the
+// store's slots.
 func TestHeldAfterRefusedTemplate(t *testing.T) {
 	clock := newTestClock()
-	store := NewMemoryStore(MemoryStoreConfig{TTL: 100 * time.Millisecond, MaxExporters: 2, Now: clock.Now})
+	store := NewMemoryStore(MemoryStoreConfig{TTL: 100 * time.Millisecond, MaxTemplates: 2, Now: clock.Now})
 	d := NewDecoder(Config{Store: store, Now: clock.Now})
 	msg := func(seq uint32) []byte {
 		return ipfixMessage(1, seq, set(2, templateRecord(256, heldFieldsA...), false), set(256, flowRecords(heldFieldsA, 1), false))
@@ -35,6 +36,10 @@ func TestHeldAfterRefusedTemplate(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		p, err := d.Decode(heldExporter(i), msg(0))
 		if i < 3 {
+			require.NoError(t, err)
+			require.Equal(t, 1, p.FlowCount())
+			// Data alone, decoded with the stored template: confirmed.
+			p, err = d.Decode(heldExporter(i), ipfixMessage(1, 1, set(256, flowRecords(heldFieldsA, 1), false)))
 			require.NoError(t, err)
 			require.Equal(t, 1, p.FlowCount())
 			continue

@@ -236,10 +236,14 @@ func TestHostileV9TemplateFlood(t *testing.T) {
 	require.EqualValues(t, 200, st.Rejected)
 	require.Equal(t, limit+1, st.Templates)
 
-	// A second flood from more exporters than the store keeps: refused.
+	// A second flood from more exporters than the store keeps: each takes
+	// the place of the oldest on probation; the exporter confirmed before
+	// (data decoded with its template) keeps its place.
 	store2 := NewMemoryStore(MemoryStoreConfig{MaxExporters: 4})
 	d2 := NewDecoder(Config{Store: store2})
 	_, err = d2.Decode(other, v9Packet(7, 1, goodV9Tmpl))
+	require.NoError(t, err)
+	_, err = d2.Decode(other, v9Packet(7, 2, goodV9Data))
 	require.NoError(t, err)
 	refused := 0
 	for i := range 20 {
@@ -248,7 +252,8 @@ func TestHostileV9TemplateFlood(t *testing.T) {
 			refused++
 		}
 	}
-	require.Equal(t, 20-3, refused)
+	require.Zero(t, refused)
+	require.Equal(t, uint64(20-3), store2.Stats().ExportersEvicted)
 
 	// The flooded exporter's templates and the other exporters' still work.
 	for _, dd := range []*Decoder{d, d2} {

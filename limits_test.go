@@ -14,8 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLimitMaxTemplatesTotal: the store's total bound refuses a new
-// template with ErrLimit, counts it, and keeps serving what it holds.
+// TestLimitMaxTemplatesTotal: at the store's total bound a new template
+// evicts the exporter longest on probation, with its templates; when every
+// other exporter is confirmed it is refused with ErrLimit, counted, and
+// the store keeps serving what it holds.
 func TestLimitMaxTemplatesTotal(t *testing.T) {
 	s := NewMemoryStore(MemoryStoreConfig{MaxTemplates: 10})
 	tmpl, err := NewTemplate(9, 256, false, 0, []TemplateField{{ID: 8, Length: 4}})
@@ -26,20 +28,33 @@ func TestLimitMaxTemplatesTotal(t *testing.T) {
 	for i := range 10 {
 		require.NoError(t, s.AddTemplate(key(i), tmpl))
 	}
-	err = s.AddTemplate(key(10), tmpl)
-	require.ErrorIs(t, err, ErrLimit)
+	for i := range 9 {
+		_, err := s.Template(key(i)) // data decoded with it: confirmed
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.AddTemplate(key(10), tmpl), "exporter 9, on probation, makes room")
 	st := s.Stats()
+	require.Equal(t, uint64(1), st.ExportersEvicted)
+	require.Equal(t, uint64(1), st.TemplatesEvictedWithExporters)
+	_, err = s.Template(key(9))
+	require.ErrorIs(t, err, ErrTemplateNotFound)
+	_, err = s.Template(key(10))
+	require.NoError(t, err)
+	s.Expire()
+	err = s.AddTemplate(key(9), tmpl)
+	require.ErrorIs(t, err, ErrLimit, "no other exporter on probation")
+	st = s.Stats()
 	require.Equal(t, 10, st.Templates)
 	require.Equal(t, 10, st.Exporters, "a refused exporter leaves no empty domain behind")
 	require.EqualValues(t, 1, st.Rejected)
-	for i := range 10 {
+	for _, i := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10} {
 		got, err := s.Template(key(i))
 		require.NoError(t, err)
 		require.Same(t, tmpl, got)
 	}
 	// Room again after a withdrawal.
 	require.NoError(t, s.WithdrawTemplate(key(3)))
-	require.NoError(t, s.AddTemplate(key(10), tmpl))
+	require.NoError(t, s.AddTemplate(key(9), tmpl))
 	require.Equal(t, 10, s.Stats().Templates)
 }
 
@@ -220,9 +235,11 @@ func TestLimitMaxTemplatesPerDomain(t *testing.T) {
 }
 
 // TestLimitMaxExporters: the store holds the templates of MaxExporters
-// exporters (default 4096); a new exporter is refused with ErrLimit and
-// counted in Stats().Rejected, while known exporters are still served and
-// may still open new domains.
+// exporters (default 4096); a new exporter is admitted in place of the
+// exporter longest on probation, whose templates go with it (counted in
+// ExportersEvicted and TemplatesEvictedWithExporters; nothing is
+// Rejected), while confirmed exporters (data decoded with their
+// templates) are still served and may still open new domains.
 func TestLimitMaxExporters(t *testing.T) {
 	const max = 4096
 	s := NewMemoryStore(MemoryStoreConfig{})
@@ -234,14 +251,25 @@ func TestLimitMaxExporters(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, max, s.Stats().Exporters)
+	limitServed(t, d, limitAddr(0), 10, 1, 256) // confirms exporter 0
+	limitServed(t, d, limitAddr(max-1), 10, 1, 256)
 	_, err := d.Decode(limitAddr(max), tmpl)
-	require.ErrorIs(t, err, ErrLimit)
+	require.NoError(t, err)
 	st := s.Stats()
-	require.Equal(t, uint64(1), st.Rejected)
+	require.Zero(t, st.Rejected)
+	require.Equal(t, uint64(1), st.ExportersEvicted)
+	require.Equal(t, uint64(1), st.TemplatesEvictedWithExporters)
 	require.Equal(t, max, st.Exporters)
 	require.Equal(t, max, st.Templates)
+	require.Equal(t, 2, st.Confirmed)
+	// Exporter 1 was the oldest on probation: its data now waits for a
+	// template.
+	p, err := d.Decode(limitAddr(1), limitData(10, 1, 256))
+	require.NoError(t, err)
+	require.Equal(t, 1, packetSets(t, p).Pending)
 	limitServed(t, d, limitAddr(0), 10, 1, 256)
 	limitServed(t, d, limitAddr(max-1), 10, 1, 256)
+	limitServed(t, d, limitAddr(max), 10, 1, 256)
 	_, err = d.Decode(limitAddr(0), limitTemplates(9, 7, 300))
 	require.NoError(t, err)
 	limitServed(t, d, limitAddr(0), 9, 7, 300)
@@ -279,7 +307,9 @@ func TestLimitMaxDomainsPerExporter(t *testing.T) {
 // set beyond it with ErrLimit and counts it in PendingStats().Refused;
 // what is held stays held and decodes when its template comes.
 func TestLimitPending(t *testing.T) {
-	cost := func(body int) int { return body + pendingSetOverhead }
+	// What a held set counts: its body's copy as the allocator sizes it,
+	// and its bookkeeping; an exporter's queue counts pendingQueueOverhead.
+	cost := func(body int) int { return cap(append([]byte(nil), make([]byte, body)...)) + pendingSetOverhead }
 	// unknown returns an IPFIX message of n data sets of template id with
 	// bodies of size bytes.
 	unknown := func(id uint16, n, size int) []byte {
@@ -298,7 +328,7 @@ func TestLimitPending(t *testing.T) {
 		st := d.Stats().Pending
 		require.Equal(t, max, st.Held)
 		require.Equal(t, uint64(1), st.Refused)
-		require.Equal(t, max*cost(4), st.Bytes)
+		require.Equal(t, pendingQueueOverhead+max*cost(4), st.Bytes)
 		p, err = d.Decode(testExporter, limitTemplates(10, 1, 300))
 		require.NoError(t, err)
 		require.Equal(t, max, p.FlowCount())
@@ -307,7 +337,7 @@ func TestLimitPending(t *testing.T) {
 	})
 	t.Run("MaxBytesPerExporter", func(t *testing.T) {
 		const body = 65000
-		fit := (1 << 20) / cost(body)
+		fit := ((1 << 20) - pendingQueueOverhead) / cost(body)
 		d := NewDecoder(Config{})
 		var buf Buffer
 		for range fit {
@@ -318,16 +348,21 @@ func TestLimitPending(t *testing.T) {
 		require.ErrorIs(t, err, ErrLimit)
 		st := d.Stats().Pending
 		require.Equal(t, fit, st.Held)
-		require.Equal(t, fit*cost(body), st.Bytes)
+		require.Equal(t, pendingQueueOverhead+fit*cost(body), st.Bytes)
 		require.LessOrEqual(t, st.Bytes, 1<<20)
 		require.Equal(t, uint64(1), st.Refused)
 		// A set that fits in what is left is still taken.
-		_, err = d.DecodeInto(&buf, testExporter, unknown(300, 1, (1<<20)-st.Bytes-pendingSetOverhead))
+		left := (1 << 20) - st.Bytes
+		size := left - pendingSetOverhead
+		for cost(size) > left {
+			size--
+		}
+		_, err = d.DecodeInto(&buf, testExporter, unknown(300, 1, size))
 		require.NoError(t, err)
 	})
 	t.Run("MaxBytes", func(t *testing.T) {
 		const body = 65000
-		perExporter := (1 << 20) / cost(body)
+		perExporter := ((1 << 20) - pendingQueueOverhead) / cost(body)
 		d := NewDecoder(Config{})
 		var buf Buffer
 		refusedAt := -1
@@ -339,9 +374,10 @@ func TestLimitPending(t *testing.T) {
 			}
 		}
 		st := d.Stats().Pending
-		require.Equal(t, (64<<20)/cost(body), refusedAt)
+		require.Equal(t, st.Held, refusedAt)
+		require.Equal(t, refusedAt*cost(body)+(refusedAt+perExporter-1)/perExporter*pendingQueueOverhead, st.Bytes)
 		require.LessOrEqual(t, st.Bytes, 64<<20)
-		require.Greater(t, st.Bytes+cost(body), 64<<20)
+		require.Greater(t, st.Bytes+cost(body)+pendingQueueOverhead, 64<<20)
 		require.Equal(t, uint64(1), st.Refused)
 		// The held sets are served when their templates come, at most
 		// maxReleaseRecords (plus one set) a call: the rest on the
@@ -371,14 +407,28 @@ func TestLimitPending(t *testing.T) {
 			_, err := d.DecodeInto(&buf, limitAddr(i), unknown(300, 1, 4))
 			require.NoError(t, err)
 		}
+		// One more exporter takes the place of the first, on probation
+		// (its sets came in one datagram), counted as evicted.
 		_, err := d.DecodeInto(&buf, limitAddr(max), unknown(300, 1, 4))
-		require.ErrorIs(t, err, ErrLimit)
+		require.NoError(t, err)
 		st := d.Stats().Pending
 		require.Equal(t, max, st.Held)
-		require.Equal(t, uint64(1), st.Refused)
-		// A held exporter may still add sets.
-		_, err = d.DecodeInto(&buf, limitAddr(0), unknown(301, 1, 4))
+		require.Zero(t, st.Refused)
+		require.Equal(t, uint64(1), st.Evicted)
+		require.Equal(t, uint64(1), st.ExportersEvicted)
+		// A held exporter may still add sets, which confirms it.
+		_, err = d.DecodeInto(&buf, limitAddr(1), unknown(301, 1, 4))
 		require.NoError(t, err)
+		_, err = d.DecodeInto(&buf, limitAddr(max+1), unknown(300, 1, 4))
+		require.NoError(t, err)
+		require.Equal(t, uint64(2), d.Stats().Pending.ExportersEvicted)
+		var held int
+		for _, s := range d.PendingSets() {
+			if s.Key.Exporter == limitAddr(1) {
+				held++
+			}
+		}
+		require.Equal(t, 2, held, "the confirmed exporter keeps its sets")
 	})
 }
 
@@ -475,7 +525,8 @@ func TestLimitMaxListDepth(t *testing.T) {
 
 // TestLimitMaxStateDomains: the options state of Limits.MaxStateDomains
 // exporter domains (default 16384) is kept; options data of one more is
-// not. Nothing counts or reports it.
+// kept in place of the domain longest on probation (used by one datagram
+// only), counted in StateDomainsEvicted.
 func TestLimitMaxStateDomains(t *testing.T) {
 	const max = 16384
 	d := NewDecoder(Config{})
@@ -486,9 +537,17 @@ func TestLimitMaxStateDomains(t *testing.T) {
 		_, err := d.DecodeInto(&buf, limitAddr(i/64), ipfixMessage(uint32(i%64), 0, tmpl, data))
 		require.NoError(t, err)
 	}
-	st, ok := d.ExporterState(limitAddr((max-1)/64), 10, (max-1)%64)
-	require.True(t, ok)
-	require.Equal(t, uint32(100), st.SamplingInterval)
-	_, ok = d.ExporterState(limitAddr(max/64), 10, max%64)
-	require.False(t, ok, "domain beyond MaxStateDomains has state")
+	for _, i := range []int{max - 1, max} {
+		st, ok := d.ExporterState(limitAddr(i/64), 10, uint32(i%64))
+		require.True(t, ok, "domain %d", i)
+		require.Equal(t, uint32(100), st.SamplingInterval)
+	}
+	ds := d.Stats()
+	require.Equal(t, max, ds.StateDomains)
+	require.Equal(t, uint64(1), ds.StateDomainsEvicted)
+	require.Zero(t, ds.StateDomainsRefused)
+	d.state.mu.RLock()
+	_, held := d.state.domains[TemplateKey{Exporter: limitAddr(0), Version: 10}]
+	d.state.mu.RUnlock()
+	require.False(t, held, "the first domain, the oldest on probation, made room")
 }

@@ -26,6 +26,9 @@ type savedTemplate struct {
 	ScopeCount int             `json:"scope_count,omitempty"`
 	Fields     []TemplateField `json:"fields"`
 	Seen       time.Time       `json:"seen"`
+	// Confirmed: the exporter was confirmed (MemoryStoreConfig.MaxExporters),
+	// and is again when loaded.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // savedState is the JSON form of one domain's options state.
@@ -63,6 +66,7 @@ func (s *MemoryStore) Save(w io.Writer) error {
 			doc.Templates = append(doc.Templates, savedTemplate{
 				Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, ID: id,
 				Options: e.t.Options, ScopeCount: e.t.ScopeCount, Fields: e.t.Fields, Seen: e.seen,
+				Confirmed: d.exporter.confirmed(),
 			})
 		}
 	}
@@ -164,6 +168,9 @@ func (s *MemoryStore) loadTemplate(st *savedTemplate) error {
 	key := TemplateKey{Exporter: exp, Version: st.Version, Domain: st.Domain, ID: st.ID}
 	if err := s.addTemplate(key, t, seen); err != nil {
 		return err
+	}
+	if st.Confirmed {
+		s.confirmExporter(exp)
 	}
 	s.subs.announce(key)
 	return nil

@@ -94,18 +94,22 @@ func (s *MemoryStore) ExporterState(key TemplateKey) (ExporterState, bool, error
 	if !ok {
 		return ExporterState{}, false, nil
 	}
+	e.markUsed()
 	return e.st.clone(), true, nil
 }
 
-// storedState is one domain's options state and when it was last set.
+// storedState is one domain's options state, when it was last set, and
+// its place in the eviction order of states.
 type storedState struct {
+	admitNode[TemplateKey]
 	st  ExporterState
 	set time.Time
 }
 
 // SetExporterState implements StateStore. A new domain beyond
 // MemoryStoreConfig.MaxStates makes room by dropping the states not set for
-// StateIdle; if none is that old, it is refused with ErrLimit.
+// StateIdle or else the state longest on probation (that of an exporter
+// not confirmed); if there is none, it is refused with ErrLimit.
 func (s *MemoryStore) SetExporterState(key TemplateKey, st ExporterState) error {
 	return s.setExporterState(key, st, s.cfg.Now())
 }
@@ -114,15 +118,35 @@ func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set ti
 	dk := domainKey(key)
 	st = st.clone()
 	s.mu.Lock()
-	if _, ok := s.states[dk]; !ok && len(s.states) >= s.cfg.MaxStates {
-		s.dropIdleStates(s.cfg.Now())
+	e := s.states[dk]
+	if e == nil {
 		if len(s.states) >= s.cfg.MaxStates {
-			s.stats.Rejected++
-			s.mu.Unlock()
-			return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+			if now := s.cfg.Now(); !now.Before(s.nextStateReclaim) {
+				// At most once a second: a flood at the limit must not
+				// make every new domain scan the states.
+				s.nextStateReclaim = now.Add(time.Second)
+				s.dropIdleStates(now)
+			}
 		}
+		if len(s.states) >= s.cfg.MaxStates {
+			v := s.stateOrder.victim(nil, s.exporterConfirmed)
+			if v == nil {
+				s.stats.Rejected++
+				s.mu.Unlock()
+				return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
+			}
+			s.stateOrder.remove(v)
+			delete(s.states, v.key)
+			s.stats.StatesEvicted++
+		}
+		e = &storedState{}
+		s.states[dk] = e
+		s.stateOrder.admit(&e.admitNode, dk, 0)
 	}
-	s.states[dk] = storedState{st: st, set: set}
+	e.st, e.set = st, set
+	if s.exporterConfirmed(dk) {
+		s.stateOrder.confirm(&e.admitNode)
+	}
 	s.mu.Unlock()
 	s.subs.announce(dk)
 	return nil
@@ -133,16 +157,18 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1)
-	for dk, d := range s.domains {
-		if dk.Exporter != exporter {
-			continue
+	if x := s.exporters[exporter]; x != nil {
+		for len(x.domains) > 0 {
+			dk := x.domains[len(x.domains)-1]
+			n := len(s.domains[dk].templates)
+			s.total -= n
+			s.stats.Withdrawn += uint64(n)
+			s.dropDomain(dk)
 		}
-		s.total -= len(d.templates)
-		s.stats.Withdrawn += uint64(len(d.templates))
-		s.dropDomain(dk)
 	}
-	for dk := range s.states {
+	for dk, e := range s.states {
 		if dk.Exporter == exporter {
+			s.stateOrder.remove(&e.admitNode)
 			delete(s.states, dk)
 		}
 	}
@@ -154,6 +180,7 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 func (s *MemoryStore) dropIdleStates(now time.Time) {
 	for dk, e := range s.states {
 		if now.Sub(e.set) > s.cfg.StateIdle {
+			s.stateOrder.remove(&e.admitNode)
 			delete(s.states, dk)
 			s.stats.Expired++
 		}

@@ -120,45 +120,63 @@ func TestMemoryStoreMaxExporters(t *testing.T) {
 	s := NewMemoryStore(MemoryStoreConfig{MaxExporters: 2})
 	require.NoError(t, s.AddTemplate(storeKey(exporterA, 1, 256), storeTemplate(t, 256, 0)))
 	require.NoError(t, s.AddTemplate(storeKey(exporterB, 1, 256), storeTemplate(t, 256, 1)))
-	// A new exporter is refused; the known ones keep their templates.
-	require.ErrorIs(t, s.AddTemplate(storeKey(exporterC, 1, 256), storeTemplate(t, 256, 2)), ErrLimit)
-	// The same address on another port is another exporter.
-	require.ErrorIs(t, s.AddTemplate(storeKey("192.0.2.1:2056", 1, 256), storeTemplate(t, 256, 2)), ErrLimit)
-	st := s.Stats()
-	require.Equal(t, uint64(2), st.Rejected)
-	require.Equal(t, 2, st.Exporters)
+	// A looked up (data decoded with its template): confirmed. Of a table
+	// of 2, one may be confirmed (2 - max(1, 2/8)).
 	got, err := s.Template(storeKey(exporterA, 1, 256))
 	require.NoError(t, err)
 	require.True(t, got.sameLayout(storeTemplate(t, 256, 0)))
+	// A new exporter takes the place of B, on probation; A keeps its
+	// templates.
+	require.NoError(t, s.AddTemplate(storeKey(exporterC, 1, 256), storeTemplate(t, 256, 2)))
 	_, err = s.Template(storeKey(exporterB, 1, 256))
+	require.ErrorIs(t, err, ErrTemplateNotFound)
+	// The same address on another port is another exporter: it takes C's
+	// place.
+	require.NoError(t, s.AddTemplate(storeKey("192.0.2.1:2056", 1, 256), storeTemplate(t, 256, 2)))
+	st := s.Stats()
+	require.Zero(t, st.Rejected)
+	require.Equal(t, uint64(2), st.ExportersEvicted)
+	require.Equal(t, 2, st.Exporters)
+	require.Equal(t, 1, st.Confirmed)
+	_, err = s.Template(storeKey(exporterA, 1, 256))
 	require.NoError(t, err)
 	// Known exporters may add templates and domains.
 	require.NoError(t, s.AddTemplate(storeKey(exporterA, 1, 257), storeTemplate(t, 257, 0)))
 	require.NoError(t, s.AddTemplate(storeKey(exporterA, 5, 256), storeTemplate(t, 256, 0)))
-
-	// Once B has withdrawn everything it is forgotten, and C fits.
-	require.NoError(t, s.WithdrawAll(storeKey(exporterB, 1, 0), false))
-	require.Equal(t, 1, s.Stats().Exporters)
-	require.NoError(t, s.AddTemplate(storeKey(exporterC, 1, 256), storeTemplate(t, 256, 2)))
 	require.Equal(t, 2, s.Stats().Exporters)
 
-	// Through the decoder: a third exporter's template is refused, the
-	// first two decode on.
+	// Once the exporter on the other port has withdrawn everything it is
+	// forgotten, and C fits without evicting anything.
+	require.NoError(t, s.WithdrawAll(storeKey("192.0.2.1:2056", 1, 0), false))
+	require.Equal(t, 1, s.Stats().Exporters)
+	require.NoError(t, s.AddTemplate(storeKey(exporterC, 1, 256), storeTemplate(t, 256, 2)))
+	st = s.Stats()
+	require.Equal(t, 2, st.Exporters)
+	require.Equal(t, uint64(2), st.ExportersEvicted)
+
+	// Through the decoder: A and B send template and data in one datagram
+	// (that confirms nothing), then A data alone (that confirms A); C's
+	// template takes B's place, and every exporter held decodes on.
 	d := NewDecoder(Config{Store: NewMemoryStore(MemoryStoreConfig{MaxExporters: 2})})
-	for i, e := range []string{exporterA, exporterB, exporterC} {
+	for _, e := range []string{exporterA, exporterB} {
 		p, err := d.Decode(netip.MustParseAddrPort(e), buildIPFIX(2))
-		if i < 2 {
-			require.NoError(t, err)
-			require.Equal(t, 2, p.FlowCount())
-			continue
-		}
-		require.ErrorIs(t, err, ErrLimit)
-		require.Zero(t, p.FlowCount())
-		require.Equal(t, 1, packetSets(t, p).Pending, "its data waits for a template")
+		require.NoError(t, err)
+		require.Equal(t, 2, p.FlowCount())
 	}
 	p, err := d.Decode(netip.MustParseAddrPort(exporterA), buildIPFIXData(3))
 	require.NoError(t, err)
 	require.Equal(t, 3, p.FlowCount())
+	p, err = d.Decode(netip.MustParseAddrPort(exporterC), buildIPFIX(2))
+	require.NoError(t, err)
+	require.Equal(t, 2, p.FlowCount())
+	for _, e := range []string{exporterA, exporterC} {
+		p, err := d.Decode(netip.MustParseAddrPort(e), buildIPFIXData(3))
+		require.NoError(t, err)
+		require.Equal(t, 3, p.FlowCount())
+	}
+	p, err = d.Decode(netip.MustParseAddrPort(exporterB), buildIPFIXData(3))
+	require.NoError(t, err)
+	require.Equal(t, 1, packetSets(t, p).Pending, "B's data waits for a template")
 }
 
 func TestMemoryStoreTTL(t *testing.T) {
@@ -225,17 +243,27 @@ func TestMemoryStoreSaveLoad(t *testing.T) {
 		_, err := d1.Decode(m.exporter, m.b)
 		require.NoError(t, err)
 	}
+	// Data decoded with a stored template confirms testExporter (the
+	// eviction order, admit.go); other stays on probation.
+	_, err := d1.Decode(testExporter, buildV9Data(1))
+	require.NoError(t, err)
+	require.Equal(t, 1, store1.Stats().Confirmed)
 	var saved bytes.Buffer
 	require.NoError(t, store1.Save(&saved))
 	require.True(t, json.Valid(saved.Bytes()))
 
 	// A restarted collector: a new store loaded from the saved one, a new
-	// decoder. Data whose template only the old store had decodes.
+	// decoder. Data whose template only the old store had decodes; the
+	// confirmed exporter is confirmed again.
 	store2 := NewMemoryStore(MemoryStoreConfig{})
 	require.NoError(t, store2.Load(bytes.NewReader(saved.Bytes())))
 	require.Equal(t, store1.Stats().Templates, store2.Stats().Templates)
 	require.Equal(t, 4, store2.Stats().Templates)
 	require.Equal(t, 2, store2.Stats().Exporters)
+	require.Equal(t, 1, store2.Stats().Confirmed)
+	// Saving the loaded store gives the same templates and state.
+	var again bytes.Buffer
+	require.NoError(t, store2.Save(&again))
 	d2 := NewDecoder(Config{Store: store2})
 	p, err := d2.Decode(testExporter, buildV9Data(3))
 	require.NoError(t, err)
@@ -256,9 +284,6 @@ func TestMemoryStoreSaveLoad(t *testing.T) {
 	}
 	require.Zero(t, d2.Stats().Pending.Held)
 
-	// Saving the loaded store gives the same templates and state.
-	var again bytes.Buffer
-	require.NoError(t, store2.Save(&again))
 	type doc struct {
 		Format    string           `json:"format"`
 		Templates []map[string]any `json:"templates"`
@@ -309,10 +334,10 @@ func TestMemoryStoreLoadErrors(t *testing.T) {
 	// Load is subject to the store's limits.
 	s1 := NewMemoryStore(MemoryStoreConfig{})
 	require.NoError(t, s1.AddTemplate(storeKey(exporterA, 1, 256), storeTemplate(t, 256, 0)))
-	require.NoError(t, s1.AddTemplate(storeKey(exporterB, 1, 256), storeTemplate(t, 256, 0)))
+	require.NoError(t, s1.AddTemplate(storeKey(exporterA, 2, 256), storeTemplate(t, 256, 0)))
 	var saved bytes.Buffer
 	require.NoError(t, s1.Save(&saved))
-	s2 := NewMemoryStore(MemoryStoreConfig{MaxExporters: 1})
+	s2 := NewMemoryStore(MemoryStoreConfig{MaxDomainsPerExporter: 1})
 	require.ErrorIs(t, s2.Load(&saved), ErrLimit)
 	require.Equal(t, 1, s2.Stats().Templates)
 }
@@ -357,5 +382,6 @@ func TestMemoryStoreCounters(t *testing.T) {
 	sets = decode(set(2, templateRecord(2), false))
 	require.Equal(t, []uint16{2}, sets.Withdrawn)
 	st = s.Stats()
-	require.Equal(t, StoreStats{Learned: 4, Refreshed: 1, Replaced: 1, Withdrawn: 4}, st)
+	// The look-up of 257 above confirmed the exporter (admit.go).
+	require.Equal(t, StoreStats{Learned: 4, Refreshed: 1, Replaced: 1, Withdrawn: 4, ExportersConfirmed: 1}, st)
 }

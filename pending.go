@@ -15,12 +15,21 @@ type PendingLimits struct {
 	// MaxSetsPerExporter is the most sets held per exporter (default 256).
 	MaxSetsPerExporter int
 	// MaxBytesPerExporter is the most bytes held per exporter (default 1 MiB).
-	// A held set counts as its body plus 256 bytes of bookkeeping.
+	// Bytes are counted as they are in memory: a held set as the capacity
+	// of its body's copy (the allocator's size class) plus 512 bytes of
+	// bookkeeping, an exporter with sets held as 384 more
+	// (TestPendingHeapBound measures it).
 	MaxBytesPerExporter int
 	// MaxBytes is the most bytes held in all (default 64 MiB), counted as
-	// for MaxBytesPerExporter.
+	// for MaxBytesPerExporter: the live heap of what the buffer holds stays
+	// within it.
 	MaxBytes int
 	// MaxExporters is the most exporters with sets held (default 4096).
+	// At this bound, and at MaxBytes, the sets of the exporter longest on
+	// probation (whose held sets all came in one datagram) are dropped to
+	// make room for another exporter's (PendingStats.Evicted); an exporter
+	// is confirmed by a second datagram of held sets, and then keeps them
+	// (docs/limits-eviction.md).
 	MaxExporters int
 	// MaxAge is how long a set waits for its template (default 10 minutes,
 	// a little more than the usual template refresh interval).
@@ -30,7 +39,7 @@ type PendingLimits struct {
 // PendingStats counts what the pending buffer did.
 type PendingStats struct {
 	Held    int    // sets held now
-	Bytes   int    // bytes held now, 256 per set of bookkeeping included
+	Bytes   int    // bytes held now, bookkeeping included (PendingLimits.MaxBytes)
 	Added   uint64 // sets taken in
 	Matched uint64 // sets released when their template came
 	Failed  uint64 // released sets that did not decode (reported by that decode's error)
@@ -44,16 +53,25 @@ type PendingStats struct {
 	// Config.AcceptMisfitsAfter (and in Matched).
 	Misfits         uint64
 	MisfitsAccepted uint64
+	// Evicted counts sets dropped with an exporter on probation to make
+	// room for another exporter's at MaxExporters or MaxBytes, and
+	// ExportersEvicted those exporters.
+	Evicted          uint64
+	ExportersEvicted uint64
 }
 
 // pendingBuffer holds data sets whose template is unknown, per exporter, in
-// arrival order. When a limit is reached the new set is refused: what is
-// held is never pushed out by another exporter's data.
+// arrival order. When a limit of the exporter's is reached the new set is
+// refused; at a limit of the buffer's (MaxExporters, MaxBytes) exporters on
+// probation make room, oldest first, and with none left the new set is
+// refused: what a confirmed exporter holds is never pushed out by another
+// exporter's data.
 type pendingBuffer struct {
 	mu     sync.Mutex
 	limits PendingLimits
 	now    func() time.Time
 	by     map[netip.AddrPort]*pendingQueue
+	order  admitOrder[netip.AddrPort] // of exporters (admit.go)
 	bytes  int
 	stats  PendingStats
 	held   atomic.Int64 // sets held, read without the lock
@@ -79,6 +97,9 @@ type pendingBuffer struct {
 const maxTolerated = 4096
 
 type pendingQueue struct {
+	// admitNode is the exporter's place in the eviction order: a set of
+	// a second datagram confirms it (admit.go).
+	admitNode[netip.AddrPort]
 	sets  []pendingSet
 	bytes int
 	// ready lists keys whose template came while more of their sets were
@@ -152,22 +173,32 @@ func newPendingBuffer(l PendingLimits, now func() time.Time) *pendingBuffer {
 	if l.MaxAge <= 0 {
 		l.MaxAge = 10 * time.Minute
 	}
-	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue), signal: make(chan struct{}, 1)}
+	return &pendingBuffer{limits: l, now: now, by: make(map[netip.AddrPort]*pendingQueue), signal: make(chan struct{}, 1), order: newAdmitOrder[netip.AddrPort](l.MaxExporters)}
 }
 
 // pendingSetOverhead is what the bookkeeping of one held set costs, counted
 // with its body against the byte limits so that they bound memory even for
-// a flood of empty sets: the pendingSet (about 180 bytes), the queue's spare
-// capacity and the rounding of the body's copy.
-const pendingSetOverhead = 256
+// a flood of empty sets: the pendingSet (216 bytes) and as much again of
+// the queue's spare capacity (trim keeps it within that), rounded up.
+// pendingQueueOverhead is the same for an exporter with sets held: its
+// pendingQueue (224 bytes) and its entry in the buffer's map.
+const (
+	pendingSetOverhead   = 512
+	pendingQueueOverhead = 384
+)
 
-func (s *pendingSet) size() int { return len(s.body) + pendingSetOverhead }
+// size is what a held set counts against the byte limits: its body's copy
+// as allocated (the capacity: the allocator rounds up to a size class, by
+// up to 8 KiB for a body over 32 KiB) and its bookkeeping.
+func (s *pendingSet) size() int { return cap(s.body) + pendingSetOverhead }
 
-// add copies body and holds it under key, or refuses it with ErrLimit.
-// misfit is the template from the store body did not fit, if that is why
-// it is held.
-func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, misfit *Template) error {
-	size := len(body) + pendingSetOverhead
+// add copies body, a set of datagram (its ID, datagramSerial), and holds
+// it under key, or refuses it with ErrLimit. misfit is the template from
+// the store body did not fit, if that is why it is held.
+func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, misfit *Template, datagram uint64) error {
+	// Copied first: its capacity is what it costs.
+	held := append([]byte(nil), body...)
+	size := cap(held) + pendingSetOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if misfit != nil {
@@ -179,23 +210,35 @@ func (b *pendingBuffer) add(key TemplateKey, body []byte, ctx flowContext, misfi
 		b.expire(key.Exporter, q, now)
 		q = b.by[key.Exporter]
 	}
-	switch {
-	case q == nil && len(b.by) >= b.limits.MaxExporters,
-		b.bytes+size > b.limits.MaxBytes,
-		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter):
+	need := size // what the set adds, with a new queue's bookkeeping
+	if q == nil {
+		need += pendingQueueOverhead
+	}
+	if need > b.limits.MaxBytesPerExporter ||
+		q != nil && (len(q.sets) >= b.limits.MaxSetsPerExporter || q.bytes+size > b.limits.MaxBytesPerExporter) {
 		b.stats.Refused++
 		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
 	}
-	if size > b.limits.MaxBytesPerExporter {
-		b.stats.Refused++
-		return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
+	var self *admitNode[netip.AddrPort]
+	if q != nil {
+		self = &q.admitNode
+	}
+	for (q == nil && len(b.by) >= b.limits.MaxExporters) || b.bytes+need > b.limits.MaxBytes {
+		if !b.evict(self) {
+			b.stats.Refused++
+			return fmt.Errorf("%w: pending data for template %d refused", ErrLimit, key.ID)
+		}
 	}
 	if q == nil {
-		q = &pendingQueue{}
+		q = &pendingQueue{bytes: pendingQueueOverhead}
+		b.bytes += pendingQueueOverhead
 		b.by[key.Exporter] = q
+		b.order.admit(&q.admitNode, key.Exporter, datagram)
+	} else if datagram != q.first {
+		b.order.confirm(&q.admitNode)
 	}
 	ctx.state = nil
-	q.sets = append(q.sets, pendingSet{key: key, body: append([]byte(nil), body...), ctx: ctx, at: now, misfit: misfit})
+	q.sets = append(q.sets, pendingSet{key: key, body: held, ctx: ctx, at: now, misfit: misfit})
 	q.bytes += size
 	b.bytes += size
 	b.stats.Added++
@@ -275,11 +318,48 @@ func (b *pendingBuffer) take(out []releasedSet, keys []readyKey, budget *int) []
 	clear(q.sets[len(kept):])
 	q.sets = kept
 	if len(q.sets) == 0 {
-		delete(b.by, exporter)
-	} else if left {
-		b.listDue(exporter, q)
+		b.dropQueue(exporter, q)
+	} else {
+		q.trim()
+		if left {
+			b.listDue(exporter, q)
+		}
 	}
 	return out
+}
+
+// evict drops the sets of the exporter longest on probation other than
+// not, and reports whether there was one. b.mu is held.
+func (b *pendingBuffer) evict(not *admitNode[netip.AddrPort]) bool {
+	v := b.order.victim(not, nil)
+	if v == nil {
+		return false
+	}
+	q := b.by[v.key]
+	b.bytes -= q.bytes
+	b.held.Add(-int64(len(q.sets)))
+	b.stats.Evicted += uint64(len(q.sets))
+	b.stats.ExportersEvicted++
+	b.order.remove(v)
+	delete(b.by, v.key)
+	return true
+}
+
+// dropQueue forgets the queue of an exporter whose sets are all gone, and
+// its bookkeeping. b.mu is held.
+func (b *pendingBuffer) dropQueue(exporter netip.AddrPort, q *pendingQueue) {
+	b.bytes -= q.bytes // the queue's own, what its sets counted is dropped
+	b.order.remove(&q.admitNode)
+	delete(b.by, exporter)
+}
+
+// trim gives back spare capacity beyond as much again as the queue holds,
+// so that what pendingSetOverhead counts for it holds in memory after sets
+// left. The bodies of the sets gone must be cleared already.
+func (q *pendingQueue) trim() {
+	if cap(q.sets) > 2*len(q.sets)+1 {
+		q.sets = append([]pendingSet(nil), q.sets...)
+	}
 }
 
 // drop accounts for a set leaving q. b.mu is held.
@@ -477,9 +557,13 @@ func (b *pendingBuffer) expire(exporter netip.AddrPort, q *pendingQueue, now tim
 	if n == 0 {
 		return
 	}
-	q.sets = append(q.sets[:0], q.sets[n:]...)
+	kept := append(q.sets[:0], q.sets[n:]...)
+	clear(q.sets[len(kept):]) // the expired bodies must not stay reachable
+	q.sets = kept
 	if len(q.sets) == 0 {
-		delete(b.by, exporter)
+		b.dropQueue(exporter, q)
+	} else {
+		q.trim()
 	}
 }
 
@@ -501,6 +585,7 @@ func (b *pendingBuffer) forget(exporter netip.AddrPort) {
 	if q := b.by[exporter]; q != nil {
 		b.bytes -= q.bytes
 		b.held.Add(-int64(len(q.sets)))
+		b.order.remove(&q.admitNode)
 		delete(b.by, exporter)
 	}
 }

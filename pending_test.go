@@ -276,19 +276,20 @@ func TestPendingLimits(t *testing.T) {
 	})
 	t.Run("bytes per exporter", func(t *testing.T) {
 		// What a held set of n records counts against the byte limits,
-		// as PendingStats reports it (the body, and any bookkeeping the
-		// buffer adds per set): cost(n) = overhead + n*record.
+		// as PendingStats reports it: its body's copy as the allocator
+		// sizes it, and the bookkeeping per set; an exporter's queue
+		// counts pendingQueueOverhead once.
+		record := len(flowRecords(ipfixBenchFields, 1))
+		cost := func(n int) int { return cap(append([]byte(nil), make([]byte, n*record)...)) + pendingSetOverhead }
 		probe := NewDecoder(Config{})
 		_, err := probe.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err)
-		c1 := probe.Stats().Pending.Bytes
+		require.Equal(t, pendingQueueOverhead+cost(1), probe.Stats().Pending.Bytes)
 		_, err = probe.Decode(testExporter, buildIPFIXData(2))
 		require.NoError(t, err)
-		record := probe.Stats().Pending.Bytes - c1 - c1 // (cost(1) + cost(2)) - 2*cost(1)
-		require.Equal(t, len(flowRecords(ipfixBenchFields, 1)), record)
-		cost := func(n int) int { return c1 + (n-1)*record }
+		require.Equal(t, pendingQueueOverhead+cost(1)+cost(2), probe.Stats().Pending.Bytes)
 
-		limit := cost(2) + cost(1)
+		limit := pendingQueueOverhead + cost(2) + cost(1)
 		d := NewDecoder(Config{Pending: PendingLimits{MaxBytesPerExporter: limit}})
 		_, err = d.Decode(testExporter, buildIPFIXData(2))
 		require.NoError(t, err)
@@ -309,14 +310,32 @@ func TestPendingLimits(t *testing.T) {
 		require.NoError(t, err, "another exporter has its own byte budget")
 	})
 	t.Run("exporters", func(t *testing.T) {
-		d := NewDecoder(Config{Pending: PendingLimits{MaxExporters: 1}})
+		// Of two exporters, one may be confirmed (2 - max(1, 2/8)): the
+		// one whose sets came in two datagrams. A third exporter's set
+		// takes the place of the one on probation.
+		d := NewDecoder(Config{Pending: PendingLimits{MaxExporters: 2}})
+		for range 2 {
+			_, err := d.Decode(testExporter, buildIPFIXData(1))
+			require.NoError(t, err)
+		}
+		third := netip.MustParseAddrPort("198.51.100.8:2055")
+		for _, e := range []netip.AddrPort{other, third} {
+			p, err := d.Decode(e, buildIPFIXData(1))
+			require.NoError(t, err)
+			require.Equal(t, 1, packetSets(t, p).Pending)
+		}
+		st := d.Stats().Pending
+		require.Zero(t, st.Refused)
+		require.Equal(t, uint64(1), st.Evicted)
+		require.Equal(t, uint64(1), st.ExportersEvicted)
+		require.Equal(t, 3, st.Held)
 		_, err := d.Decode(testExporter, buildIPFIXData(1))
-		require.NoError(t, err)
-		_, err = d.Decode(other, buildIPFIXData(1))
-		require.ErrorIs(t, err, ErrLimit)
-		_, err = d.Decode(testExporter, buildIPFIXData(1))
 		require.NoError(t, err, "a held exporter may add more")
-		require.Equal(t, uint64(1), d.Stats().Pending.Refused)
+		var held []netip.AddrPort
+		for _, s := range d.PendingSets() {
+			held = append(held, s.Key.Exporter)
+		}
+		require.ElementsMatch(t, []netip.AddrPort{testExporter, testExporter, testExporter, third}, held)
 	})
 }
 

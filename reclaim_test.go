@@ -17,8 +17,9 @@ func spoofed(i int) netip.AddrPort {
 }
 
 // TestReclaimExpiredExporters: 4,096 spoofed template datagrams fill
-// MaxExporters; once their 200 ms TTL passed, a new exporter is accepted
-// without anybody calling Expire.
+// MaxExporters; a new exporter takes the place of the oldest (issue 20);
+// once their 200 ms TTL passed, the next new exporter finds the expired
+// ones reclaimed without anybody calling Expire, and evicts nothing.
 func TestReclaimExpiredExporters(t *testing.T) {
 	clock := newTestClock()
 	store := NewMemoryStore(MemoryStoreConfig{TTL: 200 * time.Millisecond, Now: clock.Now})
@@ -29,18 +30,24 @@ func TestReclaimExpiredExporters(t *testing.T) {
 	}
 	real := netip.MustParseAddrPort("192.0.2.10:2055")
 	_, err := d.Decode(real, limitTemplates(10, 1, 256))
-	require.ErrorIs(t, err, ErrLimit, "the store is full")
-	clock.Advance(time.Second)
-	_, err = d.Decode(real, limitTemplates(10, 1, 256))
-	require.NoError(t, err, "expired exporters make room by themselves")
+	require.NoError(t, err, "the store is full: one on probation makes room")
 	st := store.Stats()
+	require.Equal(t, uint64(1), st.ExportersEvicted)
+	require.Equal(t, 4096, st.Exporters)
+	clock.Advance(time.Second)
+	_, err = d.Decode(netip.MustParseAddrPort("192.0.2.11:2055"), limitTemplates(10, 1, 256))
+	require.NoError(t, err, "expired exporters make room by themselves")
+	st = store.Stats()
 	require.Equal(t, 1, st.Exporters)
 	require.Equal(t, uint64(4096), st.Expired)
+	require.Equal(t, uint64(1), st.ExportersEvicted)
 }
 
 // TestReclaimIdleStateDomains: 256 spoofed exporters x 64 source IDs fill
-// MaxStateDomains with options state; once they are idle for StateIdle, a
-// real exporter's sampling interval is kept and applied.
+// MaxStateDomains with options state; a real exporter's sampling interval
+// is kept and applied at once, in place of the oldest domain on probation
+// (issue 20); once the spoofed domains are idle for StateIdle, a new
+// domain finds them reclaimed.
 func TestReclaimIdleStateDomains(t *testing.T) {
 	clock := newTestClock()
 	store := NewMemoryStore(MemoryStoreConfig{StateIdle: 10 * time.Minute, Now: clock.Now})
@@ -59,19 +66,31 @@ func TestReclaimIdleStateDomains(t *testing.T) {
 	real := netip.MustParseAddrPort("192.0.2.10:2055")
 	_, err := d.Decode(real, options(1, 100))
 	require.NoError(t, err)
-	_, ok := d.ExporterState(real, 9, 1)
-	require.False(t, ok, "full, and nothing idle yet")
-	require.Equal(t, uint64(1), d.Stats().StateDomainsRefused)
+	st, ok := d.ExporterState(real, 9, 1)
+	require.True(t, ok, "full, nothing idle yet: the oldest on probation made room")
+	require.Equal(t, uint32(100), st.SamplingInterval)
+	ds := d.Stats()
+	require.Zero(t, ds.StateDomainsRefused)
+	require.Equal(t, uint64(1), ds.StateDomainsEvicted)
+	require.Equal(t, uint64(1), ds.Store.StatesEvicted)
+	flowTmpl := v9Packet(1, 2, set(0, templateRecord(256, v9BenchFields...), true), set(256, flowRecords(v9BenchFields, 2), true))
+	for _, f := range decodeFlowsOf(t, d, real, flowTmpl) {
+		require.Equal(t, uint32(100), f.SamplingInterval)
+	}
 
 	clock.Advance(11 * time.Minute)
-	_, err = d.Decode(real, options(1, 100))
+	_, err = d.Decode(real, options(1, 100)) // the real exporter is not idle
 	require.NoError(t, err)
-	st, ok := d.ExporterState(real, 9, 1)
+	other := netip.MustParseAddrPort("192.0.2.11:2055")
+	_, err = d.Decode(other, options(1, 50))
+	require.NoError(t, err)
+	st, ok = d.ExporterState(other, 9, 1)
 	require.True(t, ok)
-	require.Equal(t, uint32(100), st.SamplingInterval)
-	require.Equal(t, uint64(16384), d.Stats().StateDomainsReclaimed)
-
-	flowTmpl := v9Packet(1, 2, set(0, templateRecord(256, v9BenchFields...), true), set(256, flowRecords(v9BenchFields, 2), true))
+	require.Equal(t, uint32(50), st.SamplingInterval)
+	ds = d.Stats()
+	require.Equal(t, uint64(16383), ds.StateDomainsReclaimed, "every spoofed domain left")
+	require.Equal(t, uint64(1), ds.StateDomainsEvicted)
+	require.Equal(t, 2, ds.StateDomains)
 	for _, f := range decodeFlowsOf(t, d, real, flowTmpl) {
 		require.Equal(t, uint32(100), f.SamplingInterval)
 	}

@@ -83,6 +83,9 @@ const (
 )
 
 type seqEntry struct {
+	// admitNode is the domain's place in the table's eviction order: a
+	// second message confirms it (admit.go).
+	admitNode[seqKey]
 	stats SequenceStats
 	// next is, per reading, the normalised sequence number (records before
 	// the message) the next message should have.
@@ -98,15 +101,19 @@ type seqEntry struct {
 
 // seqTable tracks the domains of a decoder. It is bounded by
 // Limits.MaxSequenceDomains; at the limit, domains idle for
-// Limits.StateIdle make room.
+// Limits.StateIdle make room (looked for at most once a second), or else
+// the domain longest on probation (one message seen) is evicted.
 type seqTable struct {
 	mu        sync.Mutex
 	m         map[seqKey]*seqEntry
+	order     admitOrder[seqKey] // of domains (admit.go)
 	max       int
 	idle      time.Duration
 	now       func() time.Time
 	reclaimed uint64
 	refused   uint64
+	evicted   uint64
+	nextScan  int64 // earliest next idle scan at the limit (ns since 1970)
 	// coarse is the time entries are stamped with, read from now every
 	// coarseEvery messages (and by sweep and new domains) instead of per
 	// datagram: a domain's idle time is known to within that.
@@ -123,7 +130,7 @@ type seqTable struct {
 const coarseEvery = 64
 
 func newSeqTable(l Limits, now func() time.Time) *seqTable {
-	return &seqTable{m: make(map[seqKey]*seqEntry), max: l.MaxSequenceDomains, idle: l.StateIdle, now: now}
+	return &seqTable{m: make(map[seqKey]*seqEntry), order: newAdmitOrder[seqKey](l.MaxSequenceDomains), max: l.MaxSequenceDomains, idle: l.StateIdle, now: now}
 }
 
 // maxForward is how far (in sequence units) a sequence number may jump
@@ -157,7 +164,7 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 	if e == nil {
 		now = t.now().UnixNano()
 		t.coarse = now
-		if len(t.m) >= t.max && !t.reclaim(now) {
+		if len(t.m) >= t.max && !t.reclaimAtLimit(now) && !t.evict() {
 			t.refused++
 			return
 		}
@@ -166,10 +173,14 @@ func (t *seqTable) observe(key seqKey, seq uint32, c seqCounts, known bool, upti
 			e.modes = seqModesAll
 		}
 		t.m[key] = e
+		t.order.admit(&e.admitNode, key, 0)
 		t.last, t.lastKey = e, key
 		e.resync(seq, c, known, uptime, hasUptime)
 		e.stats.Messages, e.lastSeen = 1, now
 		return
+	}
+	if e.flags.Load() != admitSteady {
+		t.order.confirm(&e.admitNode) // a second message
 	}
 	e.lastSeen = now
 	e.stats.Messages++
@@ -333,11 +344,36 @@ func (e *seqEntry) dropEmptyGaps() {
 	e.ngaps = n
 }
 
+// reclaimAtLimit is reclaim at most once a second: a flood at the limit
+// must not make every new domain scan the table. t.mu is held.
+func (t *seqTable) reclaimAtLimit(now int64) bool {
+	if now < t.nextScan {
+		return false
+	}
+	t.nextScan = now + int64(time.Second)
+	return t.reclaim(now)
+}
+
+// evict drops the domain longest on probation and reports whether there
+// was one. t.mu is held.
+func (t *seqTable) evict() bool {
+	v := t.order.victim(nil, nil)
+	if v == nil {
+		return false
+	}
+	t.order.remove(v)
+	delete(t.m, v.key)
+	t.last = nil
+	t.evicted++
+	return true
+}
+
 // reclaim drops the domains idle for t.idle; it reports whether there is
 // room now. t.mu is held.
 func (t *seqTable) reclaim(now int64) bool {
 	for k, e := range t.m {
 		if now-e.lastSeen >= int64(t.idle) {
+			t.order.remove(&e.admitNode)
 			delete(t.m, k)
 			t.reclaimed++
 			t.last = nil
@@ -364,8 +400,9 @@ func (t *seqTable) forget(exporter netip.AddrPort) {
 		return
 	}
 	t.mu.Lock()
-	for k := range t.m {
+	for k, e := range t.m {
 		if k.exporter == exporter {
+			t.order.remove(&e.admitNode)
 			delete(t.m, k)
 			t.last = nil
 		}
@@ -381,6 +418,8 @@ func (t *seqTable) stats(s *Stats) {
 	}
 	t.mu.Lock()
 	s.SequenceDomainsReclaimed, s.SequenceDomainsRefused = t.reclaimed, t.refused
+	s.SequenceDomainsEvicted = t.evicted
+	_, s.SequenceDomainsConfirmed = t.order.len()
 	s.Sequences = make([]SequenceStats, 0, len(t.m))
 	for _, e := range t.m {
 		s.Sequences = append(s.Sequences, e.stats)

@@ -221,9 +221,10 @@ func TestSequenceLossV9(t *testing.T) {
 	require.Equal(t, uint64(1), s.Lost)
 }
 
-// TestSequenceDomainsBounded: at Limits.MaxSequenceDomains new domains are
-// refused until the idle ones are reclaimed; the tracker allocates nothing
-// per datagram once warm and is safe for concurrent use.
+// TestSequenceDomainsBounded: at Limits.MaxSequenceDomains a new domain
+// takes the place of the one longest on probation (one message seen);
+// Sweep reclaims idle ones; the tracker allocates nothing per datagram
+// once warm and is safe for concurrent use.
 func TestSequenceDomainsBounded(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	var mu sync.Mutex
@@ -235,7 +236,9 @@ func TestSequenceDomainsBounded(t *testing.T) {
 	}
 	st := d.Stats()
 	require.Len(t, st.Sequences, 2)
-	require.Equal(t, uint64(1), st.SequenceDomainsRefused)
+	require.Zero(t, st.SequenceDomainsRefused)
+	require.Equal(t, uint64(1), st.SequenceDomainsEvicted)
+	require.Equal(t, netip.AddrFrom4([4]byte{127, 0, 0, 2}), st.Sequences[0].Exporter.Addr(), "the first made room")
 	mu.Lock()
 	now = now.Add(2 * time.Minute)
 	mu.Unlock()

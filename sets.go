@@ -42,6 +42,9 @@ type setWalker struct {
 	// its template does not fit (Template.Fits), which it reports in
 	// misfit.
 	checkFit, misfit bool
+	// datagram is the message's ID, which tells the bounded tables a
+	// second datagram of a source from its first (admit.go).
+	datagram uint64
 }
 
 // maxErrors is the most problems one message reports one by one; the rest
@@ -58,13 +61,14 @@ func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) er
 	ctx.sampling = d.sampling.rule(ctx.exporter) // once per message, not per set
 	ctx.decap = d.decap
 	w := setWalker{
-		d:       d,
-		s:       s,
-		dialect: dl,
-		key:     domainKey(TemplateKey{Exporter: d.exporterKey(ctx.exporter), Version: dl.version, Domain: ctx.domain}),
-		ctx:     ctx,
-		budget:  maxReleaseRecords,
-		gen:     d.learnGen.Load(),
+		d:        d,
+		s:        s,
+		dialect:  dl,
+		key:      domainKey(TemplateKey{Exporter: d.exporterKey(ctx.exporter), Version: dl.version, Domain: ctx.domain}),
+		ctx:      ctx,
+		budget:   maxReleaseRecords,
+		gen:      d.learnGen.Load(),
+		datagram: s.serial.id(),
 	}
 	w.releaseDue()
 	w.walk(data, dl.headerLen)
@@ -346,6 +350,9 @@ func (w *setWalker) release(keys []readyKey) {
 	if failed > 0 {
 		w.d.pending.failed(failed)
 	}
+	// The packet's sets keep what they need of the bodies; the list must
+	// not keep them reachable beyond the next call.
+	clear(w.s.released)
 }
 
 // records splits a data set body into records of t and adds the set. It
@@ -399,7 +406,7 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 	}
 	w.addSet(t, key, body, ctx, late, lo)
 	if t.Options {
-		if err := w.d.state.learn(key, t, w.s.records[lo:]); err != nil {
+		if err := w.d.state.learn(key, t, w.s.records[lo:], w.datagram); err != nil {
 			w.fail(offset, "options state store", err)
 		}
 	}
@@ -450,7 +457,7 @@ func (w *setWalker) finish() error {
 		}
 		key := w.key
 		key.ID = u.id
-		if err := w.d.pending.add(key, u.body, w.ctx, u.misfit); err != nil {
+		if err := w.d.pending.add(key, u.body, w.ctx, u.misfit, w.datagram); err != nil {
 			w.fail(u.offset, "data set", err)
 			continue
 		}
@@ -470,7 +477,7 @@ func (w *setWalker) finish() error {
 	for i := range w.s.DataSets {
 		ds := &w.s.DataSets[i]
 		if i == 0 || ds.key != stateKey {
-			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9), &w.s.domain)
+			stateKey, state = ds.key, w.d.state.flowState(ds.key, uint32(ds.ctx.exportNs/1e9), &w.s.domain, w.datagram)
 		}
 		ds.ctx.state = state
 		ds.local = w.s.local

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type ExporterState struct {
 
 // domainState is the mutable options state of one exporter domain.
 type domainState struct {
+	// admitNode is the domain's place in the table's eviction order: it
+	// is confirmed when a second datagram uses it (admit.go).
+	admitNode[TemplateKey]
 	mu         sync.Mutex
 	st         ExporterState
 	known      bool // st holds what options data (here or elsewhere) told
@@ -102,6 +106,7 @@ const stateRefresh = 5 * time.Second
 type stateTable struct {
 	refused   atomic.Uint64 // options sets not kept: MaxStateDomains reached
 	reclaimed atomic.Uint64 // idle domains dropped
+	evicted   atomic.Uint64 // domains on probation dropped for a new one
 	failures  atomic.Uint64 // StateStore errors
 	mu        sync.RWMutex
 	limits    Limits
@@ -109,21 +114,27 @@ type stateTable struct {
 	announces bool       // the store announces changes: no periodic re-read
 	now       func() time.Time
 	domains   map[TemplateKey]*domainState
-	gen       atomic.Uint64 // changes with every domain made or dropped (domainCache)
-	nextScan  time.Time     // earliest next idle scan at the limit
+	order     admitOrder[TemplateKey] // of domains (admit.go)
+	gen       atomic.Uint64           // changes with every domain made or dropped (domainCache)
+	nextScan  time.Time               // earliest next idle scan at the limit
 }
 
 func newStateTable(l Limits, store StateStore, announces bool, now func() time.Time) *stateTable {
-	return &stateTable{limits: l, store: store, announces: announces, now: now, domains: make(map[TemplateKey]*domainState)}
+	return &stateTable{
+		limits: l, store: store, announces: announces, now: now,
+		domains: make(map[TemplateKey]*domainState),
+		order:   newAdmitOrder[TemplateKey](l.MaxStateDomains),
+	}
 }
 
 // domain returns the state of key's domain, made if create (nil at the
-// limit, counted as refused if countRefusal).
-func (t *stateTable) domain(key TemplateKey, create bool) *domainState {
-	return t.domainFor(key, create, true)
+// limit, counted as refused). datagram is the ID of the datagram asking
+// (datagramSerial; 0 if none), for the domain's confirmation.
+func (t *stateTable) domain(key TemplateKey, create bool, datagram uint64) *domainState {
+	return t.domainFor(key, create, true, datagram)
 }
 
-func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *domainState {
+func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool, datagram uint64) *domainState {
 	key = domainKey(key)
 	t.mu.RLock()
 	ds := t.domains[key]
@@ -134,7 +145,9 @@ func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *doma
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ds = t.domains[key]; ds == nil {
-		if len(t.domains) >= t.limits.MaxStateDomains && !t.reclaimIdle() {
+		// At the limit, idle domains make room, or else the one longest
+		// on probation (seen in one datagram only).
+		if len(t.domains) >= t.limits.MaxStateDomains && !t.reclaimIdle() && !t.evict() {
 			if countRefusal {
 				t.refused.Add(1)
 			}
@@ -143,9 +156,41 @@ func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool) *doma
 		ds = &domainState{}
 		ds.used.Store(t.now().Unix())
 		t.domains[key] = ds
+		t.order.admit(&ds.admitNode, key, datagram)
 		t.gen.Add(1)
 	}
 	return ds
+}
+
+// evict drops the domain longest on probation and reports whether there
+// was one. t.mu is held.
+func (t *stateTable) evict() bool {
+	v := t.order.victim(nil, nil)
+	if v == nil {
+		return false
+	}
+	t.order.remove(v)
+	delete(t.domains, v.key)
+	t.gen.Add(1)
+	t.evicted.Add(1)
+	return true
+}
+
+// use records that datagram used ds: a second datagram confirms a domain
+// on probation; a confirmed domain's use is marked for the CLOCK.
+func (t *stateTable) use(ds *domainState, datagram uint64) {
+	if ds.confirmed() {
+		ds.markUsed()
+		return
+	}
+	if datagram == 0 || datagram == ds.first {
+		return
+	}
+	t.mu.Lock()
+	if t.domains[ds.key] == ds {
+		t.order.confirm(&ds.admitNode)
+	}
+	t.mu.Unlock()
 }
 
 // reclaimIdle drops domains idle for StateIdle, at most once a second (a
@@ -166,6 +211,7 @@ func (t *stateTable) dropIdle(now time.Time) {
 	cutoff := now.Add(-t.limits.StateIdle).Unix()
 	for k, ds := range t.domains {
 		if ds.used.Load() < cutoff {
+			t.order.remove(&ds.admitNode)
 			delete(t.domains, k)
 			t.gen.Add(1)
 			t.reclaimed.Add(1)
@@ -181,17 +227,20 @@ func (t *stateTable) sweep() {
 }
 
 // flowState returns the current flow state of a domain, nil if none, and
-// marks the domain used. With a StateStore it reads the store's state when
-// the domain has none cached, when the store announced a change, or (for a
-// store that does not announce) every stateRefresh.
-func (t *stateTable) flowState(key TemplateKey, exportSecs uint32, c *domainCache) *flowState {
+// marks the domain used by datagram. With a StateStore it reads the
+// store's state when the domain has none cached, when the store announced
+// a change, or (for a store that does not announce) every stateRefresh.
+func (t *stateTable) flowState(key TemplateKey, exportSecs uint32, c *domainCache, datagram uint64) *flowState {
 	ds := c.ds
 	if gen := t.gen.Load(); c.table != t || c.gen != gen || c.key != key {
-		ds = t.domainFor(key, t.store != nil, false)
+		ds = t.domainFor(key, t.store != nil, false, datagram)
 		*c = domainCache{table: t, gen: gen, key: key, ds: ds}
 	}
 	if ds == nil {
 		return nil
+	}
+	if ds.flags.Load() != admitSteady {
+		t.use(ds, datagram)
 	}
 	// The clock is read when the exporter's export time moved on (at most
 	// once per exporter second: a busy exporter's datagrams mostly cost no
@@ -259,18 +308,20 @@ func (t *stateTable) load(key TemplateKey, ds *domainState, now time.Time) {
 // invalidate marks a domain's cached state stale (the store announced a
 // change).
 func (t *stateTable) invalidate(key TemplateKey) {
-	if ds := t.domain(key, false); ds != nil {
+	if ds := t.domain(key, false, 0); ds != nil {
 		ds.stale.Store(true)
 	}
 }
 
-// learn takes the options records of one set into the domain's state and,
-// with a StateStore, writes the result through to the store.
-func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record) error {
-	ds := t.domain(key, true)
+// learn takes the options records of one set of datagram into the
+// domain's state and, with a StateStore, writes the result through to the
+// store.
+func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record, datagram uint64) error {
+	ds := t.domain(key, true, datagram)
 	if ds == nil {
 		return nil
 	}
+	t.use(ds, datagram)
 	if t.store != nil && t.due(ds, t.now()) {
 		// Merge into what other instances learned, not over it.
 		t.load(key, ds, t.now())
@@ -279,8 +330,9 @@ func (t *stateTable) learn(key TemplateKey, tmpl *Template, recs []Record) error
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	changed := false
+	now := t.now()
 	for i := range recs {
-		changed = ds.learnRecord(&recs[i], &t.limits) || changed
+		changed = ds.learnRecord(&recs[i], &t.limits, now) || changed
 	}
 	ds.known = true
 	if changed {
@@ -322,7 +374,7 @@ func (ds *domainState) recount() {
 
 // exporterState returns a copy of a domain's state.
 func (t *stateTable) exporterState(key TemplateKey) (ExporterState, bool) {
-	ds := t.domain(key, false)
+	ds := t.domain(key, false, 0)
 	if ds == nil && t.store != nil {
 		st, ok, err := t.store.ExporterState(domainKey(key))
 		if err != nil {
@@ -342,15 +394,19 @@ func (t *stateTable) exporterState(key TemplateKey) (ExporterState, bool) {
 func (t *stateTable) stats(s *Stats) {
 	s.StateDomainsRefused = t.refused.Load()
 	s.StateDomainsReclaimed = t.reclaimed.Load()
+	s.StateDomainsEvicted = t.evicted.Load()
 	s.StateStoreFailures = t.failures.Load()
 	t.mu.RLock()
 	s.StateDomains = len(t.domains)
+	_, s.StateDomainsConfirmed = t.order.len()
 	t.mu.RUnlock()
 }
 
 // learnRecord reads the fields of one options record that this package
-// keeps. It reports whether the flow state changed.
-func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
+// keeps. It reports whether the flow state changed. A system init time
+// after now is not kept: a state file holding one would not load again
+// (Load refuses it), and one beyond the year 9999 could not even be saved.
+func (ds *domainState) learnRecord(r *Record, l *Limits, now time.Time) bool {
 	var (
 		sampler, ifIndex, vrf           uint64
 		hasSampler, hasIf, hasVRF       bool
@@ -439,7 +495,7 @@ func (ds *domainState) learnRecord(r *Record, l *Limits) bool {
 		}
 		changed = true
 	}
-	if sysInit != 0 && sysInit < 1<<62 {
+	if sysInit != 0 && sysInit <= uint64(now.UnixMilli()) {
 		ds.st.SystemInit = time.UnixMilli(int64(sysInit)).UTC()
 		changed = true
 	}
@@ -471,10 +527,11 @@ func (ds *domainState) room(n int, l *Limits) bool {
 }
 
 // putName keeps m[k] = v, v cut to MaxNameBytes, within the domain's
-// bounds.
+// bounds. A cut name is copied: a substring would keep the whole value
+// alive, and the bound hold in the bytes counted but not in memory.
 func putName[K comparable](ds *domainState, m map[K]string, k K, v string, l *Limits) map[K]string {
 	if len(v) > l.MaxNameBytes {
-		v = v[:l.MaxNameBytes]
+		v = strings.Clone(v[:l.MaxNameBytes])
 		ds.st.Truncated++
 	}
 	if m == nil {
@@ -510,8 +567,9 @@ func (st ExporterState) clone() ExporterState {
 func (t *stateTable) forget(exporter netip.AddrPort) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k := range t.domains {
+	for k, ds := range t.domains {
 		if k.Exporter == exporter {
+			t.order.remove(&ds.admitNode)
 			delete(t.domains, k)
 			t.gen.Add(1)
 		}

@@ -7,12 +7,14 @@ package netflow
 // its templates, which sends the Buffer back to the store. With a TTL the
 // store looks each template's age up at every use, so nothing is kept.
 
-// templateCache is the Buffer's last template found in the store.
+// templateCache is the Buffer's last template found in the store, and its
+// exporter's entry, whose use a hit marks (MemoryStore.used).
 type templateCache struct {
 	store *MemoryStore
 	gen   uint64 // store.gen before the look-up
 	key   TemplateKey
 	t     *Template
+	x     *storeExporter
 }
 
 // cacheableStore returns store as a MemoryStore whose look-ups may be
@@ -34,11 +36,14 @@ func (w *setWalker) storeTemplate(key TemplateKey) (*Template, error) {
 	c := &w.s.template
 	gen := ms.gen.Load()
 	if c.store == ms && c.gen == gen && c.key == key {
+		if c.x.flags.Load() != admitSteady {
+			ms.used(c.x)
+		}
 		return c.t, nil
 	}
-	t, err := ms.Template(key)
+	t, x, err := ms.lookup(key)
 	if err == nil {
-		*c = templateCache{store: ms, gen: gen, key: key, t: t}
+		*c = templateCache{store: ms, gen: gen, key: key, t: t, x: x}
 	}
 	return t, err
 }

@@ -195,12 +195,14 @@ func TestReceiverIdleExportersReclaimed(t *testing.T) {
 	assert.EqualValues(t, 4, r.Stats().Total.Datagrams)
 }
 
-// Issue 16 item 4a: with a template TTL and a store full of exporters, the
-// receiver's sweeper expires the stale templates (MemoryStore.Expire), so
-// that a new exporter gets in without the user doing anything.
+// Issue 16 item 4a: with a template TTL and a store full of templates of
+// confirmed exporters (issue 20: a new exporter would otherwise take the
+// place of one on probation), the receiver's sweeper expires the stale
+// templates (MemoryStore.Expire), so that a new exporter gets in without
+// the user doing anything.
 func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	rxNoLeak(t)
-	store := netflow.NewMemoryStore(netflow.MemoryStoreConfig{TTL: 100 * time.Millisecond, MaxExporters: 2})
+	store := netflow.NewMemoryStore(netflow.MemoryStoreConfig{TTL: 100 * time.Millisecond, MaxTemplates: 2})
 	dec := netflow.NewDecoder(netflow.Config{Store: store})
 	conn := newRxFakeConn()
 	var sink rxSink
@@ -216,15 +218,20 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 		return testkit.IPFIXMessage(1, seq, testkit.IPFIXTemplateSet(256, layoutA...),
 			testkit.IPFIXDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
 	}
+	// Data alone, decoded with the stored template, confirms an exporter.
+	data := testkit.IPFIXMessage(1, 1, testkit.IPFIXDataSet(256, recordA([4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 1}, 1000, 80, 6, 3, 180)))
 	src := func(i int) *net.UDPAddr { return &net.UDPAddr{IP: net.IPv4(192, 0, 2, byte(i)), Port: 4739} }
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(1)}
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(2)}
+	conn.in <- rxFakeDatagram{data: data, from: src(1)}
+	conn.in <- rxFakeDatagram{data: data, from: src(2)}
 	conn.in <- rxFakeDatagram{data: msg(0), from: src(3)} // the store is full
-	rxWaitFor(t, "three handled", func() bool { return sink.count() == 3 })
+	rxWaitFor(t, "five handled", func() bool { return sink.count() == 5 })
 	st := r.Stats().Total
 	assert.EqualValues(t, 1, st.Errors.Limit, "the third exporter's template refused")
-	assert.EqualValues(t, 2, st.Flows)
+	assert.EqualValues(t, 4, st.Flows)
 	assert.Equal(t, 2, store.Stats().Exporters)
+	assert.Equal(t, 2, store.Stats().Confirmed)
 
 	// Nothing is sent: only the sweeper can free the slots.
 	rxWaitFor(t, "templates expired by the sweeper", func() bool { return store.Stats().Exporters == 0 })
@@ -233,7 +240,7 @@ func TestReceiverSweeperExpiresTemplates(t *testing.T) {
 	conn.in <- rxFakeDatagram{data: msg(1), from: src(3)}
 	// Its data held since the refused template is released with the new
 	// one: two flows.
-	rxWaitFor(t, "the new exporter decoded", func() bool { return r.Stats().Total.Flows == 4 })
+	rxWaitFor(t, "the new exporter decoded", func() bool { return r.Stats().Total.Flows == 6 })
 	stop()
 	require.NoError(t, <-served)
 	sink.mu.Lock()

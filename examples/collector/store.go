@@ -150,8 +150,8 @@ func (b *backend) close() {
 // with -store, the Redis store's own; otherwise the memory store's.
 func printStoreStats(w io.Writer, b *backend, ds netflow.Stats) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "options state: domains %d, store failures %d, refused %d, reclaimed %d\n",
-		ds.StateDomains, ds.StateStoreFailures, ds.StateDomainsRefused, ds.StateDomainsReclaimed)
+	fmt.Fprintf(&sb, "options state: domains %d, store failures %d, refused %d, reclaimed %d, evicted %d, confirmed %d\n",
+		ds.StateDomains, ds.StateStoreFailures, ds.StateDomainsRefused, ds.StateDomainsReclaimed, ds.StateDomainsEvicted, ds.StateDomainsConfirmed)
 	if b.redis != nil {
 		st := b.redis.Stats()
 		fmt.Fprintf(&sb, "redis store: connected %t, templates %d, states %d, pending writes %d, errors %d, malformed %d, notifications %d, resyncs %d, reseeds %d, "+
@@ -160,8 +160,9 @@ func printStoreStats(w io.Writer, b *backend, ds netflow.Stats) {
 			st.Confirmed, st.Outages, st.Unconfirmed, st.Checks, st.CheckFailures)
 	} else if ds.StoreOK {
 		st := ds.Store
-		fmt.Fprintf(&sb, "memory store: templates %d, exporters %d, learned %d, refreshed %d, replaced %d, withdrawn %d, expired %d, evicted %d, rejected %d\n",
-			st.Templates, st.Exporters, st.Learned, st.Refreshed, st.Replaced, st.Withdrawn, st.Expired, st.Evicted, st.Rejected)
+		fmt.Fprintf(&sb, "memory store: templates %d, exporters %d, learned %d, refreshed %d, replaced %d, withdrawn %d, expired %d, evicted %d, rejected %d, confirmed exporters %d, exporters evicted %d (%d templates), states evicted %d\n",
+			st.Templates, st.Exporters, st.Learned, st.Refreshed, st.Replaced, st.Withdrawn, st.Expired, st.Evicted, st.Rejected,
+			st.Confirmed, st.ExportersEvicted, st.TemplatesEvictedWithExporters, st.StatesEvicted)
 	}
 	io.WriteString(w, sb.String())
 }
