@@ -90,11 +90,10 @@ func (d *Decoder) decodeReleased(buf *Buffer, dk TemplateKey, keys []readyKey) (
 		s, pkt = &v10.Sets, v10
 	}
 	w := setWalker{d: d, s: s, dialect: dl, key: dk, budget: maxReleaseRecords, gen: d.learnGen.Load()}
-	w.release(keys)
-	if len(s.released) == 0 {
+	ctx, ok := w.release(keys)
+	if !ok {
 		return nil, nil
 	}
-	ctx := s.released[0].ctx
 	w.ctx = ctx
 	secs := uint32(ctx.exportTime.Unix())
 	switch p := pkt.(type) {

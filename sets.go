@@ -337,9 +337,15 @@ func (w *setWalker) releaseDue() {
 }
 
 // release decodes the sets held for keys, each with its template, in
-// arrival order, within the message's release budget.
-func (w *setWalker) release(keys []readyKey) {
+// arrival order, within the message's release budget. It returns the
+// context of the first set it took (ok false if none), which a packet made
+// of released sets alone takes its header from.
+func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 	w.s.released = w.d.pending.take(w.s.released[:0], keys, &w.budget)
+	if len(w.s.released) == 0 {
+		return flowContext{}, false
+	}
+	first = w.s.released[0].ctx
 	failed := 0
 	for i := range w.s.released {
 		rs := &w.s.released[i]
@@ -353,6 +359,7 @@ func (w *setWalker) release(keys []readyKey) {
 	// The packet's sets keep what they need of the bodies; the list must
 	// not keep them reachable beyond the next call.
 	clear(w.s.released)
+	return first, true
 }
 
 // records splits a data set body into records of t and adds the set. It
