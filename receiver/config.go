@@ -119,8 +119,8 @@ type Config struct {
 	// (recvmmsg, Linux only, UDP sockets only). Zero means
 	// DefaultBatchSize (32); one turns batch reads off. Each socket has
 	// two reading goroutines (the second reads while the first hands
-	// datagrams over for longer than 20 ms); each keeps BatchSize buffers
-	// of MaxDatagramSize+1 bytes, the second from its first read.
+	// datagrams over for longer than 50 to 100 ms); each keeps BatchSize
+	// buffers of MaxDatagramSize+1 bytes, the second from its first read.
 	BatchSize int
 
 	// MaxExporters bounds the number of sources counted one by one;

@@ -75,6 +75,6 @@ type Datagram struct {
 // handler returns, so a slow handler slows the exporter through TCP flow
 // control. Over UDP, a slow handler makes the receiver queue and then drop
 // datagrams (counted in Counters.Dropped) rather than stall the socket
-// (for longer than 20 to 40 ms, while the other reading goroutine of the
-// socket takes over). A panic in the handler is not recovered.
+// (for longer than 50 to 100 ms, while the other reading goroutine of
+// the socket takes over). A panic in the handler is not recovered.
 type Handler func(d *Datagram)

@@ -21,7 +21,7 @@
 // one batch, for the share's worker. A full queue drops the datagram and
 // counts it. The socket never stalls for long: while a reader hands
 // datagrams over, the socket's second reading goroutine takes the reading
-// over if that goes on for more than 20 ms (a slow handler).
+// over if that goes on for more than 50 to 100 ms (a slow handler).
 //
 // # TCP and TLS
 //
