@@ -158,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Logger = slog.New(logs)
 	}
 	defer cfg.Decoder.Close()
-	out := newBoundedWriter(stdout, outputChunks)
+	out := newBoundedWriter(stdout)
 	defer out.close(0)
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
 	defer stopOut()
@@ -268,8 +268,8 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 }
 
 // printer is the receiver's handler: it formats the flows of a datagram
-// into one buffer and writes it in one go, so that the lines of concurrent
-// workers do not mix.
+// into one buffer and hands it to the writer in one go, so that the lines
+// of concurrent workers do not mix.
 type printer struct {
 	json, flowsOnly bool
 	kafka           *kafkaSink // -kafka: flows go there instead of out
@@ -319,9 +319,7 @@ func (p *printer) handle(d *receiver.Datagram) {
 			p.flow(l, &l.flows[i], nil)
 		}
 	}
-	if len(l.b) > 0 {
-		p.write(l.b)
-	}
+	l.b = p.out.hand(l.b) // the writer takes the buffer over
 	p.bufs.Put(l)
 }
 
