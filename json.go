@@ -214,7 +214,7 @@ func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
 	n = putLit(b, n, `{"exporter":"`)
 	b, n = putAddrPort(b, n, f.Exporter)
 	n = putLit(b, n, `","version":`)
-	n = putUint(b, n, uint64(f.Version))
+	n = putUint16(b, n, f.Version)
 	if known&FieldDomain != 0 {
 		n = putLit(b, n, `,"domain":`)
 		n = putUint(b, n, uint64(f.Domain))
@@ -237,23 +237,23 @@ func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
 	}
 	if known&FieldSrcPort != 0 {
 		n = putLit(b, n, `,"src_port":`)
-		n = putUint(b, n, uint64(f.SrcPort))
+		n = putUint16(b, n, f.SrcPort)
 	}
 	if known&FieldDstPort != 0 {
 		n = putLit(b, n, `,"dst_port":`)
-		n = putUint(b, n, uint64(f.DstPort))
+		n = putUint16(b, n, f.DstPort)
 	}
 	if known&FieldProto != 0 {
 		n = putLit(b, n, `,"proto":`)
-		n = putUint(b, n, uint64(f.Proto))
+		n = putSmall(b, n, uint16(f.Proto))
 	}
 	if known&FieldToS != 0 {
 		n = putLit(b, n, `,"tos":`)
-		n = putUint(b, n, uint64(f.ToS))
+		n = putSmall(b, n, uint16(f.ToS))
 	}
 	if known&FieldTCPFlags != 0 {
 		n = putLit(b, n, `,"tcp_flags":`)
-		n = putUint(b, n, uint64(f.TCPFlags))
+		n = putSmall(b, n, uint16(f.TCPFlags))
 	}
 	if known&FieldPackets != 0 {
 		n = putLit(b, n, `,"packets":`)
@@ -289,11 +289,11 @@ func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
 	}
 	if known&FieldSrcMask != 0 {
 		n = putLit(b, n, `,"src_mask":`)
-		n = putUint(b, n, uint64(f.SrcMask))
+		n = putSmall(b, n, uint16(f.SrcMask))
 	}
 	if known&FieldDstMask != 0 {
 		n = putLit(b, n, `,"dst_mask":`)
-		n = putUint(b, n, uint64(f.DstMask))
+		n = putSmall(b, n, uint16(f.DstMask))
 	}
 	if known&FieldSamplingInterval != 0 {
 		n = putLit(b, n, `,"sampling_interval":`)
@@ -325,19 +325,19 @@ func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
 	}
 	if known&FieldVLAN != 0 {
 		n = putLit(b, n, `,"vlan":`)
-		n = putUint(b, n, uint64(f.VLAN))
+		n = putUint16(b, n, f.VLAN)
 	}
 	if known&FieldPostVLAN != 0 {
 		n = putLit(b, n, `,"post_vlan":`)
-		n = putUint(b, n, uint64(f.PostVLAN))
+		n = putUint16(b, n, f.PostVLAN)
 	}
 	if known&FieldDirection != 0 {
 		n = putLit(b, n, `,"direction":`)
-		n = putUint(b, n, uint64(f.Direction))
+		n = putSmall(b, n, uint16(f.Direction))
 	}
 	if known&FieldEndReason != 0 {
 		n = putLit(b, n, `,"end_reason":`)
-		n = putUint(b, n, uint64(f.EndReason))
+		n = putSmall(b, n, uint16(f.EndReason))
 	}
 	if known&FieldBGPNextHop != 0 {
 		n = putLit(b, n, `,"bgp_next_hop":`)
@@ -345,15 +345,15 @@ func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
 	}
 	if known&FieldICMPType != 0 {
 		n = putLit(b, n, `,"icmp_type":`)
-		n = putUint(b, n, uint64(f.ICMPType))
+		n = putSmall(b, n, uint16(f.ICMPType))
 	}
 	if known&FieldICMPCode != 0 {
 		n = putLit(b, n, `,"icmp_code":`)
-		n = putUint(b, n, uint64(f.ICMPCode))
+		n = putSmall(b, n, uint16(f.ICMPCode))
 	}
 	if known&FieldIPVersion != 0 {
 		n = putLit(b, n, `,"ip_version":`)
-		n = putUint(b, n, uint64(f.IPVersion))
+		n = putSmall(b, n, uint16(f.IPVersion))
 	}
 	if known&FieldInVRF != 0 {
 		n = putLit(b, n, `,"in_vrf":`)
@@ -369,7 +369,7 @@ func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
 	}
 	if known&FieldEthType != 0 {
 		n = putLit(b, n, `,"eth_type":`)
-		n = putUint(b, n, uint64(f.EthType))
+		n = putUint16(b, n, f.EthType)
 	}
 	if known&FieldPostNATSrcAddr != 0 {
 		n = putLit(b, n, `,"post_nat_src_addr":`)
@@ -381,11 +381,11 @@ func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
 	}
 	if known&FieldPostNATSrcPort != 0 {
 		n = putLit(b, n, `,"post_nat_src_port":`)
-		n = putUint(b, n, uint64(f.PostNATSrcPort))
+		n = putUint16(b, n, f.PostNATSrcPort)
 	}
 	if known&FieldPostNATDstPort != 0 {
 		n = putLit(b, n, `,"post_nat_dst_port":`)
-		n = putUint(b, n, uint64(f.PostNATDstPort))
+		n = putUint16(b, n, f.PostNATDstPort)
 	}
 	return b, n
 }

@@ -223,7 +223,7 @@ func TestFieldsJSONMatchesLegacy(t *testing.T) {
 			t.Fatalf("%s:\ngot  %s\nwant %s", where, got, want)
 		}
 		// In place, in a buffer of exactly the room it needs and more.
-		for _, extra := range []int{0, 1, 2, 3, 4, 5, 64, 128, 256} {
+		for _, extra := range []int{0, 1, 2, 3, 4, 5, 64, 128, 256, 1024, 4096} {
 			buf := make([]byte, len(want)+extra+64)
 			for j := range buf {
 				buf[j] = 0xa5

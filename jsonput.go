@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,7 +54,8 @@ func putLit(b []byte, n int, s string) int {
 }
 
 // putKey writes k, a key of a record's layout, with overlapping
-// fixed-width copies rather than a call to memmove.
+// fixed-width copies rather than a call to memmove when it has 8 to 32
+// bytes (the names of elements mostly have).
 func putKey(b []byte, n int, k []byte) int {
 	l := len(k)
 	switch {
@@ -73,19 +75,46 @@ func putKey(b []byte, n int, k []byte) int {
 var powersOf10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
 	1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
-// putUint writes v in decimal.
+// putUint writes v in decimal. Numbers under 1000, most of a flow's, are
+// one load and one store (inlined); the others go to putUintMore.
 func putUint(b []byte, n int, v uint64) int {
 	if v < 1000 {
-		t := smallText[v]
-		*(*[4]byte)(b[n:]) = t
-		return n + int(t[3])
+		return putSmall(b, n, uint16(v))
 	}
+	return putUintMore(b, n, v)
+}
+
+// putSmall writes v < 1000 (an octet, say) in decimal: one load and one
+// store, inlined.
+func putSmall(b []byte, n int, v uint16) int {
+	t := smallText[v]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	return n + int(t>>24)
+}
+
+// putUint16 writes v in decimal without a call.
+func putUint16(b []byte, n int, v uint16) int {
+	if v < 1000 {
+		t := smallText[v]
+		binary.LittleEndian.PutUint32(b[n:], t)
+		return n + int(t>>24)
+	}
+	q := v / 1000
+	t := smallText[q]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	n += int(t >> 24)
+	binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
+	return n + 3
+}
+
+// putUintMore writes v >= 1000 in decimal.
+func putUintMore(b []byte, n int, v uint64) int {
 	if v < 1e6 {
 		q := v / 1000
 		t := smallText[q]
-		*(*[4]byte)(b[n:]) = t
-		n += int(t[3])
-		*(*[3]byte)(b[n:]) = [3]byte(smallText[1000+v-q*1000][:3])
+		binary.LittleEndian.PutUint32(b[n:], t)
+		n += int(t >> 24)
+		binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
 		return n + 3
 	}
 	if v < 1e8 {
@@ -94,16 +123,19 @@ func putUint(b []byte, n int, v uint64) int {
 	return putUintLong(b, n, v)
 }
 
-// smallText[v] for v < 1000 is the decimal text of v in its first bytes
-// and its length in the last; smallText[1000+v] is the three digits of v
-// with leading zeros. A store of all four bytes of an entry writes one or
-// more bytes past the number, which the caller's next byte overwrites.
-var smallText = func() (t [2000][4]byte) {
+// smallText[v] for v < 1000 is the decimal text of v in its low bytes
+// (first in memory) and its length in the top byte; smallText[1000+v] is
+// the three digits of v with leading zeros. A store of a whole entry
+// writes one or more bytes past the number, which the caller's next bytes
+// overwrite.
+var smallText = func() (t [2000]uint32) {
 	for v := range 1000 {
+		var e [4]byte
 		s := appendUint(nil, uint64(v))
-		copy(t[v][:], s)
-		t[v][3] = byte(len(s))
-		t[1000+v] = [4]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10), 3}
+		copy(e[:], s)
+		e[3] = byte(len(s))
+		t[v] = binary.LittleEndian.Uint32(e[:])
+		t[1000+v] = binary.LittleEndian.Uint32([]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10), 3})
 	}
 	return t
 }()
@@ -155,38 +187,27 @@ func digits8(v uint32) uint64 {
 	return x + 0x3030303030303030
 }
 
-// octetText[o] is the decimal text of o in its first bytes and its length
-// in the last: putIPv4 stores all four bytes and moves on by the length,
-// so the next byte it writes replaces the length byte.
-var octetText = func() (t [256][4]byte) {
-	for o := range 256 {
-		s := appendUint(nil, uint64(o))
-		copy(t[o][:], s)
-		t[o][3] = byte(len(s))
-	}
-	return t
-}()
-
-// putIPv4 writes a dotted-quad IPv4 address. Its last store puts one byte
-// past the address, which the caller's next byte (a quote or a colon)
-// overwrites.
+// putIPv4 writes a dotted-quad IPv4 address, each octet one load and one
+// store from smallText. Its last store puts up to three bytes past the
+// address, which the caller's next bytes (a quote or a colon and more)
+// overwrite.
 func putIPv4(b []byte, n int, a [4]byte) int {
 	_ = b[n+15]
-	t := octetText[a[0]]
-	*(*[4]byte)(b[n:]) = t
-	n += int(t[3])
+	t := smallText[a[0]]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	n += int(t >> 24)
 	b[n] = '.'
-	t = octetText[a[1]]
-	*(*[4]byte)(b[n+1:]) = t
-	n += 1 + int(t[3])
+	t = smallText[a[1]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	n += 1 + int(t>>24)
 	b[n] = '.'
-	t = octetText[a[2]]
-	*(*[4]byte)(b[n+1:]) = t
-	n += 1 + int(t[3])
+	t = smallText[a[2]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	n += 1 + int(t>>24)
 	b[n] = '.'
-	t = octetText[a[3]]
-	*(*[4]byte)(b[n+1:]) = t
-	return n + 1 + int(t[3])
+	t = smallText[a[3]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	return n + 1 + int(t>>24)
 }
 
 // putAddrText writes a's text form without quotes, nothing for the zero
@@ -280,17 +301,42 @@ func putTime(b []byte, n int, sec int64, ns uint32, dc *jsonDate) int {
 	t[0], t[1], t[2] = twoDigits[2*h], twoDigits[2*h+1], ':'
 	t[3], t[4], t[5] = twoDigits[2*m], twoDigits[2*m+1], ':'
 	t[6], t[7], t[8] = twoDigits[2*s], twoDigits[2*s+1], '.'
-	hi, mid, lo := ns/1000000, ns/1000%1000, ns%1000
-	t[9], t[10], t[11] = byte('0'+hi/100), twoDigits[2*(hi%100)], twoDigits[2*(hi%100)+1]
-	t[12], t[13], t[14] = byte('0'+mid/100), twoDigits[2*(mid%100)], twoDigits[2*(mid%100)+1]
-	t[15], t[16], t[17] = byte('0'+lo/100), twoDigits[2*(lo%100)], twoDigits[2*(lo%100)+1]
-	t[18], t[19] = 'Z', '"'
+	// The fraction: the milliseconds from smallText, then the rest, all
+	// zeros for a time in milliseconds (the usual case), and `Z"`.
+	ms := ns / 1000000
+	binary.LittleEndian.PutUint32(t[9:], smallText[1000+ms])
+	if rest := ns - ms*1000000; rest == 0 {
+		binary.LittleEndian.PutUint64(t[12:], zerosZQuote)
+	} else {
+		us := rest / 1000
+		binary.LittleEndian.PutUint32(t[12:], smallText[1000+us])
+		binary.LittleEndian.PutUint32(t[15:], smallText[1000+rest-us*1000])
+		t[18], t[19] = 'Z', '"'
+	}
 	return n + 32
 }
 
-// set makes dc hold the date of days since 1970-01-01.
+// dateCache remembers the dates of recent days for every encoder: each
+// entry is a day (days since 1970-01-01, 32 bits) and its date (a valid
+// bit, the year, month and day in the low 32 bits), in the slot of the
+// day's low bits. Flows of one day are the rule, and civilDate costs more
+// than a look here.
+var dateCache [64]atomic.Uint64
+
+// zerosZQuote is `000000Z"` as a little-endian word.
+var zerosZQuote = binary.LittleEndian.Uint64([]byte(`000000Z"`))
+
+// set makes dc hold the date of days since 1970-01-01 (in the years
+// 0000-9999).
 func (dc *jsonDate) set(days int64) {
-	y, m, d := civilDate(days)
+	var y, m, d int
+	slot := &dateCache[uint64(days)%uint64(len(dateCache))]
+	if e := slot.Load(); e>>32 == uint64(uint32(days)) && e&(1<<31) != 0 {
+		y, m, d = int(e>>9&0x3fff), int(e>>5&15), int(e&31)
+	} else {
+		y, m, d = civilDate(days)
+		slot.Store(uint64(uint32(days))<<32 | 1<<31 | uint64(y)<<9 | uint64(m)<<5 | uint64(d))
+	}
 	dc.days = days
 	t := &dc.text
 	t[0] = '"'

@@ -13,6 +13,12 @@ type jsonLayout struct {
 	// room is what one field's key and a value of a fixed-size kind
 	// (number, address, time, MAC) take at most.
 	room int
+	// fast is set when every field has a fixed length, a key of at most
+	// 32 bytes and a value of a fixed-size kind: a record of recordLen
+	// bytes or more then takes at most recordRoom bytes of JSON, and is
+	// written by putFixedFieldsJSON.
+	fast                  bool
+	recordLen, recordRoom int
 }
 
 // jsonField is one field of a jsonLayout.
@@ -21,6 +27,10 @@ type jsonField struct {
 	length           uint16 // the template's field length, or VariableLength
 	typ              DataType
 	op               jsonOp
+	// For a fast layout: the field's offset in the record, and its key
+	// padded to 32 bytes.
+	off uint16
+	key [32]byte
 }
 
 // jsonOp is how a field's value is written, chosen once per template from
@@ -30,7 +40,11 @@ type jsonOp uint8
 const (
 	opTyped   jsonOp = iota // appendTypedJSON: any type, any length
 	opList                  // an RFC 6313 list, decoded
-	opUint                  // unsigned, 1 to 8 bytes
+	opU8                    // unsigned, 1 byte
+	opU16                   // unsigned, 2 bytes
+	opU32                   // unsigned, 4 bytes
+	opU64                   // unsigned, 8 bytes
+	opUint                  // unsigned, 3, 5, 6 or 7 bytes
 	opAddr4                 // an address of 4 bytes
 	opAddr16                // an address of 16 bytes
 	opSeconds               // dateTimeSeconds, 1 to 8 bytes
@@ -49,8 +63,20 @@ func jsonOpOf(typ DataType, length uint16) jsonOp {
 	}
 	fixed8 := length >= 1 && length <= 8
 	switch {
-	case (typ == TypeUnsigned8 || typ == TypeUnsigned16 || typ == TypeUnsigned32 || typ == TypeUnsigned64) && fixed8:
-		return opUint
+	case typ == TypeUnsigned8 || typ == TypeUnsigned16 || typ == TypeUnsigned32 || typ == TypeUnsigned64:
+		switch length {
+		case 1:
+			return opU8
+		case 2:
+			return opU16
+		case 4:
+			return opU32
+		case 8:
+			return opU64
+		}
+		if fixed8 {
+			return opUint
+		}
 	case (typ == TypeIPv4Address || typ == TypeIPv6Address) && length == 4:
 		return opAddr4
 	case (typ == TypeIPv4Address || typ == TypeIPv6Address) && length == 16:
@@ -68,7 +94,8 @@ func jsonOpOf(typ DataType, length uint16) jsonOp {
 }
 
 // jsonValueRoom bounds a value of a fixed-size kind: an IPv6 address or a
-// time in quotes (41 and 32 bytes), 20 digits, a MAC (19).
+// time in quotes (41 and 32 bytes), 20 digits, a MAC (19), the hex of 8
+// bytes (18), with the bytes a fixed-width store writes past it.
 const jsonValueRoom = 48
 
 // jsonLayout returns the layout of r's template for r's registry, from
@@ -82,7 +109,7 @@ func (r *Record) jsonLayout() *jsonLayout {
 	if l, ok := t.json.Load().(*jsonLayout); ok && l.reg == reg && len(l.fields) == len(t.Fields) {
 		return l
 	}
-	l := &jsonLayout{reg: reg, fields: make([]jsonField, len(t.Fields))}
+	l := &jsonLayout{reg: reg, fields: make([]jsonField, len(t.Fields)), fast: true}
 	var b []byte
 	longest := 0
 	for i, f := range t.Fields {
@@ -93,12 +120,23 @@ func (r *Record) jsonLayout() *jsonLayout {
 		v := Value{Field: f, Info: r.lookup(i, f)}
 		b = appendValueName(b, &v, repeats(t, i))
 		b = append(b, ':')
-		longest = max(longest, len(b)-start)
-		l.fields[i] = jsonField{keyStart: uint32(start), keyEnd: uint32(len(b)), length: f.Length,
-			typ: v.Info.Type, op: jsonOpOf(v.Info.Type, f.Length)}
+		keyLen := len(b) - start
+		longest = max(longest, keyLen)
+		jf := jsonField{keyStart: uint32(start), keyEnd: uint32(len(b)), length: f.Length,
+			typ: v.Info.Type, op: jsonOpOf(v.Info.Type, f.Length), off: uint16(l.recordLen)}
+		copy(jf.key[:], b[start:])
+		if jf.op < opU8 || keyLen > len(jf.key) || f.Length == VariableLength {
+			l.fast = false
+		} else {
+			l.recordLen += int(f.Length)
+			l.recordRoom += keyLen + jsonValueRoom
+		}
+		l.fields[i] = jf
 	}
 	l.keys = b
 	l.room = longest + jsonValueRoom
+	// '{', '}' and a 32-byte key store at the end.
+	l.recordRoom += 2 + 32
 	// A template decoded with another registry keeps the first layout;
 	// this one is used once.
 	t.json.CompareAndSwap(nil, l)
