@@ -35,7 +35,7 @@ func TestReceivePathAllocs(t *testing.T) {
 	var sent uint64
 	inline := func() {
 		r.receive(rd, from, b, false, time.Now())
-		r.dispatch(rd)
+		r.dispatch(rd, false)
 		if len(rd.claimed) != 1 {
 			t.Fatal("the idle lane was not claimed")
 		}
@@ -48,7 +48,7 @@ func TestReceivePathAllocs(t *testing.T) {
 		l.busy = true // as if another goroutine handed it over
 		l.mu.Unlock()
 		r.receive(rd, from, b, false, time.Now())
-		r.dispatch(rd)
+		r.dispatch(rd, false)
 		if len(rd.claimed) != 0 {
 			t.Fatal("a busy lane was claimed")
 		}

@@ -18,10 +18,13 @@
 // read buffers: a lightly loaded receiver decodes and calls the handler
 // without waking another goroutine. For the other shares the reader copies
 // the datagrams into pooled buffers of their size class and queues them, as
-// one batch, for the share's worker. A full queue drops the datagram and
+// one batch, for the share's worker; so do they all after a full batch
+// read (more is waiting) and for 100 ms after a hand-over that took over
+// 2 ms (a slow handler), so that the socket is read at its pace and the
+// workers hand over in parallel. A full queue drops the datagram and
 // counts it. The socket never stalls for long: while a reader hands
 // datagrams over, the socket's second reading goroutine takes the reading
-// over if that goes on for more than 50 to 100 ms (a slow handler).
+// over if that goes on for more than 50 to 100 ms (a stuck handler).
 //
 // # TCP and TLS
 //

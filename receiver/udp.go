@@ -166,11 +166,14 @@ type socket struct {
 	role atomic.Int32
 	// inline is odd while a goroutine that gave the read role up hands
 	// datagrams over; it counts up by two for each such hand-over.
-	inline  atomic.Uint64
-	seen    uint64        // the watchdog's last look at inline
-	promote chan struct{} // the watchdog's wake-up of the goroutine waiting for the role
-	done    chan struct{} // closed when role becomes roleEnded
-	endOnce sync.Once
+	inline atomic.Uint64
+	// queueUntil is when (unix ns) the readers may hand over themselves
+	// again after a slow hand-over (see inlineBudget).
+	queueUntil atomic.Int64
+	seen       uint64        // the watchdog's last look at inline
+	promote    chan struct{} // the watchdog's wake-up of the goroutine waiting for the role
+	done       chan struct{} // closed when role becomes roleEnded
+	endOnce    sync.Once
 }
 
 const (
@@ -256,7 +259,7 @@ func (r *Receiver) serveSocket(s *socket) {
 	rd := r.newReader(s.drops)
 	for s.takeRole() {
 		for {
-			err := r.readOnce(rd, s.conn)
+			err := r.readOnce(rd, s)
 			if err != nil {
 				if r.readErr(s.conn, err) {
 					s.end()
@@ -272,14 +275,31 @@ func (r *Receiver) serveSocket(s *socket) {
 		s.inline.Add(1)
 		s.role.Store(roleFree)
 		r.wakeWatchdog()
+		began := time.Now()
 		r.handOver(rd)
+		if took := time.Since(began); took > inlineBudget {
+			// A slow handler: queue for a while, so that the socket is
+			// read at its pace rather than the handler's.
+			s.queueUntil.Store(began.Add(took + queueSpell).UnixNano())
+		}
 		s.inline.Add(1)
 	}
 }
 
+// inlineBudget is how long a reading goroutine's hand-over may take before
+// the socket's readers queue everything for the workers for queueSpell
+// (the handler is slow: reading on while the workers hand over keeps the
+// socket drained, and the drops counted).
+const (
+	inlineBudget = 2 * time.Millisecond
+	queueSpell   = 100 * time.Millisecond
+)
+
 // readOnce reads one batch (one datagram without batch reads) and
 // dispatches it.
-func (r *Receiver) readOnce(rd *reader, c net.PacketConn) error {
+func (r *Receiver) readOnce(rd *reader, s *socket) error {
+	c := s.conn
+	full := false
 	uc, isUDP := c.(*net.UDPConn)
 	if isUDP && rd.raw == nil && !rd.noRaw {
 		rd.raw = newRawReader(uc, r.batchSize(c), rd.size)
@@ -291,6 +311,7 @@ func (r *Receiver) readOnce(rd *reader, c net.PacketConn) error {
 		if err != nil {
 			return err
 		}
+		full = n > 1 && n == len(rd.raw.hdrs)
 		now := time.Now()
 		for i := range n {
 			b, from, trunc, oob := rd.raw.message(i)
@@ -318,6 +339,7 @@ func (r *Receiver) readOnce(rd *reader, c net.PacketConn) error {
 		if err != nil {
 			return err
 		}
+		full = n > 1 && n == len(rd.ms)
 		now := time.Now()
 		for i := range rd.ms[:n] {
 			m := &rd.ms[i]
@@ -349,7 +371,7 @@ func (r *Receiver) readOnce(rd *reader, c net.PacketConn) error {
 		}
 		r.receive(rd, addrPortOf(addr), rd.b[:n], false, time.Now())
 	}
-	r.dispatch(rd)
+	r.dispatch(rd, full || time.Now().UnixNano() < s.queueUntil.Load())
 	return nil
 }
 
@@ -389,19 +411,24 @@ func (r *Receiver) receive(rd *reader, from netip.AddrPort, b []byte, trunc bool
 // nothing queued and nobody handing it over is claimed, for the reading
 // goroutine to hand its datagrams over itself (handOver) without copying
 // them; the others get the group as one batch of copies, queued for their
-// worker. Every datagram is charged against MaxQueueBytes until it has
-// been handed over, and one that would exceed it, or its lane's QueueLen,
-// is dropped.
-func (r *Receiver) dispatch(rd *reader) {
+// worker. After a full batch read (more is likely waiting in the socket),
+// or for a while after a slow hand-over, nothing is claimed: the reader
+// goes back to reading while the workers hand over, in parallel. Every datagram is charged against MaxQueueBytes
+// until it has been handed over, and one that would exceed it, or its
+// lane's QueueLen, is dropped.
+func (r *Receiver) dispatch(rd *reader, full bool) {
 	rd.claimed = rd.claimed[:0]
 	for i, g := range rd.groups {
 		if len(g) == 0 {
 			continue
 		}
 		l := r.lanes[i]
-		l.mu.Lock()
-		claimed := l.claimLocked()
-		l.mu.Unlock()
+		claimed := false
+		if !full {
+			l.mu.Lock()
+			claimed = l.claimLocked()
+			l.mu.Unlock()
+		}
 		if claimed {
 			for j := range g {
 				p := &g[j]
