@@ -58,11 +58,12 @@ type Receiver struct {
 	readers     sync.WaitGroup // UDP readers and TCP accept loops
 	conns       sync.WaitGroup // TCP connections
 
-	lanes   []*lane
-	queued  atomic.Int64 // bytes of the datagrams queued or being handed over
-	workers sync.WaitGroup
-	pools   [itemClasses]sync.Pool // of *item, by size class
-	batches sync.Pool              // of *batch
+	lanes       []*lane
+	queued      atomic.Int64 // bytes of the datagrams queued or being handed over
+	workers     sync.WaitGroup
+	pools       [itemClasses]sync.Pool // of *item, by size class
+	batchMu     sync.Mutex
+	freeBatches []*batch
 
 	sockets        []*socket     // UDP sockets, under mu
 	readersDone    chan struct{} // closed when every reader has ended
