@@ -44,6 +44,7 @@
 //	-topic T           the Kafka topic (with -kafka)
 //	-kafka-linger D    how long a batch may wait for more records (default 50ms)
 //	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
+//	-kafka-compression C  batch compression: zstd, lz4 (default), snappy, gzip or none
 //	-store URL         keep templates and options state in Redis (redis://[[user]:password@]host:port/db, rediss://), shared by several collectors
 //	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
 //	-state FILE        load templates and options state from FILE at start, save them periodically and on exit (not with -store)

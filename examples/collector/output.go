@@ -19,8 +19,13 @@ const (
 )
 
 // writerQuietTicks is how many flushIntervals without output put the
-// writer to sleep until the next output.
-const writerQuietTicks = 4
+// writer to sleep until the next output; maxFreeBuffers is how many
+// written buffers it keeps for the handlers to reuse (a handler's output
+// is a datagram's lines: up to a few tens of KiB).
+const (
+	writerQuietTicks = 4
+	maxFreeBuffers   = 256
+)
 
 // boundedWriter writes the handlers' output to a slow or stalled writer
 // from a goroutine of its own, in large writes: a handler hands its
@@ -87,6 +92,10 @@ func (b *boundedWriter) hand(p []byte) []byte {
 		default:
 		}
 	}
+	if next == nil {
+		// As large as this one: the next output is likely as large.
+		next = make([]byte, 0, cap(p))
+	}
 	return next
 }
 
@@ -140,7 +149,7 @@ func (b *boundedWriter) run() {
 		b.mu.Lock()
 		b.writing = 0
 		for i, p := range bufs {
-			if len(b.free) < 64 && cap(p) <= 4*flushSize {
+			if len(b.free) < maxFreeBuffers && cap(p) <= 4*flushSize {
 				b.free = append(b.free, p[:0])
 			}
 			bufs[i] = nil
