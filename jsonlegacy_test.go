@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -291,4 +292,36 @@ func TestFieldsJSONMatchesLegacy(t *testing.T) {
 		r.Data = data[:cut]
 		check("cut", &fullFlow, &r)
 	}
+}
+
+// matchLegacyJSON encodes every flow and record of p with the fast path
+// and with the old encoder, and reports the first difference.
+func matchLegacyJSON(p Packet) error {
+	flows := p.AppendFlows(nil)
+	s := setsOf(p)
+	if s == nil {
+		for i := range flows {
+			if a, b := flows[i].AppendJSON(nil), legacyAppendJSON(&flows[i], nil); string(a) != string(b) {
+				return fmt.Errorf("AppendJSON %s, old encoder %s", a, b)
+			}
+		}
+		return nil
+	}
+	k := 0
+	for i := range s.DataSets {
+		ds := &s.DataSets[i]
+		for j := range ds.Records {
+			rec := &ds.Records[j]
+			if a, b := rec.AppendFieldsJSON(nil), legacyAppendFieldsJSON(rec, nil); string(a) != string(b) {
+				return fmt.Errorf("AppendFieldsJSON %s, old encoder %s", a, b)
+			}
+			if !ds.Options() && k < len(flows) {
+				if a, b := flows[k].AppendJSONWithFields(nil, rec), legacyAppendJSONWithFields(&flows[k], nil, rec); string(a) != string(b) {
+					return fmt.Errorf("AppendJSONWithFields %s, old encoder %s", a, b)
+				}
+				k++
+			}
+		}
+	}
+	return nil
 }
