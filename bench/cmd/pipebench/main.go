@@ -37,6 +37,8 @@
 // and lost, the collector's CPU per flow and per datagram, the sender's CPU
 // per datagram, and the load average when the run started (the machine is
 // shared: repeat runs with -repeat and compare CPU times, not wall times).
+// A run of the netflow collector that lost flows ends with the datagrams
+// its queues dropped and the kernel dropped ("drops queue+kernel").
 package main
 
 import (
@@ -240,6 +242,7 @@ type result struct {
 	sender           time.Duration
 	load             string
 	syscalls         map[string]int64 // -strace
+	drops            string           // the netflow collector's dropped datagrams: "queue+kernel"
 }
 
 func (r result) String() string {
@@ -248,6 +251,9 @@ func (r result) String() string {
 		float64(r.cpu.Nanoseconds())/1e3/float64(max(r.flows-r.lost, 1)),
 		float64(r.cpu.Nanoseconds())/1e3/float64(max(r.flows-r.lost, 1))*flowsPerDatagram,
 		float64(r.sender.Nanoseconds())/1e3/float64(max(r.datagrams, 1)), r.load)
+	if r.drops != "" && r.lost > 0 {
+		s += "  drops " + r.drops
+	}
 	if r.syscalls != nil {
 		var names []string
 		for name := range r.syscalls {
@@ -508,6 +514,7 @@ func (o *options) run(impl, version string, rate int) (result, error) {
 		return res, err
 	}
 	res.lost = res.flows - got
+	res.drops = drops(lines)
 	if o.strace {
 		res.syscalls, err = readStrace(straceOut)
 		if err != nil {
@@ -622,6 +629,29 @@ func received(impl string, lines []string, templates int64) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s: no count of flows in its output: %s", impl, strings.Join(lines, " | "))
 }
+
+// drops returns the netflow collector's dropped datagrams, those its
+// queues refused and the kernel's, as "queue+kernel", or "".
+func drops(lines []string) string {
+	var queue, kernel string
+	for _, line := range lines {
+		if m := droppedRe.FindStringSubmatch(line); m != nil && queue == "" {
+			queue = m[1]
+		}
+		if m := kernelRe.FindStringSubmatch(line); m != nil {
+			kernel = m[1]
+		}
+	}
+	if queue == "" {
+		return ""
+	}
+	return queue + "+" + kernel
+}
+
+var (
+	droppedRe = regexp.MustCompile(`^total: .* dropped (\d+),`)
+	kernelRe  = regexp.MustCompile(`^kernel drops: (\d+)`)
+)
 
 // readStrace reads the calls column of strace -c's summary.
 func readStrace(path string) (map[string]int64, error) {
