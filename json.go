@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -162,25 +163,25 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 // "sflow" for a flow from sFlow (docs/sflow.md), then every other key only
 // when f.Known has its field, in a fixed order. Numbers are
 // JSON numbers, addresses and times (RFC 3339, UTC, nanoseconds) strings.
-// It allocates nothing beyond growing dst, and appends no newline.
+// It allocates nothing beyond growing dst, and appends no newline. It
+// writes in dst's spare capacity as append does, but may also change up to
+// two bytes past what it appends (scratch of its fixed-width stores):
+// do not pass a dst whose spare capacity holds bytes you still need.
 func (f *Flow) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"exporter":"`...)
-	if f.Exporter.IsValid() {
-		dst = f.Exporter.AppendTo(dst)
-	}
-	dst = append(dst, `","version":`...)
-	dst = appendUint(dst, uint64(f.Version))
-	dst = appendExportProtocol(dst, f)
-	known := f.Known
-	for i := range flowKeys {
-		k := &flowKeys[i]
-		if known&k.field == 0 {
-			continue
-		}
-		dst = append(dst, k.prefix...)
-		dst = k.appendValue(dst, f, true)
-	}
-	return append(dst, '}')
+	dc := newJSONDate()
+	b, n := f.putJSON(dst[:cap(dst)], len(dst), &dc)
+	return b[:n]
+}
+
+// putExportProtocol writes the "protocol" key of a flow that is not
+// NetFlow or IPFIX, as appendExportProtocol appends it, in the room
+// putJSON made for it (flowJSONKey bounds `,"protocol":"ExportProtocol(255)"`).
+func (f *Flow) putExportProtocol(b []byte, n int) ([]byte, int) {
+	name := f.ExportProtocol.String()
+	n = putLit(b, n, `,"protocol":"`)
+	n += copy(b[n:], name)
+	b[n] = '"'
+	return b, n + 1
 }
 
 // appendExportProtocol appends the "protocol" key of a flow that is not
@@ -198,21 +199,233 @@ func appendExportProtocol(dst []byte, f *Flow) []byte {
 
 // AppendJSONWithFields appends f as AppendJSON does, with one more key last:
 // "fields", the object rec.AppendFieldsJSON writes, for the v9 or IPFIX
-// record f was made from. A nil rec adds no key.
+// record f was made from. A nil rec adds no key. Like AppendJSON, it may
+// change up to two bytes of dst's spare capacity past what it appends.
 func (f *Flow) AppendJSONWithFields(dst []byte, rec *Record) []byte {
-	dst = f.AppendJSON(dst)
+	dc := newJSONDate()
+	b, n := f.putJSON(dst[:cap(dst)], len(dst), &dc)
 	if rec == nil {
-		return dst
+		return b[:n]
 	}
-	dst = append(dst[:len(dst)-1], `,"fields":`...)
-	dst = rec.AppendFieldsJSON(dst)
-	return append(dst, '}')
+	// The room putJSON made covers the key; the record makes its own.
+	n = putLit(b, n-1, `,"fields":`)
+	b, n = rec.putFieldsJSON(b, n, 0, &dc)
+	b = jsonRoom(b, n, 1)
+	b[n] = '}'
+	return b[:n+1]
 }
 
 // MarshalJSON returns what AppendJSON appends, so that json.Marshal of a
 // Flow gives the same bytes.
 func (f Flow) MarshalJSON() ([]byte, error) {
-	return f.AppendJSON(make([]byte, 0, 512)), nil
+	return f.AppendJSON(nil), nil
+}
+
+// flowJSONHead bounds the bytes of a flow object without its optional
+// keys: `{"exporter":"[IPv6]:65535","version":65535}` (a zone in an
+// address makes room for itself), and `,"fields":`. flowJSONKey bounds one
+// optional key with its value (`,"post_nat_src_port":` and an IPv6
+// address in quotes, or a time of a year beyond 9999).
+const (
+	flowJSONHead = 96
+	flowJSONKey  = 72
+)
+
+// putJSON writes the object AppendJSON appends. The keys are written one
+// by one in the order of flowKeys (TestFlowJSONMatchesTable holds them to
+// it): a key added to flowKeys is one more if here. An optional key that
+// comes before "domain" goes right after "version".
+func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
+	known := f.Known
+	room := flowJSONHead + bits.OnesCount64(uint64(known))*flowJSONKey
+	if f.ExportProtocol != ExportNetFlow {
+		room += flowJSONKey // "protocol" (putExportProtocol)
+	}
+	b = jsonRoom(b, n, room)
+	n = putLit(b, n, `{"exporter":"`)
+	b, n = putAddrPort(b, n, f.Exporter)
+	n = putLit(b, n, `","version":`)
+	n = putUint16(b, n, f.Version)
+	if f.ExportProtocol != ExportNetFlow {
+		b, n = f.putExportProtocol(b, n)
+	}
+	if known&FieldAgent != 0 {
+		n = putLit(b, n, `,"agent":`)
+		b, n = putAddr(b, n, f.Agent)
+	}
+	if known&FieldDomain != 0 {
+		n = putLit(b, n, `,"domain":`)
+		n = putUint(b, n, uint64(f.Domain))
+	}
+	if known&FieldSequence != 0 {
+		n = putLit(b, n, `,"sequence":`)
+		n = putUint(b, n, uint64(f.Sequence))
+	}
+	if known&FieldSrcAddr != 0 {
+		n = putLit(b, n, `,"src_addr":`)
+		b, n = putAddr(b, n, f.SrcAddr)
+	}
+	if known&FieldDstAddr != 0 {
+		n = putLit(b, n, `,"dst_addr":`)
+		b, n = putAddr(b, n, f.DstAddr)
+	}
+	if known&FieldNextHop != 0 {
+		n = putLit(b, n, `,"next_hop":`)
+		b, n = putAddr(b, n, f.NextHop)
+	}
+	if known&FieldSrcPort != 0 {
+		n = putLit(b, n, `,"src_port":`)
+		n = putUint16(b, n, f.SrcPort)
+	}
+	if known&FieldDstPort != 0 {
+		n = putLit(b, n, `,"dst_port":`)
+		n = putUint16(b, n, f.DstPort)
+	}
+	if known&FieldProto != 0 {
+		n = putLit(b, n, `,"proto":`)
+		n = putSmall(b, n, uint16(f.Proto))
+	}
+	if known&FieldToS != 0 {
+		n = putLit(b, n, `,"tos":`)
+		n = putSmall(b, n, uint16(f.ToS))
+	}
+	if known&FieldTCPFlags != 0 {
+		n = putLit(b, n, `,"tcp_flags":`)
+		n = putSmall(b, n, uint16(f.TCPFlags))
+	}
+	if known&FieldPackets != 0 {
+		n = putLit(b, n, `,"packets":`)
+		n = putUint(b, n, f.Packets)
+	}
+	if known&FieldBytes != 0 {
+		n = putLit(b, n, `,"bytes":`)
+		n = putUint(b, n, f.Bytes)
+	}
+	if known&FieldStart != 0 {
+		n = putLit(b, n, `,"start":`)
+		n = putTime(b, n, f.Start.Unix(), uint32(f.Start.Nanosecond()), dc)
+	}
+	if known&FieldEnd != 0 {
+		n = putLit(b, n, `,"end":`)
+		n = putTime(b, n, f.End.Unix(), uint32(f.End.Nanosecond()), dc)
+	}
+	if known&FieldInIf != 0 {
+		n = putLit(b, n, `,"in_if":`)
+		n = putUint(b, n, uint64(f.InIf))
+	}
+	if known&FieldOutIf != 0 {
+		n = putLit(b, n, `,"out_if":`)
+		n = putUint(b, n, uint64(f.OutIf))
+	}
+	if known&FieldSrcAS != 0 {
+		n = putLit(b, n, `,"src_as":`)
+		n = putUint(b, n, uint64(f.SrcAS))
+	}
+	if known&FieldDstAS != 0 {
+		n = putLit(b, n, `,"dst_as":`)
+		n = putUint(b, n, uint64(f.DstAS))
+	}
+	if known&FieldSrcMask != 0 {
+		n = putLit(b, n, `,"src_mask":`)
+		n = putSmall(b, n, uint16(f.SrcMask))
+	}
+	if known&FieldDstMask != 0 {
+		n = putLit(b, n, `,"dst_mask":`)
+		n = putSmall(b, n, uint16(f.DstMask))
+	}
+	if known&FieldSamplingInterval != 0 {
+		n = putLit(b, n, `,"sampling_interval":`)
+		n = putUint(b, n, uint64(f.SamplingInterval))
+	}
+	if known&FieldScaled != 0 {
+		n = putLit(b, n, `,"scaled":true`)
+	}
+	if known&(FieldSrcMAC|FieldDstMAC|FieldVLAN|FieldPostVLAN|FieldDirection|FieldEndReason|FieldBGPNextHop|
+		FieldICMPType|FieldICMPCode|FieldIPVersion|FieldInVRF|FieldOutVRF|FieldMPLSLabel|FieldEthType|
+		FieldPostNATSrcAddr|FieldPostNATDstAddr|FieldPostNATSrcPort|FieldPostNATDstPort) != 0 {
+		b, n = f.putExtraJSON(b, n)
+	}
+	b[n] = '}'
+	return b, n + 1
+}
+
+// putExtraJSON writes the keys of the fields beyond v5's, which only v9
+// and IPFIX records carry, in the order of flowKeys.
+func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
+	known := f.Known
+	if known&FieldSrcMAC != 0 {
+		n = putLit(b, n, `,"src_mac":`)
+		n = putMAC(b, n, f.SrcMAC)
+	}
+	if known&FieldDstMAC != 0 {
+		n = putLit(b, n, `,"dst_mac":`)
+		n = putMAC(b, n, f.DstMAC)
+	}
+	if known&FieldVLAN != 0 {
+		n = putLit(b, n, `,"vlan":`)
+		n = putUint16(b, n, f.VLAN)
+	}
+	if known&FieldPostVLAN != 0 {
+		n = putLit(b, n, `,"post_vlan":`)
+		n = putUint16(b, n, f.PostVLAN)
+	}
+	if known&FieldDirection != 0 {
+		n = putLit(b, n, `,"direction":`)
+		n = putSmall(b, n, uint16(f.Direction))
+	}
+	if known&FieldEndReason != 0 {
+		n = putLit(b, n, `,"end_reason":`)
+		n = putSmall(b, n, uint16(f.EndReason))
+	}
+	if known&FieldBGPNextHop != 0 {
+		n = putLit(b, n, `,"bgp_next_hop":`)
+		b, n = putAddr(b, n, f.BGPNextHop)
+	}
+	if known&FieldICMPType != 0 {
+		n = putLit(b, n, `,"icmp_type":`)
+		n = putSmall(b, n, uint16(f.ICMPType))
+	}
+	if known&FieldICMPCode != 0 {
+		n = putLit(b, n, `,"icmp_code":`)
+		n = putSmall(b, n, uint16(f.ICMPCode))
+	}
+	if known&FieldIPVersion != 0 {
+		n = putLit(b, n, `,"ip_version":`)
+		n = putSmall(b, n, uint16(f.IPVersion))
+	}
+	if known&FieldInVRF != 0 {
+		n = putLit(b, n, `,"in_vrf":`)
+		n = putUint(b, n, uint64(f.InVRF))
+	}
+	if known&FieldOutVRF != 0 {
+		n = putLit(b, n, `,"out_vrf":`)
+		n = putUint(b, n, uint64(f.OutVRF))
+	}
+	if known&FieldMPLSLabel != 0 {
+		n = putLit(b, n, `,"mpls_label":`)
+		n = putUint(b, n, uint64(f.MPLSLabel))
+	}
+	if known&FieldEthType != 0 {
+		n = putLit(b, n, `,"eth_type":`)
+		n = putUint16(b, n, f.EthType)
+	}
+	if known&FieldPostNATSrcAddr != 0 {
+		n = putLit(b, n, `,"post_nat_src_addr":`)
+		b, n = putAddr(b, n, f.PostNATSrcAddr)
+	}
+	if known&FieldPostNATDstAddr != 0 {
+		n = putLit(b, n, `,"post_nat_dst_addr":`)
+		b, n = putAddr(b, n, f.PostNATDstAddr)
+	}
+	if known&FieldPostNATSrcPort != 0 {
+		n = putLit(b, n, `,"post_nat_src_port":`)
+		n = putUint16(b, n, f.PostNATSrcPort)
+	}
+	if known&FieldPostNATDstPort != 0 {
+		n = putLit(b, n, `,"post_nat_dst_port":`)
+		n = putUint16(b, n, f.PostNATDstPort)
+	}
+	return b, n
 }
 
 // String returns the keys and values of AppendJSON as key=value pairs

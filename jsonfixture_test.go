@@ -314,6 +314,9 @@ func fuzzJSONOnce(data []byte) error {
 		if err2 != nil {
 			return err2
 		}
+		if err := matchLegacyJSON(p); err != nil {
+			return err
+		}
 		for _, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
 			if len(line) > 0 && !json.Valid(line) {
 				return errors.New("invalid JSON: " + string(line))

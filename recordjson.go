@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 )
@@ -20,53 +21,190 @@ const maxJSONListDepth = 8
 // (unknown template, bad framing, nested too deep) is written as hex.
 //
 // It allocates nothing beyond growing dst, except for lists, whose decoding
-// allocates (see Record.List). A record without a template is {}.
+// allocates (see Record.List). A record without a template is {}. Like
+// Flow.AppendJSON, it may change up to two bytes of dst's spare capacity
+// past what it appends.
 func (r *Record) AppendFieldsJSON(dst []byte) []byte {
 	return r.appendFieldsJSON(dst, 0)
 }
 
 func (r *Record) appendFieldsJSON(dst []byte, depth int) []byte {
+	dc := newJSONDate()
+	b, n := r.putFieldsJSON(dst[:cap(dst)], len(dst), depth, &dc)
+	return b[:n]
+}
+
+// putFieldsJSON writes what AppendFieldsJSON appends, in the manner of the
+// writers of jsonput.go: b is the destination's whole capacity and n what
+// is written of it. It makes its own room.
+func (r *Record) putFieldsJSON(b []byte, n, depth int, dc *jsonDate) ([]byte, int) {
 	if r.Template == nil {
-		return append(dst, "{}"...)
+		b = jsonRoom(b, n, 2)
+		return b, putLit(b, n, "{}")
 	}
 	lay := r.jsonLayout()
-	t := r.Template
 	data := r.Data
+	if lay.fast && len(data) >= lay.recordLen {
+		return putFixedFieldsJSON(b, n, lay, data, dc)
+	}
 	off := 0
-	dst = append(dst, '{')
-	for i, f := range t.Fields {
-		n := int(f.Length)
-		if f.Length == VariableLength {
+	b = jsonRoom(b, n, 1)
+	b[n] = '{'
+	n++
+	for i := range lay.fields {
+		jf := &lay.fields[i]
+		l := int(jf.length)
+		if jf.length == VariableLength {
 			// RFC 7011 section 7: one length byte, or 255 and two.
 			if off >= len(data) {
 				break
 			}
-			if n = int(data[off]); n < 255 {
+			if l = int(data[off]); l < 255 {
 				off++
 			} else {
 				if off+3 > len(data) {
 					break
 				}
-				n = int(data[off+1])<<8 | int(data[off+2])
+				l = int(data[off+1])<<8 | int(data[off+2])
 				off += 3
 			}
 		}
-		if off+n > len(data) {
+		if off+l > len(data) {
 			break
 		}
-		raw := data[off : off+n : off+n]
-		off += n
-		dst = append(dst, lay.key(i)...)
-		typ := lay.types[i]
-		switch typ {
-		case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
-			v := Value{Field: f, Info: r.lookup(i, f), Scope: i < t.ScopeCount, Raw: raw}
-			dst = r.appendValueJSON(dst, &v, depth)
+		raw := data[off : off+l : off+l]
+		off += l
+		b = jsonRoom(b, n, lay.room)
+		n = putKey(b, n, lay.keys[jf.keyStart:jf.keyEnd])
+		switch jf.op {
+		case opU8, opU16, opU32, opU64, opUint:
+			n = putUint(b, n, beUint(raw))
+			continue
+		case opAddr4:
+			b[n] = '"'
+			n = putIPv4(b, n+1, [4]byte(raw))
+			b[n] = '"'
+			n++
+			continue
+		case opAddr16:
+			b, n = putAddr(b, n, netip.AddrFrom16([16]byte(raw)))
+			continue
+		case opSeconds, opMillis, opMicros, opNanos:
+			var ok bool
+			if n, ok = putTimeField(b, n, jf.op, raw, dc); ok {
+				continue
+			}
+		case opList:
+			f := r.Template.Fields[i]
+			v := Value{Field: f, Info: r.lookup(i, f), Scope: i < r.Template.ScopeCount, Raw: raw}
+			d := r.appendValueJSON(b[:n], &v, depth)
+			b, n = d[:cap(d)], len(d)
+			continue
 		default:
-			dst = appendTypedJSON(dst, typ, raw)
+			d := appendTypedJSON(b[:n], jf.typ, raw)
+			b, n = d[:cap(d)], len(d)
+			continue
+		}
+		// A time out of range: hex, as appendTypedJSON writes it.
+		d := appendHexString(b[:n], raw)
+		b, n = d[:cap(d)], len(d)
+	}
+	b = jsonRoom(b, n, 1)
+	b[n] = '}'
+	return b, n + 1
+}
+
+// putFixedFieldsJSON is putFieldsJSON for a record of a fast layout
+// (every field of a fixed length and a fixed-size kind of value) that is
+// not cut short: one capacity check for the record, each key one 32-byte
+// copy (the next write overwrites what it copies past the key, and the
+// last key is copied exactly), no length to check field by field.
+func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, dc *jsonDate) ([]byte, int) {
+	b = jsonRoom(b, n, lay.recordRoom)
+	b[n] = '{'
+	n++
+	fields := lay.fields
+	last := len(fields) - 1
+	for i := range fields {
+		jf := &fields[i]
+		if i < last {
+			*(*[32]byte)(b[n:]) = jf.key
+			n += int(jf.keyEnd - jf.keyStart)
+		} else {
+			n = putKey(b, n, lay.keys[jf.keyStart:jf.keyEnd])
+		}
+		raw := data[jf.off:]
+		switch jf.op {
+		case opU8:
+			n = putSmall(b, n, uint16(raw[0]))
+			continue
+		case opU16:
+			n = putUint16(b, n, binary.BigEndian.Uint16(raw))
+			continue
+		case opU32:
+			n = putUint(b, n, uint64(binary.BigEndian.Uint32(raw)))
+			continue
+		case opU64:
+			n = putUint(b, n, binary.BigEndian.Uint64(raw))
+			continue
+		case opUint:
+			n = putUint(b, n, beUint(raw[:jf.length]))
+			continue
+		case opAddr4:
+			b[n] = '"'
+			n = putIPv4(b, n+1, [4]byte(raw))
+			b[n] = '"'
+			n++
+			continue
+		case opAddr16:
+			b, n = putAddr(b, n, netip.AddrFrom16([16]byte(raw)))
+			continue
+		}
+		var ok bool
+		n, ok = putTimeField(b, n, jf.op, raw[:jf.length], dc)
+		if !ok {
+			// A time out of range: hex, as appendTypedJSON writes it.
+			n = putHex(b, n, raw[:jf.length])
 		}
 	}
-	return append(dst, '}')
+	b[n] = '}'
+	return b, n + 1
+}
+
+// putTimeField writes raw, a value of one of the time ops, as a time; ok
+// is false for a time it cannot hold (Value.Time's range).
+func putTimeField(b []byte, n int, op jsonOp, raw []byte, dc *jsonDate) (int, bool) {
+	switch op {
+	case opSeconds:
+		if s := beUint(raw); s <= maxUnixMilli/1000 {
+			return putTime(b, n, int64(s), 0, dc), true
+		}
+	case opMillis:
+		if ms := beUint(raw); ms <= maxUnixMilli {
+			return putTime(b, n, int64(ms/1000), uint32(ms%1000)*1e6, dc), true
+		}
+	case opMicros, opNanos:
+		if secs := int64(binary.BigEndian.Uint32(raw)) - ntpEpochOffset; secs >= 0 {
+			frac := uint64(binary.BigEndian.Uint32(raw[4:]))
+			if op == opMicros {
+				frac &^= 0x7ff
+			}
+			return putTime(b, n, secs, uint32((frac*1e9)>>32), dc), true
+		}
+	}
+	return n, false
+}
+
+// putHex writes raw as a JSON string of hex digits.
+func putHex(b []byte, n int, raw []byte) int {
+	b[n] = '"'
+	n++
+	for _, c := range raw {
+		b[n], b[n+1] = hexDigits[c>>4], hexDigits[c&15]
+		n += 2
+	}
+	b[n] = '"'
+	return n + 1
 }
 
 // repeats returns how many of the fields before field i of t are the same

@@ -2,25 +2,101 @@ package netflow
 
 // jsonLayout is what AppendFieldsJSON needs of a template besides the
 // record's bytes: the JSON key of every field, quoted, escaped, numbered
-// when the element repeats, with the comma before it; and the field's
-// abstract type. It is built on the first record of the template that is
-// encoded, and kept in the Template, so that a record's encoding is a copy
-// of each key and a typed write of each value.
+// when the element repeats, with the comma before it; the field's abstract
+// type; and how its value is written. It is built on the first record of
+// the template that is encoded, and kept in the Template, so that a
+// record's encoding is a copy of each key and a typed write of each value.
 type jsonLayout struct {
-	reg   *Registry // the registry the names and types come from
-	keys  string    // every field's `,"name":` (the first without the comma)
-	ends  []int     // where each field's key ends in keys
-	types []DataType
+	reg    *Registry   // the registry the names and types come from
+	keys   []byte      // every field's `,"name":` (the first without the comma)
+	fields []jsonField // one per template field
+	// room is what one field's key and a value of a fixed-size kind
+	// (number, address, time, MAC) take at most.
+	room int
+	// fast is set when every field has a fixed length, a key of at most
+	// 32 bytes and a value of a fixed-size kind: a record of recordLen
+	// bytes or more then takes at most recordRoom bytes of JSON, and is
+	// written by putFixedFieldsJSON.
+	fast                  bool
+	recordLen, recordRoom int
 }
 
-// key returns field i's key text.
-func (l *jsonLayout) key(i int) string {
-	start := 0
-	if i > 0 {
-		start = l.ends[i-1]
-	}
-	return l.keys[start:l.ends[i]]
+// jsonField is one field of a jsonLayout.
+type jsonField struct {
+	keyStart, keyEnd uint32 // its key in jsonLayout.keys
+	length           uint16 // the template's field length, or VariableLength
+	typ              DataType
+	op               jsonOp
+	// For a fast layout: the field's offset in the record, and its key
+	// padded to 32 bytes.
+	off uint16
+	key [32]byte
 }
+
+// jsonOp is how a field's value is written, chosen once per template from
+// the field's type and length.
+type jsonOp uint8
+
+const (
+	opTyped   jsonOp = iota // appendTypedJSON: any type, any length
+	opList                  // an RFC 6313 list, decoded
+	opU8                    // unsigned, 1 byte
+	opU16                   // unsigned, 2 bytes
+	opU32                   // unsigned, 4 bytes
+	opU64                   // unsigned, 8 bytes
+	opUint                  // unsigned, 3, 5, 6 or 7 bytes
+	opAddr4                 // an address of 4 bytes
+	opAddr16                // an address of 16 bytes
+	opSeconds               // dateTimeSeconds, 1 to 8 bytes
+	opMillis                // dateTimeMilliseconds, 1 to 8 bytes
+	opMicros                // dateTimeMicroseconds, NTP format, 8 bytes
+	opNanos                 // dateTimeNanoseconds, NTP format, 8 bytes
+)
+
+// jsonOpOf returns the op of a field of type typ and template length
+// length. A variable-length field, or a length its type cannot have, goes
+// through appendTypedJSON, which checks each value's length.
+func jsonOpOf(typ DataType, length uint16) jsonOp {
+	switch typ {
+	case TypeBasicList, TypeSubTemplateList, TypeSubTemplateMultiList:
+		return opList
+	}
+	fixed8 := length >= 1 && length <= 8
+	switch {
+	case typ == TypeUnsigned8 || typ == TypeUnsigned16 || typ == TypeUnsigned32 || typ == TypeUnsigned64:
+		switch length {
+		case 1:
+			return opU8
+		case 2:
+			return opU16
+		case 4:
+			return opU32
+		case 8:
+			return opU64
+		}
+		if fixed8 {
+			return opUint
+		}
+	case (typ == TypeIPv4Address || typ == TypeIPv6Address) && length == 4:
+		return opAddr4
+	case (typ == TypeIPv4Address || typ == TypeIPv6Address) && length == 16:
+		return opAddr16
+	case typ == TypeDateTimeSeconds && fixed8:
+		return opSeconds
+	case typ == TypeDateTimeMilliseconds && fixed8:
+		return opMillis
+	case typ == TypeDateTimeMicroseconds && length == 8:
+		return opMicros
+	case typ == TypeDateTimeNanoseconds && length == 8:
+		return opNanos
+	}
+	return opTyped
+}
+
+// jsonValueRoom bounds a value of a fixed-size kind: an IPv6 address or a
+// time in quotes (41 and 32 bytes), 20 digits, a MAC (19), the hex of 8
+// bytes (18), with the bytes a fixed-width store writes past it.
+const jsonValueRoom = 48
 
 // jsonLayout returns the layout of r's template for r's registry, from
 // the template when it holds one for that registry.
@@ -30,22 +106,37 @@ func (r *Record) jsonLayout() *jsonLayout {
 		reg = r.set.reg
 	}
 	t := r.Template
-	if l, ok := t.json.Load().(*jsonLayout); ok && l.reg == reg && len(l.types) == len(t.Fields) {
+	if l, ok := t.json.Load().(*jsonLayout); ok && l.reg == reg && len(l.fields) == len(t.Fields) {
 		return l
 	}
-	l := &jsonLayout{reg: reg, ends: make([]int, len(t.Fields)), types: make([]DataType, len(t.Fields))}
+	l := &jsonLayout{reg: reg, fields: make([]jsonField, len(t.Fields)), fast: true}
 	var b []byte
+	longest := 0
 	for i, f := range t.Fields {
+		start := len(b)
 		if i > 0 {
 			b = append(b, ',')
 		}
 		v := Value{Field: f, Info: r.lookup(i, f)}
 		b = appendValueName(b, &v, repeats(t, i))
 		b = append(b, ':')
-		l.ends[i] = len(b)
-		l.types[i] = v.Info.Type
+		keyLen := len(b) - start
+		longest = max(longest, keyLen)
+		jf := jsonField{keyStart: uint32(start), keyEnd: uint32(len(b)), length: f.Length,
+			typ: v.Info.Type, op: jsonOpOf(v.Info.Type, f.Length), off: uint16(l.recordLen)}
+		copy(jf.key[:], b[start:])
+		if jf.op < opU8 || keyLen > len(jf.key) || f.Length == VariableLength {
+			l.fast = false
+		} else {
+			l.recordLen += int(f.Length)
+			l.recordRoom += keyLen + jsonValueRoom
+		}
+		l.fields[i] = jf
 	}
-	l.keys = string(b)
+	l.keys = b
+	l.room = longest + jsonValueRoom
+	// '{', '}' and a 32-byte key store at the end.
+	l.recordRoom += 2 + 32
 	// A template decoded with another registry keeps the first layout;
 	// this one is used once.
 	t.json.CompareAndSwap(nil, l)

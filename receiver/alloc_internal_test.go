@@ -21,35 +21,53 @@ func v5Datagram(n int) []byte {
 	return b
 }
 
-// Once warm, taking a datagram in (allow-list, counters, a pooled copy,
-// the queue) and decoding it on the worker allocates nothing.
+// Once warm, taking a datagram in (allow-list, counters, its lane) and
+// decoding it allocates nothing, on both paths: handed over by the
+// reading goroutine itself (its lane idle), and queued for the worker in
+// a batch of pooled copies (its lane busy).
 func TestReceivePathAllocs(t *testing.T) {
 	r := New(nil, Config{Workers: 1, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
 	r.launch()
 	defer r.stop()
-	rd := &reader{drops: nil, cache: make(map[netip.AddrPort]*counters)}
+	rd := r.newReader(nil)
 	from := netip.MustParseAddrPort("192.0.2.1:2055")
 	b := v5Datagram(30)
-	wait := func(n uint64) {
-		for r.total.decoded.Load() < n {
+	var sent uint64
+	inline := func() {
+		r.receive(rd, from, b, false, time.Now())
+		r.dispatch(rd, false)
+		if len(rd.claimed) != 1 {
+			t.Fatal("the idle lane was not claimed")
+		}
+		r.handOver(rd)
+		sent++
+	}
+	queued := func() {
+		l := r.lanes[0]
+		l.mu.Lock()
+		l.busy = true // as if another goroutine handed it over
+		l.mu.Unlock()
+		r.receive(rd, from, b, false, time.Now())
+		r.dispatch(rd, false)
+		if len(rd.claimed) != 0 {
+			t.Fatal("a busy lane was claimed")
+		}
+		l.release()
+		sent++
+		for r.total.decoded.Load() < sent {
 			time.Sleep(time.Microsecond)
 		}
 	}
-	var sent uint64
-	for range 100 { // warm the pool, the cache and the worker's Buffer
-		r.receive(rd, from, b, false, time.Now())
-		sent++
-		wait(sent)
+	for range 100 { // warm the pools, the cache and the Buffers
+		inline()
+		queued()
 	}
-	allocs := testing.AllocsPerRun(1000, func() {
-		r.receive(rd, from, b, false, time.Now())
-		sent++
-		wait(sent)
-	})
-	if allocs > 0 {
-		t.Errorf("%.1f allocations per datagram", allocs)
+	for name, f := range map[string]func(){"inline": inline, "queued": queued} {
+		if allocs := testing.AllocsPerRun(1000, f); allocs > 0 {
+			t.Errorf("%s: %.1f allocations per datagram", name, allocs)
+		}
 	}
-	if st := r.total.snapshot(); st.Dropped != 0 || st.Failed != 0 {
-		t.Errorf("counters %+v", st)
+	if st := r.total.snapshot(); st.Dropped != 0 || st.Failed != 0 || st.Decoded != sent {
+		t.Errorf("counters %+v, %d sent", st, sent)
 	}
 }

@@ -77,9 +77,14 @@ type Config struct {
 	// while the receiver runs.
 	Allow []netip.Prefix
 
-	// Workers is the number of goroutines that decode UDP datagrams and
-	// call the handler. Zero means runtime.GOMAXPROCS(0). (Each TCP
-	// connection has a goroutine of its own.)
+	// Workers is the number of shares the exporters of UDP datagrams are
+	// split into (by address), each with a worker goroutine that decodes
+	// the datagrams queued for it and calls the handler. A datagram whose
+	// share has nothing queued is not queued: the goroutine that read it
+	// decodes it and calls the handler itself, so that a lightly loaded
+	// receiver wakes no other goroutine. Zero means
+	// runtime.GOMAXPROCS(0). (Each TCP connection has a goroutine of its
+	// own.)
 	Workers int
 	// QueueLen is the number of datagrams waiting for each worker. When a
 	// worker's queue is full, new datagrams for it are dropped. Zero
@@ -91,7 +96,9 @@ type Config struct {
 	// queues together: each queued datagram is copied into a buffer of
 	// the next power of two at or above its size (at least 512 bytes),
 	// and a datagram that would take the total over the bound is dropped
-	// (Counters.Dropped). Zero means DefaultMaxQueueBytes (64 MiB).
+	// (Counters.Dropped). A datagram counts until the handler has
+	// returned from it, and one that its reader hands over itself
+	// counts the same. Zero means DefaultMaxQueueBytes (64 MiB).
 	MaxQueueBytes int
 	// DrainTimeout is how long a stopping receiver goes on handing
 	// queued datagrams to the handler; those still queued after it are
@@ -120,8 +127,10 @@ type Config struct {
 	MaxDatagramSize int
 	// BatchSize is the number of datagrams read per system call
 	// (recvmmsg, Linux only, UDP sockets only). Zero means
-	// DefaultBatchSize (32); one turns batch reads off. Each socket's
-	// reader keeps BatchSize buffers of MaxDatagramSize+1 bytes.
+	// DefaultBatchSize (32); one turns batch reads off. Each socket has
+	// two reading goroutines (the second reads while the first hands
+	// datagrams over for longer than 50 to 100 ms); each keeps BatchSize
+	// buffers of MaxDatagramSize+1 bytes, the second from its first read.
 	BatchSize int
 
 	// MaxExporters bounds the number of sources counted one by one;

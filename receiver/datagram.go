@@ -83,12 +83,17 @@ type Datagram struct {
 }
 
 // Handler receives the datagrams of a Receiver. It is called from several
-// goroutines at once: the UDP workers, one goroutine per TCP connection,
-// and the one that hands over released data (Datagram.Released). The UDP datagrams of one exporter address (whatever its
-// source port) always go to the same worker, in the order they were read;
-// the messages of one TCP connection come in order from its goroutine, and
-// the next message is not read before the handler returns, so a slow
-// handler slows the exporter through TCP flow control. Over UDP, a slow
-// handler makes the receiver drop datagrams (counted in Counters.Dropped)
-// rather than stall the socket. A panic in the handler is not recovered.
+// goroutines at once: for UDP, the reading goroutines and the workers; one
+// goroutine per TCP connection; and the one that hands over released data
+// (Datagram.Released). The UDP datagrams of one exporter
+// address (whatever its source port) are handed over one at a time, in the
+// order they were read: by the worker of the exporter's share
+// (Config.Workers), or, when that worker has nothing queued, by the
+// goroutine that read them. The messages of one TCP connection come in
+// order from its goroutine, and the next message is not read before the
+// handler returns, so a slow handler slows the exporter through TCP flow
+// control. Over UDP, a slow handler makes the receiver queue and then drop
+// datagrams (counted in Counters.Dropped) rather than stall the socket
+// (for longer than 50 to 100 ms, while the other reading goroutine of
+// the socket takes over). A panic in the handler is not recovered.
 type Handler func(d *Datagram)

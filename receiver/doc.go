@@ -11,10 +11,20 @@
 // # UDP
 //
 // Readers (one per socket, Config.Sockets with SO_REUSEPORT, batch reads
-// with recvmmsg on Linux) check the allow-list, copy each datagram into a
-// pooled buffer of its size class and queue it for the worker of its
-// exporter's address, so that one exporter's datagrams stay in order. A
-// full queue drops the datagram and counts it: the socket never stalls.
+// with recvmmsg on Linux) check the allow-list and split what they read by
+// the share of its exporter's address (Config.Workers), so that one
+// exporter's datagrams stay in order. A share with nothing queued and
+// nobody handing it over is handed over by the reader itself, from its
+// read buffers: a lightly loaded receiver decodes and calls the handler
+// without waking another goroutine. For the other shares the reader copies
+// the datagrams into pooled buffers of their size class and queues them, as
+// one batch, for the share's worker; so do they all after a full batch
+// read (more is waiting) and for 100 ms after a hand-over that took over
+// 2 ms (a slow handler), so that the socket is read at its pace and the
+// workers hand over in parallel. A full queue drops the datagram and
+// counts it. The socket never stalls for long: while a reader hands
+// datagrams over, the socket's second reading goroutine takes the reading
+// over if that goes on for more than 50 to 100 ms (a stuck handler).
 //
 // # TCP and TLS
 //

@@ -59,10 +59,18 @@ type Receiver struct {
 	readers     sync.WaitGroup // UDP readers and TCP accept loops
 	conns       sync.WaitGroup // TCP connections
 
-	queues  []chan *item
-	queued  atomic.Int64 // bytes of the items in the queues
-	workers sync.WaitGroup
-	pools   [itemClasses]sync.Pool // of *item, by size class
+	lanes       []*lane
+	queued      atomic.Int64 // bytes of the datagrams queued or being handed over
+	workers     sync.WaitGroup
+	pools       [itemClasses]sync.Pool // of *item, by size class
+	batchMu     sync.Mutex
+	freeBatches []*batch
+
+	sockets        []*socket     // UDP sockets, under mu
+	readersDone    chan struct{} // closed when every reader has ended
+	handOvers      atomic.Uint64 // hand-overs by reading goroutines, for the watchdog
+	watchdogAsleep atomic.Bool
+	watchdogWake   chan struct{}
 
 	total       counters
 	exporters   *exporterTable
@@ -75,15 +83,17 @@ type Receiver struct {
 func New(h Handler, cfg Config) *Receiver {
 	cfg = cfg.withDefaults()
 	r := &Receiver{
-		h:         h,
-		cfg:       cfg,
-		dec:       cfg.Decoder,
-		log:       cfg.Logger,
-		stopCh:    make(chan struct{}),
-		drainOver: make(chan struct{}),
-		done:      make(chan struct{}),
-		sessions:  make(map[*session]struct{}),
-		exporters: newExporterTable(cfg.MaxExporters),
+		h:            h,
+		cfg:          cfg,
+		dec:          cfg.Decoder,
+		log:          cfg.Logger,
+		stopCh:       make(chan struct{}),
+		drainOver:    make(chan struct{}),
+		done:         make(chan struct{}),
+		sessions:     make(map[*session]struct{}),
+		exporters:    newExporterTable(cfg.MaxExporters),
+		readersDone:  make(chan struct{}),
+		watchdogWake: make(chan struct{}, 1),
 	}
 	r.debug = r.log.Enabled(context.Background(), slog.LevelDebug)
 	if len(cfg.Allow) > 0 {
@@ -142,19 +152,25 @@ func (r *Receiver) Stats() Stats {
 	return s
 }
 
-// launch starts the workers, the sweeper and the supervisor, once.
+// launch starts the workers, the watchdog, the sweeper and the
+// supervisor, once.
 func (r *Receiver) launch() {
 	r.launchOnce.Do(func() {
-		r.queues = make([]chan *item, r.cfg.Workers)
-		for i := range r.queues {
-			q := make(chan *item, r.cfg.QueueLen)
-			r.queues[i] = q
+		r.lanes = make([]*lane, r.cfg.Workers)
+		for i := range r.lanes {
+			l := newLane()
+			r.lanes[i] = l
 			r.workers.Add(1)
 			go func() {
 				defer r.workers.Done()
-				r.work(q)
+				r.work(l)
 			}()
 		}
+		r.workers.Add(1)
+		go func() {
+			defer r.workers.Done()
+			r.watch()
+		}()
 		var sweeper sync.WaitGroup
 		if every := r.cfg.SweepInterval; every > 0 {
 			sweeper.Add(1)
@@ -189,8 +205,9 @@ func (r *Receiver) register(ctx context.Context, closers []io.Closer, n int) err
 }
 
 // supervise waits for a stop request, then closes every socket, listener
-// and connection, waits for the readers, drains the queues until the drain
-// deadline and waits for the workers.
+// and connection, waits for the readers (and the hand-overs they are
+// doing), drains the queues until the drain deadline and waits for the
+// workers.
 func (r *Receiver) supervise(sweeper *sync.WaitGroup) {
 	<-r.stopCh
 	drain := time.AfterFunc(max(r.cfg.DrainTimeout, 0), func() { close(r.drainOver) })
@@ -207,8 +224,9 @@ func (r *Receiver) supervise(sweeper *sync.WaitGroup) {
 	sweeper.Wait()
 	r.readers.Wait()
 	r.conns.Wait()
-	for _, q := range r.queues {
-		close(q)
+	close(r.readersDone)
+	for _, l := range r.lanes {
+		l.close()
 	}
 	r.workers.Wait()
 	drain.Stop()

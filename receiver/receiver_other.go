@@ -4,6 +4,7 @@ package receiver
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -26,3 +27,15 @@ func setupSocket(c *net.UDPConn, rcvbuf int) (int, error) {
 }
 
 func parseRxqOvfl(oob []byte) (uint32, bool) { return 0, false }
+
+// rawReader is recvmmsg(2) on Linux; elsewhere sockets are read with
+// ReadMsgUDPAddrPort.
+type rawReader struct{}
+
+func newRawReader(*net.UDPConn, int, int) *rawReader { return nil }
+
+func (*rawReader) read() (int, error) { return 0, nil }
+
+func (*rawReader) message(int) ([]byte, netip.AddrPort, bool, []byte) {
+	return nil, netip.AddrPort{}, false, nil
+}

@@ -89,8 +89,8 @@ type Stats struct {
 	Connections []ConnStats
 	// TCP counts connections.
 	TCP TCPStats
-	// QueuedBytes is the memory the datagrams waiting in the queues take
-	// now (bounded by Config.MaxQueueBytes).
+	// QueuedBytes is the memory the datagrams waiting in the queues, or
+	// being handed over, take now (bounded by Config.MaxQueueBytes).
 	QueuedBytes uint64
 	// KernelDrops is the number of datagrams the kernel dropped because a
 	// socket's receive buffer was full, as Linux reports it

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/flowkit/netflow"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -88,13 +90,13 @@ func (r *Receiver) Serve(ctx context.Context, conns ...net.PacketConn) error {
 	return r.Wait()
 }
 
-// startUDP sets the sockets up and starts one reader per conn.
+// startUDP sets the sockets up and starts their reading goroutines.
 func (r *Receiver) startUDP(ctx context.Context, conns []net.PacketConn) error {
 	closers := make([]io.Closer, len(conns))
 	for i, c := range conns {
 		closers[i] = c
 	}
-	if err := r.register(ctx, closers, len(conns)); err != nil {
+	if err := r.register(ctx, closers, 2*len(conns)); err != nil {
 		return err
 	}
 	for _, c := range conns {
@@ -113,14 +115,17 @@ func (r *Receiver) startUDP(ctx context.Context, conns []net.PacketConn) error {
 		}
 		r.log.Info("netflow receiver: listening", "addr", c.LocalAddr().String(), "transport", "udp",
 			"workers", r.cfg.Workers, "batch", r.batchSize(c), "rcvbuf", rcvbuf)
-		drops := new(atomic.Uint64)
+		s := &socket{conn: c, drops: new(atomic.Uint64), promote: make(chan struct{}, 1), done: make(chan struct{})}
 		r.mu.Lock()
-		r.kernelDrops = append(r.kernelDrops, drops)
+		r.kernelDrops = append(r.kernelDrops, s.drops)
+		r.sockets = append(r.sockets, s)
 		r.mu.Unlock()
-		go func() {
-			defer r.readers.Done()
-			r.read(c, drops)
-		}()
+		for range 2 {
+			go func() {
+				defer r.readers.Done()
+				r.serveSocket(s)
+			}()
+		}
 	}
 	return nil
 }
@@ -145,94 +150,229 @@ func (r *Receiver) batchSize(c net.PacketConn) int {
 	return 1
 }
 
+// socket is one UDP socket and the state its two reading goroutines
+// share. One of them, the one holding the read role, reads; after a read
+// it queues what it read for the workers or, for a lane with nothing
+// queued, hands the datagrams over itself, and gives the read role up
+// while it does, without waking anyone: if it goes on for longer than
+// takeoverAfter (a slow handler), the watchdog wakes the other goroutine
+// to read in its place, so that a slow handler makes the receiver queue
+// and then drop datagrams rather than stall the socket.
+type socket struct {
+	conn  net.PacketConn
+	drops *atomic.Uint64 // the kernel's drop count (SO_RXQ_OVFL)
+	// role is roleFree, roleHeld (a goroutine reads) or roleEnded (the
+	// socket failed or closed).
+	role atomic.Int32
+	// inline is odd while a goroutine that gave the read role up hands
+	// datagrams over; it counts up by two for each such hand-over.
+	inline atomic.Uint64
+	// queueUntil is when (unix ns) the readers may hand over themselves
+	// again after a slow hand-over (see inlineBudget).
+	queueUntil atomic.Int64
+	seen       uint64        // the watchdog's last look at inline
+	promote    chan struct{} // the watchdog's wake-up of the goroutine waiting for the role
+	done       chan struct{} // closed when role becomes roleEnded
+	endOnce    sync.Once
+}
+
+const (
+	roleFree int32 = iota
+	roleHeld
+	roleEnded
+)
+
+// takeRole waits for the read role; false means the socket has ended.
+func (s *socket) takeRole() bool {
+	for {
+		if s.role.CompareAndSwap(roleFree, roleHeld) {
+			return true
+		}
+		if s.role.Load() == roleEnded {
+			return false
+		}
+		select {
+		case <-s.promote:
+		case <-s.done:
+			return false
+		}
+	}
+}
+
+// end marks the socket ended and wakes the goroutine waiting for it.
+func (s *socket) end() {
+	s.endOnce.Do(func() {
+		s.role.Store(roleEnded)
+		close(s.done)
+	})
+}
+
+// takeoverAfter is how long a reading goroutine may hand datagrams over
+// before the other takes the socket over: the watchdog looks this often
+// (and sleeps while no datagram comes), and a hand-over it sees at two
+// looks in a row has gone on for longer. The socket buffer holds what
+// arrives meanwhile (4 MiB by default: 140 ms of 1.4 KB datagrams at
+// 20,000 a second). Each look wakes the process, so it is not shorter.
+const takeoverAfter = 50 * time.Millisecond
+
+// pending is a datagram read and accounted for, on its way to its lane.
+type pending struct {
+	data []byte
+	from netip.AddrPort
+	at   time.Time
+	ent  *counters
+	cost int64 // charged against MaxQueueBytes while handed over inline
+}
+
 // reader is the state of one reading goroutine.
 type reader struct {
 	drops *atomic.Uint64
 	cache map[netip.AddrPort]*counters
-}
 
-func (r *Receiver) read(c net.PacketConn, drops *atomic.Uint64) {
-	rd := &reader{drops: drops, cache: make(map[netip.AddrPort]*counters)}
-	// One byte more than the largest datagram accepted, so that a larger
-	// one shows even where the system does not report truncation.
-	size := r.cfg.MaxDatagramSize + 1
-	uc, isUDP := c.(*net.UDPConn)
-	switch {
-	case isUDP && r.batchSize(c) > 1:
-		r.readBatch(rd, uc, size)
-	case isUDP:
-		r.readMsg(rd, uc, size)
-	default:
-		r.readFrom(rd, c, size)
-	}
-}
-
-func (r *Receiver) readBatch(rd *reader, c *net.UDPConn, size int) {
-	var batch interface {
+	// Read buffers, made on the first read: recvmmsg as a raw system
+	// call on Linux (raw), else batch or single reads.
+	raw   *rawReader
+	noRaw bool
+	batch interface {
 		ReadBatch([]ipv4.Message, int) (int, error)
 	}
-	if a := addrPortOf(c.LocalAddr()).Addr(); a.Is4() {
-		batch = ipv4.NewPacketConn(c)
-	} else {
-		batch = ipv6.NewPacketConn(c)
-	}
-	ms := make([]ipv4.Message, r.cfg.BatchSize)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, size)}
-		if oobSize > 0 {
-			ms[i].OOB = make([]byte, oobSize)
-		}
-	}
-	for {
-		n, err := batch.ReadBatch(ms, 0)
-		if err != nil {
-			if r.readErr(c, err) {
-				return
+	ms   []ipv4.Message
+	b    []byte
+	oob  []byte
+	size int // of a buffer: MaxDatagramSize+1
+
+	groups  [][]pending // per lane, the datagrams of the last read
+	claimed []int       // the lanes this goroutine hands over itself
+	buf     netflow.Buffer
+	d       Datagram
+}
+
+func (r *Receiver) newReader(drops *atomic.Uint64) *reader {
+	return &reader{drops: drops, cache: make(map[netip.AddrPort]*counters),
+		groups: make([][]pending, len(r.lanes)), size: r.cfg.MaxDatagramSize + 1}
+}
+
+// serveSocket is one reading goroutine of s: it takes the read role, reads
+// a batch, dispatches it and hands over what it claimed, until the socket
+// ends.
+func (r *Receiver) serveSocket(s *socket) {
+	rd := r.newReader(s.drops)
+	for s.takeRole() {
+		for {
+			err := r.readOnce(rd, s)
+			if err != nil {
+				if r.readErr(s.conn, err) {
+					s.end()
+					return
+				}
+				continue
 			}
-			continue
+			if len(rd.claimed) > 0 {
+				break
+			}
 		}
+		// Hand over inline, with the read role given up (see socket).
+		s.inline.Add(1)
+		s.role.Store(roleFree)
+		r.wakeWatchdog()
+		began := time.Now()
+		r.handOver(rd)
+		if took := time.Since(began); took > inlineBudget {
+			// A slow handler: queue for a while, so that the socket is
+			// read at its pace rather than the handler's.
+			s.queueUntil.Store(began.Add(took + queueSpell).UnixNano())
+		}
+		s.inline.Add(1)
+	}
+}
+
+// inlineBudget is how long a reading goroutine's hand-over may take before
+// the socket's readers queue everything for the workers for queueSpell
+// (the handler is slow: reading on while the workers hand over keeps the
+// socket drained, and the drops counted).
+const (
+	inlineBudget = 2 * time.Millisecond
+	queueSpell   = 100 * time.Millisecond
+)
+
+// readOnce reads one batch (one datagram without batch reads) and
+// dispatches it.
+func (r *Receiver) readOnce(rd *reader, s *socket) error {
+	c := s.conn
+	full := false
+	uc, isUDP := c.(*net.UDPConn)
+	if isUDP && rd.raw == nil && !rd.noRaw {
+		rd.raw = newRawReader(uc, r.batchSize(c), rd.size)
+		rd.noRaw = rd.raw == nil
+	}
+	switch {
+	case rd.raw != nil:
+		n, err := rd.raw.read()
+		if err != nil {
+			return err
+		}
+		full = n > 1 && n == len(rd.raw.hdrs)
 		now := time.Now()
-		for i := range ms[:n] {
-			m := &ms[i]
+		for i := range n {
+			b, from, trunc, oob := rd.raw.message(i)
+			r.receive(rd, from, b, trunc, now)
+			if len(oob) > 0 {
+				r.kernelDropsSeen(rd, oob)
+			}
+		}
+	case isUDP && r.batchSize(c) > 1:
+		if rd.batch == nil {
+			if a := addrPortOf(c.LocalAddr()).Addr(); a.Is4() {
+				rd.batch = ipv4.NewPacketConn(uc)
+			} else {
+				rd.batch = ipv6.NewPacketConn(uc)
+			}
+			rd.ms = make([]ipv4.Message, r.cfg.BatchSize)
+			for i := range rd.ms {
+				rd.ms[i].Buffers = [][]byte{make([]byte, rd.size)}
+				if oobSize > 0 {
+					rd.ms[i].OOB = make([]byte, oobSize)
+				}
+			}
+		}
+		n, err := rd.batch.ReadBatch(rd.ms, 0)
+		if err != nil {
+			return err
+		}
+		full = n > 1 && n == len(rd.ms)
+		now := time.Now()
+		for i := range rd.ms[:n] {
+			m := &rd.ms[i]
 			r.receive(rd, addrPortOf(m.Addr), m.Buffers[0][:m.N], m.Flags&msgTrunc != 0, now)
 			if m.NN > 0 {
 				r.kernelDropsSeen(rd, m.OOB[:m.NN])
 			}
 			m.Addr = nil
 		}
-	}
-}
-
-func (r *Receiver) readMsg(rd *reader, c *net.UDPConn, size int) {
-	b := make([]byte, size)
-	oob := make([]byte, oobSize)
-	for {
-		n, oobn, flags, from, err := c.ReadMsgUDPAddrPort(b, oob)
-		if err != nil {
-			if r.readErr(c, err) {
-				return
-			}
-			continue
+	case isUDP:
+		if rd.b == nil {
+			rd.b, rd.oob = make([]byte, rd.size), make([]byte, oobSize)
 		}
-		r.receive(rd, from, b[:n], flags&msgTrunc != 0, time.Now())
+		n, oobn, flags, from, err := uc.ReadMsgUDPAddrPort(rd.b, rd.oob)
+		if err != nil {
+			return err
+		}
+		r.receive(rd, from, rd.b[:n], flags&msgTrunc != 0, time.Now())
 		if oobn > 0 {
-			r.kernelDropsSeen(rd, oob[:oobn])
+			r.kernelDropsSeen(rd, rd.oob[:oobn])
 		}
-	}
-}
-
-func (r *Receiver) readFrom(rd *reader, c net.PacketConn, size int) {
-	b := make([]byte, size)
-	for {
-		n, addr, err := c.ReadFrom(b)
+	default:
+		if rd.b == nil {
+			rd.b = make([]byte, rd.size)
+		}
+		n, addr, err := c.ReadFrom(rd.b)
 		if err != nil {
-			if r.readErr(c, err) {
-				return
-			}
-			continue
+			return err
 		}
-		r.receive(rd, addrPortOf(addr), b[:n], false, time.Now())
+		r.receive(rd, addrPortOf(addr), rd.b[:n], false, time.Now())
 	}
+	r.dispatch(rd, full || time.Now().UnixNano() < s.queueUntil.Load())
+	return nil
 }
 
 func (r *Receiver) kernelDropsSeen(rd *reader, oob []byte) {
@@ -241,8 +381,9 @@ func (r *Receiver) kernelDropsSeen(rd *reader, oob []byte) {
 	}
 }
 
-// receive counts one datagram and queues it for its worker. A refused
-// source is counted in the total only, before any per-source state.
+// receive counts one datagram and adds it to its lane's group of the
+// read. A refused source is counted in the total only, before any
+// per-source state.
 func (r *Receiver) receive(rd *reader, from netip.AddrPort, b []byte, trunc bool, now time.Time) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	n := uint64(len(b))
@@ -262,21 +403,107 @@ func (r *Receiver) receive(rd *reader, from netip.AddrPort, b []byte, trunc bool
 		r.total.oversize.Add(1)
 		return
 	}
-	it := r.getItem(b)
-	if it == nil {
-		ent.dropped.Add(1)
-		r.total.dropped.Add(1)
-		return
+	i := exporterHash(from) % uint32(len(r.lanes))
+	rd.groups[i] = append(rd.groups[i], pending{data: b, from: from, at: now, ent: ent})
+}
+
+// dispatch sends each lane's group of the last read on: a lane with
+// nothing queued and nobody handing it over is claimed, for the reading
+// goroutine to hand its datagrams over itself (handOver) without copying
+// them; the others get the group as one batch of copies, queued for their
+// worker. After a full batch read (more is likely waiting in the socket),
+// or for a while after a slow hand-over, nothing is claimed: the reader
+// goes back to reading while the workers hand over, in parallel. Every datagram is charged against MaxQueueBytes
+// until it has been handed over, and one that would exceed it, or its
+// lane's QueueLen, is dropped.
+func (r *Receiver) dispatch(rd *reader, full bool) {
+	rd.claimed = rd.claimed[:0]
+	for i, g := range rd.groups {
+		if len(g) == 0 {
+			continue
+		}
+		l := r.lanes[i]
+		claimed := false
+		if !full {
+			l.mu.Lock()
+			claimed = l.claimLocked()
+			l.mu.Unlock()
+		}
+		if claimed {
+			for j := range g {
+				p := &g[j]
+				cost, _ := datagramCost(len(p.data))
+				if r.charge(cost) {
+					p.cost = cost
+				} else {
+					r.drop(p.ent)
+					p.ent = nil
+				}
+			}
+			rd.claimed = append(rd.claimed, i)
+			continue
+		}
+		b := r.getBatch()
+		for j := range g {
+			p := &g[j]
+			it := r.getItem(p.data)
+			if it == nil {
+				r.drop(p.ent)
+				continue
+			}
+			it.from, it.at, it.ent = p.from, p.at, p.ent
+			b.items = append(b.items, it)
+		}
+		l.mu.Lock()
+		if room := r.cfg.QueueLen - l.queued; len(b.items) > room {
+			for _, it := range b.items[max(room, 0):] {
+				r.drop(it.ent)
+				r.putItem(it)
+			}
+			b.items = b.items[:max(room, 0)]
+		}
+		if len(b.items) > 0 {
+			l.pushLocked(b)
+			b = nil
+		}
+		l.mu.Unlock()
+		if b != nil {
+			r.putBatch(b)
+		}
+		clear(g)
+		rd.groups[i] = g[:0]
 	}
-	it.from, it.at, it.ent = from, now, ent
-	q := r.queues[exporterHash(from)%uint32(len(r.queues))]
-	select {
-	case q <- it:
-	default:
-		ent.dropped.Add(1)
-		r.total.dropped.Add(1)
-		r.putItem(it)
+}
+
+// drop counts a datagram dropped for lack of queue room.
+func (r *Receiver) drop(ent *counters) {
+	ent.dropped.Add(1)
+	r.total.dropped.Add(1)
+}
+
+// handOver hands the datagrams of the lanes dispatch claimed to the
+// handler, in the order they were read, then releases the lanes.
+func (r *Receiver) handOver(rd *reader) {
+	for _, i := range rd.claimed {
+		g := rd.groups[i]
+		for j := range g {
+			p := &g[j]
+			if p.ent == nil {
+				continue // dropped
+			}
+			if r.drainExpired() {
+				p.ent.stopped.Add(1)
+				r.total.stopped.Add(1)
+			} else {
+				r.deliver(&rd.buf, &rd.d, p.from, UDP, p.at, p.data, p.ent)
+			}
+			r.queued.Add(-p.cost)
+		}
+		r.lanes[i].release()
+		clear(g)
+		rd.groups[i] = g[:0]
 	}
+	rd.claimed = rd.claimed[:0]
 }
 
 // lookup returns the counters of an allowed source, from the reader's
@@ -294,4 +521,77 @@ func (r *Receiver) lookup(rd *reader, from netip.AddrPort, now time.Time) *count
 	}
 	rd.cache[from] = c
 	return c
+}
+
+// watch is the watchdog of the sockets' hand-overs: every takeoverAfter
+// it wakes the waiting goroutine of a socket whose other goroutine has
+// been handing datagrams over since its last look, so that it reads in
+// its place. It sleeps while no hand-over happens, and ends at stop.
+func (r *Receiver) watch() {
+	t := time.NewTicker(takeoverAfter)
+	defer t.Stop()
+	quiet := 0
+	var last uint64
+	for {
+		select {
+		case <-r.readersDone:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		sockets := r.sockets
+		r.mu.Unlock()
+		busy := false
+		for _, s := range sockets {
+			v := s.inline.Load()
+			if v&1 == 1 {
+				busy = true
+				if v == s.seen && s.role.Load() == roleFree {
+					select {
+					case s.promote <- struct{}{}:
+					default:
+					}
+				}
+			}
+			s.seen = v
+		}
+		if n := r.handOvers.Load(); busy || n != last {
+			last, quiet = n, 0
+			continue
+		}
+		if quiet++; quiet < watchdogQuietTicks {
+			continue
+		}
+		// Nothing happened for a while: sleep until a hand-over starts.
+		// A hand-over that started before the flag was set is seen by
+		// the look below; one after it wakes the watchdog.
+		t.Stop()
+		r.watchdogAsleep.Store(true)
+		if r.handOvers.Load() == last {
+			select {
+			case <-r.readersDone:
+				return
+			case <-r.watchdogWake:
+			}
+		} else if !r.watchdogAsleep.CompareAndSwap(true, false) {
+			<-r.watchdogWake // a hand-over woke it meanwhile
+		}
+		quiet = 0
+		t.Reset(takeoverAfter)
+	}
+}
+
+// watchdogQuietTicks is how many looks without a hand-over put the
+// watchdog to sleep.
+const watchdogQuietTicks = 5
+
+// wakeWatchdog counts a hand-over, and wakes the watchdog if it sleeps.
+func (r *Receiver) wakeWatchdog() {
+	r.handOvers.Add(1)
+	if r.watchdogAsleep.Load() && r.watchdogAsleep.CompareAndSwap(true, false) {
+		select {
+		case r.watchdogWake <- struct{}{}:
+		default:
+		}
+	}
 }

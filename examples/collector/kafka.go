@@ -21,12 +21,18 @@ import (
 // for Kafka to take what it still buffers.
 const defaultKafkaTimeout = 30 * time.Second
 
+// defaultKafkaCompression is lz4: the -kafka path spent 35-65% more CPU
+// per flow with zstd, for a better ratio (docs/performance-pipeline.md).
+const defaultKafkaCompression = "lz4"
+
 // kafkaSink produces each flow as one Kafka record: the value is the flow's
 // JSON object (netflow.Flow.AppendJSONWithFields, the schema of the
 // README's "JSON output" section), the key the exporter's address, so that
 // the flows of one exporter stay in order in one partition. franz-go
 // batches records per partition (lingering up to linger) and compresses
-// the batches (zstd, else lz4, snappy, none: whichever the broker takes).
+// the batches (-kafka-compression, lz4 by default; then lz4, snappy, none:
+// whichever the broker takes). Records and their value buffers are reused
+// once their promise has run: a flow is encoded straight into its record.
 type kafkaSink struct {
 	client            *kgo.Client
 	produced          atomic.Uint64 // handed to the client
@@ -35,11 +41,41 @@ type kafkaSink struct {
 	promise           func(*kgo.Record, error)
 	timeout           time.Duration
 	closeOnce         sync.Once
+	records           sync.Pool // of *kgo.Record, back from their promise
 }
 
-func newKafkaSink(brokers, topic string, linger, timeout time.Duration, extra ...kgo.Opt) (*kafkaSink, error) {
+// kafkaCodecs are the batch compressions of -kafka-compression, by name.
+var kafkaCodecs = map[string]kgo.CompressionCodec{
+	"zstd":   kgo.ZstdCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"snappy": kgo.SnappyCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"none":   kgo.NoCompression(),
+}
+
+// kafkaCompression returns the codecs to offer for -kafka-compression
+// name: it first, then lz4, snappy and none, for brokers that lack it.
+func kafkaCompression(name string) ([]kgo.CompressionCodec, error) {
+	first, ok := kafkaCodecs[name]
+	if !ok {
+		return nil, fmt.Errorf("-kafka-compression: %q is not zstd, lz4, snappy, gzip or none", name)
+	}
+	codecs := []kgo.CompressionCodec{first}
+	for _, c := range []string{"lz4", "snappy", "none"} {
+		if c != name {
+			codecs = append(codecs, kafkaCodecs[c])
+		}
+	}
+	return codecs, nil
+}
+
+func newKafkaSink(brokers, topic string, linger, timeout time.Duration, compression string, extra ...kgo.Opt) (*kafkaSink, error) {
 	if topic == "" {
 		return nil, fmt.Errorf("-kafka needs -topic")
+	}
+	codecs, err := kafkaCompression(compression)
+	if err != nil {
+		return nil, err
 	}
 	var seeds []string
 	for _, b := range strings.Split(brokers, ",") {
@@ -54,7 +90,7 @@ func newKafkaSink(brokers, topic string, linger, timeout time.Duration, extra ..
 		kgo.SeedBrokers(seeds...),
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(linger),
-		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
+		kgo.ProducerBatchCompression(codecs...),
 		// Produce blocks when this many records wait: the receiver's
 		// queues then fill and it counts what it drops (queue_full).
 		kgo.MaxBufferedRecords(100000),
@@ -66,27 +102,42 @@ func newKafkaSink(brokers, topic string, linger, timeout time.Duration, extra ..
 		return nil, fmt.Errorf("-kafka: %w", err)
 	}
 	k := &kafkaSink{client: client, timeout: timeout}
-	k.promise = func(_ *kgo.Record, err error) {
+	k.promise = func(r *kgo.Record, err error) {
 		if err != nil {
 			k.failed.Add(1)
 			k.firstErr.CompareAndSwap(nil, &err)
-			return
+		} else {
+			k.delivered.Add(1)
 		}
-		k.delivered.Add(1)
+		// The client is done with the record: it serves another flow.
+		r.Key = nil
+		k.records.Put(r)
 	}
 	return k, nil
 }
 
-// produce sends one flow. The record owns a copy of line.
-func (k *kafkaSink) produce(key []byte, line []byte) {
-	r := &kgo.Record{Key: key, Value: append([]byte(nil), line...)}
+// record returns a record for one flow, with a value buffer of earlier
+// flows to encode it into.
+func (k *kafkaSink) record() *kgo.Record {
+	if r, ok := k.records.Get().(*kgo.Record); ok {
+		r.Value = r.Value[:0]
+		return r
+	}
+	return &kgo.Record{Value: make([]byte, 0, 4096)}
+}
+
+// produce sends one flow, encoded in r.Value. The record and its value
+// belong to the client until its promise runs.
+func (k *kafkaSink) produce(key []byte, r *kgo.Record) {
+	r.Key = key
 	k.produced.Add(1)
 	k.client.Produce(context.Background(), r, k.promise)
 }
 
 // produceFlows sends the flows of one packet (each with its record for v9
-// and IPFIX), reusing buf for the encoding and flows for the flows.
-func (k *kafkaSink) produceFlows(buf []byte, exporter string, pkt netflow.Packet, flows []netflow.Flow) ([]byte, []netflow.Flow) {
+// and IPFIX), each encoded straight into a pooled record's value, reusing
+// flows for the flows.
+func (k *kafkaSink) produceFlows(exporter string, pkt netflow.Packet, flows []netflow.Flow) []netflow.Flow {
 	key := []byte(exporter)
 	var s *netflow.Sets
 	switch pk := pkt.(type) {
@@ -97,10 +148,11 @@ func (k *kafkaSink) produceFlows(buf []byte, exporter string, pkt netflow.Packet
 	default:
 		flows = pkt.AppendFlows(flows[:0])
 		for i := range flows {
-			buf = flows[i].AppendJSON(buf[:0])
-			k.produce(key, buf)
+			r := k.record()
+			r.Value = flows[i].AppendJSON(r.Value)
+			k.produce(key, r)
 		}
-		return buf, flows
+		return flows
 	}
 	for i := range s.DataSets {
 		ds := &s.DataSets[i]
@@ -110,11 +162,12 @@ func (k *kafkaSink) produceFlows(buf []byte, exporter string, pkt netflow.Packet
 		// A data set's flows are its records', in order.
 		flows = ds.AppendFlows(flows[:0])
 		for j := range flows {
-			buf = flows[j].AppendJSONWithFields(buf[:0], &ds.Records[j])
-			k.produce(key, buf)
+			r := k.record()
+			r.Value = flows[j].AppendJSONWithFields(r.Value, &ds.Records[j])
+			k.produce(key, r)
 		}
 	}
-	return buf, flows
+	return flows
 }
 
 // close flushes what the client buffers, within timeout, then closes it.
@@ -136,6 +189,7 @@ type outputOptions struct {
 	metricsExporters *int
 	kafka, topic     *string
 	linger, timeout  *time.Duration
+	compression      *string
 }
 
 func outputFlags(fs *flag.FlagSet) *outputOptions {
@@ -146,6 +200,7 @@ func outputFlags(fs *flag.FlagSet) *outputOptions {
 		topic:            fs.String("topic", "", "with -kafka: the `topic`"),
 		linger:           fs.Duration("kafka-linger", 50*time.Millisecond, "with -kafka: how long a batch may wait for more records"),
 		timeout:          fs.Duration("kafka-timeout", defaultKafkaTimeout, "with -kafka: how long a record may wait to be delivered before it counts as failed"),
+		compression:      fs.String("kafka-compression", defaultKafkaCompression, "with -kafka: batch `compression`, zstd, lz4, snappy, gzip or none (lz4, snappy, none follow for brokers that lack it)"),
 	}
 }
 
@@ -160,7 +215,7 @@ func (o *outputOptions) kafkaSink() (*kafkaSink, error) {
 	if *o.timeout <= 0 {
 		return nil, fmt.Errorf("-kafka-timeout must be positive")
 	}
-	return newKafkaSink(*o.kafka, *o.topic, *o.linger, *o.timeout)
+	return newKafkaSink(*o.kafka, *o.topic, *o.linger, *o.timeout, *o.compression)
 }
 
 // startMetrics serves -metrics, if given, and says where on errOut. rs is
@@ -189,7 +244,7 @@ func (p *printer) toKafka(d *receiver.Datagram) {
 	if l == nil {
 		l = new(lines)
 	}
-	l.b, l.flows = p.kafka.produceFlows(l.b, d.Exporter.Addr().String(), d.Packet, l.flows)
+	l.flows = p.kafka.produceFlows(d.Exporter.Addr().String(), d.Packet, l.flows)
 	p.bufs.Put(l)
 }
 

@@ -53,6 +53,7 @@
 //	-topic T           the Kafka topic (with -kafka)
 //	-kafka-linger D    how long a batch may wait for more records (default 50ms)
 //	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
+//	-kafka-compression C  batch compression: zstd, lz4 (default), snappy, gzip or none
 //	-store URL         keep templates and options state in Redis (redis://[[user]:password@]host:port/db, rediss://), shared by several collectors
 //	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
 //	-store-consistency cache|hold  with -store: decode from the cached templates while Redis is lost (cache, the default), or hold the data sets until the cache is confirmed (hold)
@@ -195,7 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Logger = slog.New(logs)
 	}
 	defer cfg.Decoder.Close()
-	out := newBoundedWriter(stdout, outputChunks)
+	out := newBoundedWriter(stdout)
 	defer out.close(0)
 	stopOut := context.AfterFunc(ctx, out.stopBlocking)
 	defer stopOut()
@@ -312,8 +313,8 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 }
 
 // printer is the receiver's handler: it formats the flows of a datagram
-// into one buffer and writes it in one go, so that the lines of concurrent
-// workers do not mix.
+// into one buffer and hands it to the writer in one go, so that the lines
+// of concurrent workers do not mix.
 type printer struct {
 	json, flowsOnly bool
 	kafka           *kafkaSink // -kafka: flows go there instead of out
@@ -367,9 +368,7 @@ func (p *printer) handle(d *receiver.Datagram) {
 			p.flow(l, &l.flows[i], nil)
 		}
 	}
-	if len(l.b) > 0 {
-		p.write(l.b)
-	}
+	l.b = p.out.hand(l.b) // the writer takes the buffer over
 	p.bufs.Put(l)
 }
 

@@ -2,90 +2,210 @@ package main
 
 import (
 	"io"
+	"os"
 	"sync"
 	"time"
 )
 
-// outputChunks bounds the writes waiting for standard output (each the
-// lines of one datagram, so at most about 64 KiB each); flushTimeout is
-// how long a stopping collector waits for them to be written.
+// The output's bounds and pace: what the handlers may leave pending for
+// standard output, how much pending output makes the writer write at once,
+// how often it writes what is pending otherwise, and how long a stopping
+// collector waits for the rest to be written.
 const (
-	outputChunks = 1024
-	flushTimeout = time.Second
+	outputLimit   = 32 << 20
+	flushSize     = 1 << 20
+	flushInterval = 100 * time.Millisecond
+	flushTimeout  = time.Second
 )
 
-// boundedWriter writes to a slow or stalled writer from a goroutine of its
-// own through a queue of at most n writes. While the collector runs, a
-// full queue makes write wait (the receiver then counts the datagrams it
-// cannot queue); once stopBlocking is called, a write that finds the queue
-// full is dropped and counted, so that a stalled standard output cannot
-// hold the shutdown.
-type boundedWriter struct {
-	ch      chan []byte
-	noBlock chan struct{}
-	once    sync.Once
-	closed  sync.Once
-	done    chan struct{}
-	pool    sync.Pool // of *[]byte
+// writerQuietTicks is how many flushIntervals without output put the
+// writer to sleep until the next output; maxFreeBuffers is how many
+// written buffers it keeps for the handlers to reuse (a handler's output
+// is a datagram's lines: up to a few tens of KiB).
+const (
+	writerQuietTicks = 4
+	maxFreeBuffers   = 256
+)
 
-	mu      sync.Mutex
-	dropped int
+// boundedWriter writes the handlers' output to a slow or stalled writer
+// from a goroutine of its own, in large writes: a handler hands its
+// buffer of lines over (hand), and the writer writes what is pending every
+// flushInterval, or at once when flushSize is pending, in one writev for a
+// file. A handler thus costs no system call and wakes no goroutine, but
+// when output starts after a quiet spell or is large. While the collector
+// runs, a handler that finds outputLimit bytes pending waits (the receiver
+// then queues and counts the datagrams it cannot hand over); once
+// stopBlocking is called, such output is dropped and counted, so that a
+// stalled standard output cannot hold the shutdown.
+type boundedWriter struct {
+	w    io.Writer
+	kick chan struct{} // wakes the writer: output after a quiet spell, flushSize pending, or close
+	done chan struct{} // closed when the writer has ended
+
+	mu        sync.Mutex
+	room      sync.Cond // handlers waiting for pending output to be taken
+	pending   [][]byte  // handed over, not yet taken by the writer
+	bytes     int       // in pending
+	writing   int       // buffers the writer is writing now
+	asleep    bool      // the writer waits for a kick
+	noBlock   bool      // stopBlocking was called
+	closed    bool      // close was called
+	dropped   int       // buffers dropped
+	free      [][]byte  // written buffers, for hand's callers to reuse
+	closeOnce sync.Once
 }
 
-func newBoundedWriter(w io.Writer, n int) *boundedWriter {
-	b := &boundedWriter{ch: make(chan []byte, n), noBlock: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		for p := range b.ch {
-			w.Write(p)
-			p = p[:0]
-			b.pool.Put(&p)
-		}
-	}()
+func newBoundedWriter(w io.Writer) *boundedWriter {
+	b := &boundedWriter{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b.room.L = &b.mu
+	go b.run()
 	return b
 }
 
-// write queues a copy of p.
-func (b *boundedWriter) write(p []byte) {
-	var c []byte
-	if bp, ok := b.pool.Get().(*[]byte); ok {
-		c = *bp
+// hand hands p over to be written and returns an empty buffer for the
+// caller's next output (a written one, when there is one).
+func (b *boundedWriter) hand(p []byte) []byte {
+	if len(p) == 0 {
+		return p
 	}
-	c = append(c[:0], p...)
-	select {
-	case b.ch <- c:
-		return
-	case <-b.noBlock:
+	b.mu.Lock()
+	for b.bytes+len(p) > outputLimit && b.bytes > 0 && !b.noBlock {
+		b.room.Wait()
 	}
-	select {
-	case b.ch <- c:
-	default:
-		b.mu.Lock()
+	if b.closed || (b.bytes+len(p) > outputLimit && b.bytes > 0) {
 		b.dropped++
 		b.mu.Unlock()
+		return p[:0]
+	}
+	b.pending = append(b.pending, p)
+	b.bytes += len(p)
+	wake := b.asleep || b.bytes >= flushSize && b.bytes-len(p) < flushSize
+	b.asleep = false
+	var next []byte
+	if n := len(b.free); n > 0 {
+		next, b.free = b.free[n-1], b.free[:n-1]
+	}
+	b.mu.Unlock()
+	if wake {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+	if next == nil {
+		// As large as this one: the next output is likely as large.
+		next = make([]byte, 0, cap(p))
+	}
+	return next
+}
+
+// write hands a copy of p over.
+func (b *boundedWriter) write(p []byte) {
+	b.hand(append([]byte(nil), p...))
+}
+
+// run is the writer.
+func (b *boundedWriter) run() {
+	defer close(b.done)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	var bufs [][]byte
+	quiet := 0
+	woken := false
+	for {
+		if !woken {
+			select {
+			case <-b.kick:
+			case <-t.C:
+			}
+		}
+		woken = false
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			if b.closed {
+				b.mu.Unlock()
+				return
+			}
+			if quiet++; quiet >= writerQuietTicks {
+				// Sleep until output comes (hand kicks an asleep writer).
+				b.asleep = true
+				b.mu.Unlock()
+				t.Stop()
+				<-b.kick
+				t.Reset(flushInterval)
+				quiet, woken = 0, true
+				continue
+			}
+			b.mu.Unlock()
+			continue
+		}
+		quiet = 0
+		bufs, b.pending = b.pending, bufs[:0]
+		b.bytes = 0
+		b.writing = len(bufs)
+		b.room.Broadcast()
+		b.mu.Unlock()
+		writeBuffers(b.w, bufs)
+		b.mu.Lock()
+		b.writing = 0
+		for i, p := range bufs {
+			if len(b.free) < maxFreeBuffers && cap(p) <= 4*flushSize {
+				b.free = append(b.free, p[:0])
+			}
+			bufs[i] = nil
+		}
+		b.mu.Unlock()
+		bufs = bufs[:0]
 	}
 }
 
-// stopBlocking makes writes to a full queue drop instead of wait.
+// stopBlocking makes output that finds outputLimit bytes pending dropped
+// instead of waiting.
 func (b *boundedWriter) stopBlocking() {
-	b.once.Do(func() { close(b.noBlock) })
+	b.mu.Lock()
+	b.noBlock = true
+	b.room.Broadcast()
+	b.mu.Unlock()
 }
 
-// close ends the queue once nothing writes any more, waits up to timeout
-// for it to be written, and returns the number of writes dropped or not
-// done. Calls after the first only wait.
+// close ends the output once nothing hands any over, waits up to timeout
+// for what is pending to be written, and returns the number of buffers
+// (handler calls' output) dropped or not written. Calls after the first
+// only wait.
 func (b *boundedWriter) close(timeout time.Duration) int {
-	b.stopBlocking()
-	b.closed.Do(func() { close(b.ch) })
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.noBlock, b.closed, b.asleep = true, true, false
+		b.room.Broadcast()
+		b.mu.Unlock()
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	})
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	stuck := 0
 	select {
 	case <-b.done:
 	case <-t.C:
-		stuck = 1 // the write in progress
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.dropped + len(b.ch) + stuck
+	return b.dropped + len(b.pending) + b.writing
+}
+
+// writeBuffers writes bufs in order: with writev for a file (see
+// writevFile), else one Write each. It stops at the first error.
+func writeBuffers(w io.Writer, bufs [][]byte) error {
+	if f, ok := w.(*os.File); ok {
+		if done, err := writevFile(f, bufs); done {
+			return err
+		}
+	}
+	for _, p := range bufs {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,360 @@
+package netflow
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the writers of the JSON encoder's fast path. Unlike the
+// append writers of jsonwrite.go, each writes at b[n:] and returns the new
+// end: b is the destination's whole capacity (dst[:cap(dst)]) and n the
+// length written so far, and the caller has made sure, with jsonRoom,
+// that what a writer writes fits. A flow then costs one capacity check per
+// key or field instead of one per append, constant keys are stored as
+// immediate values, and small values are written with fixed-width stores.
+// A fixed-width store may write a few bytes past the value it writes,
+// which the next writer overwrites; after the last one, at most
+// jsonScratch bytes past the end of what the encoder returns are changed
+// (the encoders' doc comments say so).
+
+// jsonScratch is how many bytes of a destination's spare capacity past
+// the encoding the writers may change: the last two bytes of an entry of
+// smallText or octetText stored for a one-digit number that only '}'
+// follows.
+const jsonScratch = 2
+
+// jsonRoom returns b with at least room bytes free after n.
+func jsonRoom(b []byte, n, room int) []byte {
+	if len(b)-n >= room {
+		return b
+	}
+	return jsonGrow(b, n, room)
+}
+
+// jsonGrow is the slow path of jsonRoom.
+//
+//go:noinline
+func jsonGrow(b []byte, n, room int) []byte {
+	b = slices.Grow(b[:n], room)
+	return b[:cap(b)]
+}
+
+// putLit writes s. Inlined with a constant s, as the callers use it, it
+// compiles to a few stores of immediate values.
+func putLit(b []byte, n int, s string) int {
+	if len(s) > 16 {
+		n += copy(b[n:n+16], s[:16])
+		s = s[16:]
+	}
+	return n + copy(b[n:n+len(s)], s)
+}
+
+// putKey writes k, a key of a record's layout, with overlapping
+// fixed-width copies rather than a call to memmove when it has 8 to 32
+// bytes (the names of elements mostly have).
+func putKey(b []byte, n int, k []byte) int {
+	l := len(k)
+	switch {
+	case l >= 16 && l <= 32:
+		*(*[16]byte)(b[n:]) = [16]byte(k)
+		*(*[16]byte)(b[n+l-16:]) = [16]byte(k[l-16:])
+	case l >= 8 && l < 16:
+		*(*[8]byte)(b[n:]) = [8]byte(k)
+		*(*[8]byte)(b[n+l-8:]) = [8]byte(k[l-8:])
+	default:
+		copy(b[n:n+l], k)
+	}
+	return n + l
+}
+
+// powersOf10[i] is 10^i.
+var powersOf10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+	1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// putUint writes v in decimal. Numbers under 1000, most of a flow's, are
+// one load and one store (inlined); the others go to putUintMore.
+func putUint(b []byte, n int, v uint64) int {
+	if v < 1000 {
+		return putSmall(b, n, uint16(v))
+	}
+	return putUintMore(b, n, v)
+}
+
+// putSmall writes v < 1000 (an octet, say) in decimal: one load and one
+// store, inlined.
+func putSmall(b []byte, n int, v uint16) int {
+	t := smallText[v]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	return n + int(t>>24)
+}
+
+// putUint16 writes v in decimal without a call.
+func putUint16(b []byte, n int, v uint16) int {
+	if v < 1000 {
+		t := smallText[v]
+		binary.LittleEndian.PutUint32(b[n:], t)
+		return n + int(t>>24)
+	}
+	q := v / 1000
+	t := smallText[q]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	n += int(t >> 24)
+	binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
+	return n + 3
+}
+
+// putUintMore writes v >= 1000 in decimal.
+func putUintMore(b []byte, n int, v uint64) int {
+	if v < 1e6 {
+		q := v / 1000
+		t := smallText[q]
+		binary.LittleEndian.PutUint32(b[n:], t)
+		n += int(t >> 24)
+		binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
+		return n + 3
+	}
+	if v < 1e8 {
+		return putUint8Digits(b, n, uint32(v))
+	}
+	return putUintLong(b, n, v)
+}
+
+// smallText[v] for v < 1000 is the decimal text of v in its low bytes
+// (first in memory) and its length in the top byte; smallText[1000+v] is
+// the three digits of v with leading zeros. A store of a whole entry
+// writes one or more bytes past the number, which the caller's next bytes
+// overwrite.
+var smallText = func() (t [2000]uint32) {
+	for v := range 1000 {
+		var e [4]byte
+		s := appendUint(nil, uint64(v))
+		copy(e[:], s)
+		e[3] = byte(len(s))
+		t[v] = binary.LittleEndian.Uint32(e[:])
+		t[1000+v] = binary.LittleEndian.Uint32([]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10), 3})
+	}
+	return t
+}()
+
+// putUint8Digits writes 100 <= v < 1e8 in decimal: the eight digits are
+// worked out at once in a register (digits8), and the significant ones
+// stored with two overlapping stores, so that neither the number of
+// digits, which varies from number to number in a flow, nor a loop costs
+// a mispredicted branch.
+func putUint8Digits(b []byte, n int, v uint32) int {
+	// log10(2) is about 1233/4096: t is the digits of v, or one less.
+	t := bits.Len32(v) * 1233 >> 12
+	_, less := bits.Sub64(uint64(v), powersOf10[t&15], 0)
+	d := t + 1 - int(less) // 3 to 8
+	s := digits8(v) >> (64 - 8*d)
+	if d >= 4 {
+		binary.LittleEndian.PutUint32(b[n:], uint32(s))
+		binary.LittleEndian.PutUint32(b[n+d-4:], uint32(s>>(8*(d-4))))
+	} else {
+		binary.LittleEndian.PutUint16(b[n:], uint16(s))
+		b[n+2] = byte(s >> 16)
+	}
+	return n + d
+}
+
+// putUintLong writes v >= 1e8 in decimal: the digits above the last eight,
+// then those eight.
+func putUintLong(b []byte, n int, v uint64) int {
+	q := v / 1e8
+	n = putUint(b, n, q)
+	binary.LittleEndian.PutUint64(b[n:], digits8(uint32(v-q*1e8)))
+	return n + 8
+}
+
+// digits8 returns the eight decimal digits of v < 1e8, leading zeros
+// included, as ASCII in the order they are written (the first in the
+// lowest byte), with a few multiplications on all of them at once: v is
+// split into two halves of four digits, each half into two pairs, each
+// pair into two digits.
+func digits8(v uint32) uint64 {
+	hi, lo := v/10000, v%10000
+	x := uint64(hi) | uint64(lo)<<32
+	// Halves to pairs: x/100 is x*5243>>19 for x < 43699.
+	y := (x * 5243 >> 19) & 0x0000007f0000007f
+	x = y | (x-y*100)<<16
+	// Pairs to digits: x/10 is x*103>>10 for x < 179.
+	y = (x * 103 >> 10) & 0x000f000f000f000f
+	x = y | (x-y*10)<<8
+	return x + 0x3030303030303030
+}
+
+// putIPv4 writes a dotted-quad IPv4 address, each octet one load and one
+// store from smallText. Its last store puts up to three bytes past the
+// address, which the caller's next bytes (a quote or a colon and more)
+// overwrite.
+func putIPv4(b []byte, n int, a [4]byte) int {
+	_ = b[n+15]
+	t := smallText[a[0]]
+	binary.LittleEndian.PutUint32(b[n:], t)
+	n += int(t >> 24)
+	b[n] = '.'
+	t = smallText[a[1]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	n += 1 + int(t>>24)
+	b[n] = '.'
+	t = smallText[a[2]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	n += 1 + int(t>>24)
+	b[n] = '.'
+	t = smallText[a[3]]
+	binary.LittleEndian.PutUint32(b[n+1:], t)
+	return n + 1 + int(t>>24)
+}
+
+// putAddrText writes a's text form without quotes, nothing for the zero
+// Addr. An IPv6 address goes through netip's writer; a zone makes room
+// for itself, so the room the caller made stays.
+func putAddrText(b []byte, n int, a netip.Addr) ([]byte, int) {
+	if a.Is4() {
+		return b, putIPv4(b, n, a.As4())
+	}
+	if !a.IsValid() {
+		return b, n
+	}
+	if z := a.Zone(); z != "" {
+		b = jsonGrow(b, n, len(b)-n+len(z))
+	}
+	return b, n + len(a.AppendTo(b[n:n]))
+}
+
+// putAddr writes a as a JSON string; the zero Addr is "".
+func putAddr(b []byte, n int, a netip.Addr) ([]byte, int) {
+	b[n] = '"'
+	b, n = putAddrText(b, n+1, a)
+	b[n] = '"'
+	return b, n + 1
+}
+
+// putAddrPort writes ap as AddrPort.AppendTo does ("192.0.2.1:2055",
+// "[2001:db8::1]:2055"), nothing for the zero AddrPort.
+func putAddrPort(b []byte, n int, ap netip.AddrPort) ([]byte, int) {
+	a := ap.Addr()
+	switch {
+	case a.Is4():
+		n = putIPv4(b, n, a.As4())
+	case a.IsValid():
+		b[n] = '['
+		b, n = putAddrText(b, n+1, a)
+		b[n] = ']'
+		n++
+	default:
+		return b, n
+	}
+	b[n] = ':'
+	return b, putUint(b, n+1, uint64(ap.Port()))
+}
+
+// putMAC writes a MAC address as a JSON string, "aa:bb:cc:dd:ee:ff".
+func putMAC(b []byte, n int, m [6]byte) int {
+	_ = b[n+18]
+	b[n] = '"'
+	for i, c := range m {
+		j := n + 1 + 3*i
+		b[j], b[j+1], b[j+2] = hexDigits[c>>4], hexDigits[c&15], ':'
+	}
+	b[n+18] = '"'
+	return n + 19
+}
+
+// jsonDate remembers the text of the last day putTime wrote: the times of
+// a flow, and of the flows of a datagram, are mostly of one day, and
+// working out a date is the dearest part of writing a time.
+type jsonDate struct {
+	days int64    // days since 1970-01-01 of text; noDay before the first
+	text [16]byte // `"YYYY-MM-DDT` and four bytes of padding
+}
+
+// noDay is a jsonDate's days before it holds one: no time in the years
+// that putTime writes itself has it.
+const noDay = -1 << 62
+
+func newJSONDate() jsonDate { return jsonDate{days: noDay} }
+
+// putTime writes a time given as seconds and nanoseconds since the Unix
+// epoch as a JSON string in JSONTimeLayout (the UTC time of t.Unix() and
+// t.Nanosecond()). ns is in [0, 1e9).
+func putTime(b []byte, n int, sec int64, ns uint32, dc *jsonDate) int {
+	if sec < minRFC3339Unix || sec >= maxRFC3339Unix {
+		return putTimeFormat(b, n, sec, ns)
+	}
+	days := sec / 86400
+	rem := int(sec % 86400)
+	if rem < 0 {
+		days--
+		rem += 86400
+	}
+	if days != dc.days {
+		dc.set(days)
+	}
+	*(*[16]byte)(b[n:]) = dc.text
+	t := b[n+12 : n+32]
+	h, m, s := rem/3600, rem/60%60, rem%60
+	t[0], t[1], t[2] = twoDigits[2*h], twoDigits[2*h+1], ':'
+	t[3], t[4], t[5] = twoDigits[2*m], twoDigits[2*m+1], ':'
+	t[6], t[7], t[8] = twoDigits[2*s], twoDigits[2*s+1], '.'
+	// The fraction: the milliseconds from smallText, then the rest, all
+	// zeros for a time in milliseconds (the usual case), and `Z"`.
+	ms := ns / 1000000
+	binary.LittleEndian.PutUint32(t[9:], smallText[1000+ms])
+	if rest := ns - ms*1000000; rest == 0 {
+		binary.LittleEndian.PutUint64(t[12:], zerosZQuote)
+	} else {
+		us := rest / 1000
+		binary.LittleEndian.PutUint32(t[12:], smallText[1000+us])
+		binary.LittleEndian.PutUint32(t[15:], smallText[1000+rest-us*1000])
+		t[18], t[19] = 'Z', '"'
+	}
+	return n + 32
+}
+
+// dateCache remembers the dates of recent days for every encoder: each
+// entry is a day (days since 1970-01-01, 32 bits) and its date (a valid
+// bit, the year, month and day in the low 32 bits), in the slot of the
+// day's low bits. Flows of one day are the rule, and civilDate costs more
+// than a look here.
+var dateCache [64]atomic.Uint64
+
+// zerosZQuote is `000000Z"` as a little-endian word.
+var zerosZQuote = binary.LittleEndian.Uint64([]byte(`000000Z"`))
+
+// set makes dc hold the date of days since 1970-01-01 (in the years
+// 0000-9999).
+func (dc *jsonDate) set(days int64) {
+	var y, m, d int
+	slot := &dateCache[uint64(days)%uint64(len(dateCache))]
+	if e := slot.Load(); e>>32 == uint64(uint32(days)) && e&(1<<31) != 0 {
+		y, m, d = int(e>>9&0x3fff), int(e>>5&15), int(e&31)
+	} else {
+		y, m, d = civilDate(days)
+		slot.Store(uint64(uint32(days))<<32 | 1<<31 | uint64(y)<<9 | uint64(m)<<5 | uint64(d))
+	}
+	dc.days = days
+	t := &dc.text
+	t[0] = '"'
+	put4(t[1:], y)
+	t[5] = '-'
+	put2(t[6:], m)
+	t[8] = '-'
+	put2(t[9:], d)
+	t[11] = 'T'
+}
+
+// putTimeFormat writes a time outside the years 0000-9999 through
+// Time.AppendFormat (it fits in the room of a key: at most 40 bytes).
+//
+//go:noinline
+func putTimeFormat(b []byte, n int, sec int64, ns uint32) int {
+	b[n] = '"'
+	n += len(time.Unix(sec, int64(ns)).UTC().AppendFormat(b[n+1:n+1], JSONTimeLayout)) + 1
+	b[n] = '"'
+	return n + 1
+}

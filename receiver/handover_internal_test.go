@@ -1,0 +1,55 @@
+package receiver
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A datagram that finds its lane idle is handed over by the goroutine
+// that read it: no other goroutine is woken for it. One at a time on
+// loopback, every datagram is a hand-over of the reading goroutine, and
+// none is queued.
+func TestReceiverHandsOverInline(t *testing.T) {
+	var handled atomic.Int64
+	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 2})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 50
+	for i := range n {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for r.total.decoded.Load() < uint64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("datagram %d not decoded", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if got := r.handOvers.Load(); got != n {
+		t.Errorf("%d hand-overs by the reading goroutine, want %d", got, n)
+	}
+	for i, l := range r.lanes {
+		l.mu.Lock()
+		if l.queued != 0 || len(l.queue) != 0 {
+			t.Errorf("lane %d: batches were queued", i)
+		}
+		l.mu.Unlock()
+	}
+	cancel()
+	if handled.Load() != n {
+		t.Errorf("%d handled", handled.Load())
+	}
+}
