@@ -135,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	d := newDumper(out, stderr)
+	decCfg.Now = d.now
 	d.dec = netflow.NewDecoder(decCfg)
 	d.json, d.flowsOnly = *jsonOut, *flowsOnly
 	d.port, d.tcpPort = uint16(*port), uint16(*tcpPort)
@@ -191,8 +192,12 @@ type dumper struct {
 	tcpPort   uint16 // TCP streams to this port are IPFIX (0: none)
 	flowsOnly bool
 
-	dec    *netflow.Decoder
-	buf    netflow.Buffer
+	dec *netflow.Decoder
+	buf netflow.Buffer
+	// clock is the capture time of the frame being decoded, the decoder's
+	// clock while a capture is read (zero: the wall clock, for payload
+	// files): sFlow flows are dated by it, and held data ages by it.
+	clock  time.Time
 	flows  []netflow.Flow
 	line   []byte
 	header bool // the table header is written
@@ -317,8 +322,10 @@ func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.C
 	for frame := 1; ; frame++ {
 		data, ci, err := src.ReadPacketData()
 		if err == io.EOF {
+			d.clock = time.Time{}
 			return nil
 		}
+		d.clock = ci.Timestamp
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("frame %d: capture file ends inside a packet", frame)
@@ -463,6 +470,15 @@ func addrOf(ip net.IP) (netip.Addr, bool) {
 		return netip.AddrFrom16([16]byte(ip)), true
 	}
 	return netip.Addr{}, false
+}
+
+// now is the decoder's clock: the capture time of the frame being decoded,
+// or the wall clock outside captures.
+func (d *dumper) now() time.Time {
+	if !d.clock.IsZero() {
+		return d.clock
+	}
+	return time.Now()
 }
 
 // datagram decodes one datagram and prints what it holds. where says where
