@@ -61,6 +61,38 @@ func TestLoadHostileStateFiles(t *testing.T) {
 	}
 }
 
+// TestLoadNullLists: "templates" and "states" null are empty lists (what
+// encoding/json writes for nil slices), and the document loads; a list of
+// another type is an error that says what was found.
+func TestLoadNullLists(t *testing.T) {
+	for _, doc := range []string{
+		`{"format":"netflow-state/1","templates":null}`,
+		`{"format":"netflow-state/1","templates":null,"states":null}`,
+		`{"states":null,"format":"netflow-state/1","templates":[]}`,
+	} {
+		s := NewMemoryStore(MemoryStoreConfig{})
+		require.NoError(t, s.Load(strings.NewReader(doc)), doc)
+		require.Zero(t, s.Stats().Templates, doc)
+	}
+	// null lists beside a real one: the template still loads.
+	s := NewMemoryStore(MemoryStoreConfig{})
+	doc := `{"format":"netflow-state/1","states":null,"templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]}]}`
+	require.NoError(t, s.Load(strings.NewReader(doc)))
+	require.Equal(t, 1, s.Stats().Templates)
+
+	for _, c := range []struct{ doc, msg string }{
+		{`{"format":"netflow-state/1","templates":5}`, `state file: "templates" is the number 5, want an array`},
+		{`{"format":"netflow-state/1","states":{}}`, `state file: "states" is an object, want an array`},
+		{`{"format":"netflow-state/1","templates":"x"}`, `state file: "templates" is the string "x", want an array`},
+		{`null`, `state file: null where "{" belongs`},
+		{`[]`, `state file: an array where "{" belongs`},
+	} {
+		err := NewMemoryStore(MemoryStoreConfig{}).Load(strings.NewReader(c.doc))
+		require.ErrorIs(t, err, ErrMalformed, c.doc)
+		require.EqualError(t, err, "netflow: malformed: "+c.msg, c.doc)
+	}
+}
+
 // TestLoadBoundedMemory: a 14 MB file of empty entries stops at the first
 // one, before reading the rest; a file whose entry would be huge is
 // refused before it is buffered whole.
