@@ -154,7 +154,9 @@ type Stats struct {
 	// Pending counts the pending buffer (zero with DisablePending).
 	Pending PendingStats
 	// Store holds the store's counters if it implements StatsReporter
-	// (MemoryStore does); StoreOK says whether it does.
+	// (MemoryStore does) or TemplateStatsReporter (redisstore.Store does);
+	// StoreOK says whether it does. When StoreOK is false, Store is zero
+	// because the store does not report, not because it holds nothing.
 	Store   StoreStats
 	StoreOK bool
 	// Sequences holds, per exporter domain, what its sequence numbers told
@@ -170,6 +172,14 @@ type Stats struct {
 // Decoder.Stats includes their counters.
 type StatsReporter interface {
 	Stats() StoreStats
+}
+
+// TemplateStatsReporter is StatsReporter for a store whose Stats method
+// reports counters of its own (redisstore.Store's: its connection, errors
+// and notifications): TemplateStats returns the StoreStats it keeps, and
+// Decoder.Stats includes them.
+type TemplateStatsReporter interface {
+	TemplateStats() StoreStats
 }
 
 // NewDecoder returns a Decoder configured by cfg. If the store implements
@@ -242,8 +252,11 @@ func (d *Decoder) Stats() Stats {
 	if d.pending != nil {
 		s.Pending = d.pending.snapshot()
 	}
-	if r, ok := d.store.(StatsReporter); ok {
+	switch r := d.store.(type) {
+	case StatsReporter:
 		s.Store, s.StoreOK = r.Stats(), true
+	case TemplateStatsReporter:
+		s.Store, s.StoreOK = r.TemplateStats(), true
 	}
 	return s
 }

@@ -110,6 +110,7 @@ type Store struct {
 	resyncs atomic.Uint64
 	reseeds atomic.Uint64
 	online  atomic.Bool
+	counts  templateCounts
 	// synced is closed after the first full read.
 	synced   chan struct{}
 	psMu     sync.Mutex // guards ps
