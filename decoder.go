@@ -32,13 +32,16 @@ type Config struct {
 	// state. Nil means time.Now.
 	Now func() time.Time
 	// FlowElements maps further elements, typically enterprise ones, into
-	// Flow fields (mapping.go; ParseElementDefinitions reads them from a
-	// file).
+	// Flow fields: see FlowMapping. ParseElementDefinitions reads them,
+	// with a Registry naming the elements, from a JSON file.
 	FlowElements []FlowMapping
-	// Sampling is the sampling policy per exporter prefix (sampling.go).
+	// Sampling is the sampling policy per exporter prefix: see
+	// SamplingPolicy (a default interval, an override, scaling of Packets
+	// and Bytes; the most specific prefix wins).
 	Sampling []SamplingPolicy
 	// DisableSequenceTracking turns off the loss, lateness and restart
-	// counting from sequence numbers (seqloss.go, Stats.Sequences).
+	// counting from sequence numbers that Stats.Sequences reports (see
+	// SequenceStats).
 	DisableSequenceTracking bool
 }
 
