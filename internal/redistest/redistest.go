@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowkit/netflow/internal/testkit"
 )
 
 // startTimeout bounds the wait for a started server to answer PING.
@@ -40,15 +42,13 @@ type Server struct {
 // Start starts a redis-server for tb on a free port of 127.0.0.1, with
 // args appended to its command line (for example "--requirepass", "pw"),
 // and waits until it answers PING with PONG (or, for a server with a
-// password, NOAUTH). tb's cleanup stops it. It skips tb if redis-server is
-// not on PATH, and fails tb (with the server's output) if the server does
-// not answer within a few seconds.
+// password, NOAUTH). tb's cleanup stops it. If redis-server is not on PATH
+// it skips tb, or fails it under CI=true (testkit.NeedTool); it fails tb
+// (with the server's output) if the server does not answer within a few
+// seconds.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Skip("redis-server is not installed (apt-get install redis-server; .ci/run does): skipping the tests on a real Redis")
-	}
+	path := testkit.NeedTool(tb, "redis-server")
 	s := &Server{tb: tb, path: path, dir: tb.TempDir(), args: args}
 	tb.Cleanup(s.Stop)
 	for attempt := 1; ; attempt++ {
