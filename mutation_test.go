@@ -19,31 +19,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // raceEnabled reports whether the test binary was built with -race, so that
 // the heavier tests can scale their counts down.
-var raceEnabled = sync.OnceValue(func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-})
+var raceEnabled = sync.OnceValue(testkit.RaceEnabled)
 
 // mutSentinels are the errors every decoder error must match.
 var mutSentinels = []error{
@@ -289,12 +278,17 @@ func TestMutationMalformedFixtures(t *testing.T) {
 	}
 }
 
-// mutCount is the number of mutations per fixture datagram.
+// mutCount is the number of mutations per fixture datagram: 640 unless
+// NETFLOW_SOAK=1 asks for the soak variant (testkit.Soak, which .ci/run
+// sets), and then 1,000 with -race or -short, 10,000 otherwise. 640 still
+// goes through every phase of TestMutationFixtures: warm decoders swept
+// after the clock moved (mutations 128-383), a cold decoder holding the
+// mutated data (384-511), and the templates that release it (at 512).
 func mutCount() int {
 	switch {
-	case raceEnabled():
-		return 1000
-	case testing.Short():
+	case !testkit.Soak():
+		return 640
+	case raceEnabled(), testing.Short():
 		return 1000
 	}
 	return 10000

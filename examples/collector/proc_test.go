@@ -46,7 +46,7 @@ func collectorBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "collector")
-		out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command(gobin, testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

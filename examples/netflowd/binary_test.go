@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow/internal/redistest"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,7 +34,7 @@ func netflowdBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "netflowd")
-		buildOut, buildErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		buildOut, buildErr = exec.Command(testkit.NeedTool(t, "go"), testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
 	})
 	require.NoError(t, buildErr, "%s", buildOut)
 	return binPath
