@@ -3,7 +3,7 @@ module github.com/flowkit/netflow/redisstore/clientbench
 go 1.26.0
 
 require (
-	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+	github.com/flowkit/netflow v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
 )
@@ -14,4 +14,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 )
 
-replace github.com/flowkit/netflow => ../../
