@@ -210,7 +210,7 @@ func writeModule(src, dir string, allDirs []string, version string, at time.Time
 		return module{}, err
 	}
 	for name, data := range map[string][]byte{
-		"list":             []byte(version + "\n"),
+		"list":            []byte(version + "\n"),
 		version + ".info": info,
 		version + ".mod":  gomod,
 	} {
