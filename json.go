@@ -10,8 +10,8 @@ import (
 // The JSON encoding of a Flow is one object with these keys, in this order:
 // exporter and version always, then each key of flowKeys whose field Known
 // has, then "fields" when a record is given (AppendJSONWithFields). The
-// README's "JSON output" section documents the schema and
-// testdata/json/schema.golden holds it; both are checked by tests.
+// "JSON output" section of docs/flow.md documents the schema and
+// testdata/json/schema.golden holds it; TestJSONSchema checks both.
 //
 // Adding a Flow field to the encoding is one line in flowKeys.
 var flowKeys = [...]flowKey{
@@ -155,8 +155,8 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 	return dst
 }
 
-// AppendJSON appends f as one JSON object (see the README's "JSON output"
-// section for the schema): "exporter" and "version" always, then every
+// AppendJSON appends f as one JSON object (the schema: the "JSON output"
+// section of docs/flow.md in the repository): "exporter" and "version" always, then every
 // other key only when f.Known has its field, in a fixed order. Numbers are
 // JSON numbers, addresses and times (RFC 3339, UTC, nanoseconds) strings.
 // It allocates nothing beyond growing dst, and appends no newline.

@@ -61,7 +61,7 @@ echo "-- module proxy from the commit"
 export GOWORK=off
 export GOFLAGS="-mod=mod -modcacherw"
 export GOPROXY="file://$tmp/proxy,file://$(go env GOMODCACHE)/cache/download,https://proxy.golang.org"
-export GONOSUMDB="$root" GONOSUMCHECK=1 GOPRIVATE= GONOPROXY=
+export GONOSUMDB="$root" GOPRIVATE= GONOPROXY=
 export GOMODCACHE="$tmp/modcache"
 export GOTOOLCHAIN=local
 

@@ -79,7 +79,7 @@ func signature(key string, msg []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// call makes an API request signed the way the README shows: the body's
+// call makes an API request signed the way docs/netflowd.md shows: the body's
 // signature when there is a body, the auth key's otherwise. It returns the
 // status and the decoded JSON answer.
 func (ts *testService) call(method, path string, body any) (int, map[string]any) {

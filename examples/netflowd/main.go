@@ -25,8 +25,8 @@
 //	GET    /senders/{ip}   one sender with its counters
 //	POST   /stats/{ip}     {"minutes":{"2024-03-01 12:00":["all","dstport:443"]},"hours":["2024-03-01 12"]}
 //
-// See the "examples/netflowd" section of the repository's README for the
-// counting rules and the Redis key layout (keys.go).
+// See docs/netflowd.md in the repository for the counting rules and the
+// Redis key layout.
 package main
 
 import (
