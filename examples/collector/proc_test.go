@@ -47,6 +47,7 @@ func collectorBinary(t *testing.T) string {
 		}
 		binPath = filepath.Join(binDir, "collector")
 		out, err := exec.Command(gobin, testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
+		testkit.NoRaceExitSleep()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -35,6 +35,7 @@ func netflowdBinary(t *testing.T) string {
 		}
 		binPath = filepath.Join(dir, "netflowd")
 		buildOut, buildErr = exec.Command(testkit.NeedTool(t, "go"), testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
+		testkit.NoRaceExitSleep()
 	})
 	require.NoError(t, buildErr, "%s", buildOut)
 	return binPath
