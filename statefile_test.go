@@ -21,16 +21,9 @@ func TestLoadHostileStateFiles(t *testing.T) {
 		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]` + extra + `}]}`
 	}
 	manyFields := func(n, length int) string {
-		var b strings.Builder
-		b.WriteString(`{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[`)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"ID":8,"PEN":0,"Length":%d}`, length)
-		}
-		b.WriteString(`]}]}`)
-		return b.String()
+		field := fmt.Sprintf(`{"ID":8,"PEN":0,"Length":%d}`, length)
+		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[` +
+			strings.Repeat(field+",", n-1) + field + `]}]}`
 	}
 	for _, c := range []struct {
 		name, doc string
