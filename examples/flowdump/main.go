@@ -46,8 +46,8 @@
 //
 // Table output has a header line, then one line per flow; an options data
 // record is a line that starts with "# options". JSON output has one object
-// per flow, netflow.Flow.AppendJSONWithFields's (the README's "JSON output"
-// section lists every key): exporter, version, then each field the record
+// per flow, netflow.Flow.AppendJSONWithFields's (docs/flow.md, "JSON
+// output", lists every key): exporter, version, then each field the record
 // carries, and for v9 and IPFIX a "fields" object with every field of the
 // record by element name, typed (numbers are numbers). An options data
 // record is an object {"options":true,"exporter":..,"version":..,"domain":..,
