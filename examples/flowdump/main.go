@@ -54,8 +54,9 @@
 // "template_id":..,"fields":{..}}.
 //
 // An sFlow flow sample is one flow: one sampled packet (packets 1, bytes
-// its frame length), dated when flowdump decoded it (sFlow carries no wall
-// clock); its table row has version "sf5" and its JSON
+// its frame length), dated when the capture took its datagram (sFlow
+// carries no wall clock; a payload file's samples are dated when flowdump
+// reads them); its table row has version "sf5" and its JSON
 // "protocol":"sflow" (docs/sflow.md). Counter samples are counted by
 // -stats, not printed.
 //
@@ -101,12 +102,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
-		writeFile = fs.String("w", "", "write what is read to this `file`, an RFC 5655 IPFIX file (see writefile.go), instead of printing it")
+		writeFile = fs.String("w", "", "write what is read to this `file`, an RFC 5655 IPFIX file (IPFIX records as they are, other flows as IPFIX records), instead of printing it")
 		decFlags  = decflags.Add(fs)
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: flowdump [flags] FILE...\n\n"+
-			"Prints the NetFlow/IPFIX flows in pcap, pcapng or raw payload files.\n\n")
+			"Prints the NetFlow, IPFIX and sFlow flows in pcap, pcapng, IPFIX (RFC 5655) or raw payload files.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
