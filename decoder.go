@@ -13,7 +13,7 @@ import (
 type Config struct {
 	// Store holds v9 and IPFIX templates, and, if it implements StateStore,
 	// the exporters' options state. Nil means
-	// NewMemoryStore(MemoryStoreConfig{}).
+	// NewMemoryStore(MemoryStoreConfig{MaxStateMemory: Limits.MaxStateMemory}).
 	Store TemplateStore
 	// Registry names and types information elements, with any enterprise
 	// elements of the caller's. Nil means the built-in registry.
@@ -105,6 +105,18 @@ type Limits struct {
 	// exporter's out (docs/limits-eviction.md). Options data is refused
 	// (Stats.StateDomainsRefused) only when there is nothing to evict.
 	MaxStateDomains int
+	// MaxStateMemory bounds the memory of the options state of every
+	// domain together (default 512 MiB): each entry is charged its
+	// name's bytes plus 160 (what an entry costs in heap beyond them, the
+	// MemoryStore's copy included). At the bound, domains on probation
+	// (used by one datagram only) are dropped to make room
+	// (Stats.StateMemoryEvicted); when none is left the entry is refused
+	// (ExporterState.Refused, Stats.StateMemoryRefused). Without it, the
+	// per-domain bounds allow MaxStateDomains times MaxStateBytes plus
+	// 160 per entry: 26 GiB at the defaults. A state read from a
+	// StateStore is charged the same way; without room the domain keeps
+	// what it had.
+	MaxStateMemory int
 	// StateIdle is how long a domain's options state is kept without a
 	// datagram of that domain once MaxStateDomains is reached, and by
 	// Decoder.Sweep (default 1 hour).
@@ -138,6 +150,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxStateDomains <= 0 {
 		l.MaxStateDomains = 16384
+	}
+	if l.MaxStateMemory <= 0 {
+		l.MaxStateMemory = 512 << 20
 	}
 	if l.StateIdle <= 0 {
 		l.StateIdle = time.Hour
@@ -199,6 +214,13 @@ type Stats struct {
 	// second datagram; docs/limits-eviction.md).
 	StateDomains          int
 	StateDomainsConfirmed int
+	// StateMemory is what the options state of every domain is charged
+	// against Limits.MaxStateMemory now; StateMemoryEvicted counts the
+	// domains on probation dropped to make room within it, and
+	// StateMemoryRefused the entries refused for want of room.
+	StateMemory        int64
+	StateMemoryEvicted uint64
+	StateMemoryRefused uint64
 	// StateStoreFailures counts reads and writes of options state that
 	// the store (a StateStore) failed.
 	StateStoreFailures uint64
@@ -250,7 +272,7 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	d.limits.setDefaults()
 	if d.store == nil {
-		d.store = NewMemoryStore(MemoryStoreConfig{})
+		d.store = NewMemoryStore(MemoryStoreConfig{MaxStateMemory: d.limits.MaxStateMemory})
 	}
 	d.cacheable = cacheableStore(d.store)
 	d.checker, _ = d.store.(TemplateChecker)

@@ -26,12 +26,6 @@ func heapSince(before uint64) uint64 {
 	return after - min(before, after)
 }
 
-// stateEntryHeap is the most an options entry (an interface, VRF or
-// application name, a sampler) costs in memory beyond its name's bytes,
-// with the copy a MemoryStore keeps: the map entries (Limits.MaxStateBytes
-// documents it; measured 108-120).
-const stateEntryHeap = 160
-
 // optionsNames returns an IPFIX options message of domain 1 naming
 // interface i with name.
 func optionsNames(i int, name string) []byte {
@@ -42,14 +36,14 @@ func optionsNames(i int, name string) []byte {
 
 // TestOptionsNamesHeapBound is the repro: 4,096 interface names of
 // 65,000 bytes each, cut to MaxNameBytes (256). The names kept must hold
-// MaxStateBytes (1 MiB) of heap, plus stateEntryHeap per entry, not the
+// MaxStateBytes (1 MiB) of heap, plus stateEntryCost per entry, not the
 // whole values they were cut from (256 MiB on main before this change: a
 // cut name was a substring of the value). A second domain with names
 // within MaxNameBytes costs the same.
 func TestOptionsNamesHeapBound(t *testing.T) {
 	var l Limits
 	l.setDefaults()
-	bound := uint64(l.MaxStateBytes + l.MaxOptionsEntries*stateEntryHeap)
+	bound := uint64(l.MaxStateBytes + l.MaxOptionsEntries*stateEntryCost)
 	for _, size := range []int{65000, 256} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			before := floodHeap()
@@ -65,7 +59,7 @@ func TestOptionsNamesHeapBound(t *testing.T) {
 			require.True(t, ok)
 			require.Len(t, st.InterfaceNames, l.MaxOptionsEntries)
 			t.Logf("%d names of %d bytes: heap %d bytes (bound %d: MaxStateBytes %d + %d entries x %d)",
-				len(st.InterfaceNames), size, heap, bound, l.MaxStateBytes, l.MaxOptionsEntries, stateEntryHeap)
+				len(st.InterfaceNames), size, heap, bound, l.MaxStateBytes, l.MaxOptionsEntries, stateEntryCost)
 			require.LessOrEqual(t, heap, bound)
 		})
 	}
@@ -176,7 +170,7 @@ func TestTemplateHeapCost(t *testing.T) {
 
 // TestLoadHeapBound: a state file of one domain whose options state is at
 // the bounds Load accepts (4,096 names of 256 bytes: 1 MiB) holds at most
-// that plus stateEntryHeap per entry once loaded; the file itself is not
+// that plus stateEntryCost per entry once loaded; the file itself is not
 // kept.
 func TestLoadHeapBound(t *testing.T) {
 	st := ExporterState{InterfaceNames: map[uint32]string{}}
@@ -195,7 +189,7 @@ func TestLoadHeapBound(t *testing.T) {
 	require.NoError(t, s.Load(bytes.NewReader(file.Bytes())))
 	heap := heapSince(before)
 	runtime.KeepAlive(s)
-	bound := uint64(maxSavedStateSize + maxSavedEntries*stateEntryHeap)
+	bound := uint64(maxSavedStateSize + maxSavedEntries*stateEntryCost)
 	t.Logf("loaded a state of %d names of %d bytes from %d bytes of file: heap %d (bound %d)", maxSavedEntries, maxSavedNameBytes, file.Len(), heap, bound)
 	require.LessOrEqual(t, heap, bound)
 }

@@ -53,6 +53,12 @@ type MemoryStoreConfig struct {
 	// exporter is confirmed (MaxExporters).
 	MaxStates int
 	StateIdle time.Duration
+	// MaxStateMemory bounds the memory of the options states kept
+	// (default 512 MiB), each entry counted as its name's bytes plus 160,
+	// as Limits.MaxStateMemory: beyond it, states on probation are
+	// evicted (StatesEvicted), and a state that still does not fit is
+	// refused with ErrLimit.
+	MaxStateMemory int
 	// MaxTemplateFields is the most fields of a template Load accepts
 	// (default 512, as Limits.MaxTemplateFields).
 	MaxTemplateFields int
@@ -89,7 +95,8 @@ type StoreStats struct {
 	ExportersEvicted              uint64
 	TemplatesEvictedWithExporters uint64
 	// StatesEvicted counts options states dropped to admit a new domain at
-	// MaxStates: states of exporters not confirmed, oldest first.
+	// MaxStates, or a larger state within MaxStateMemory: states of
+	// exporters not confirmed, oldest first.
 	StatesEvicted uint64
 }
 
@@ -104,7 +111,9 @@ type MemoryStore struct {
 	total      int                          // templates held
 	states     map[TemplateKey]*storedState // options state by domain (ID 0)
 	stateOrder admitOrder[TemplateKey]
-	stats      StoreStats
+	// stateMemory is what the states are charged against MaxStateMemory.
+	stateMemory int64
+	stats       StoreStats
 	// gen changes with every change of the templates held: a decoder's
 	// Buffer that found a template keeps it while gen stays (templatecache.go).
 	gen atomic.Uint64
@@ -157,6 +166,9 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	}
 	if cfg.MaxStates <= 0 {
 		cfg.MaxStates = 16384
+	}
+	if cfg.MaxStateMemory <= 0 {
+		cfg.MaxStateMemory = 512 << 20
 	}
 	if cfg.MaxTemplateFields <= 0 {
 		cfg.MaxTemplateFields = 512

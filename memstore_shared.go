@@ -102,8 +102,16 @@ func (s *MemoryStore) ExporterState(key TemplateKey) (ExporterState, bool, error
 // its place in the eviction order of states.
 type storedState struct {
 	admitNode[TemplateKey]
-	st  ExporterState
-	set time.Time
+	st     ExporterState
+	set    time.Time
+	weight int64 // st.memory(), against MaxStateMemory
+}
+
+// dropState removes e from the states. s.mu is held.
+func (s *MemoryStore) dropState(e *storedState) {
+	s.stateOrder.remove(&e.admitNode)
+	delete(s.states, e.key)
+	s.stateMemory -= e.weight
 }
 
 // SetExporterState implements StateStore. A new domain beyond
@@ -117,8 +125,10 @@ func (s *MemoryStore) SetExporterState(key TemplateKey, st ExporterState) error 
 func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set time.Time) error {
 	dk := domainKey(key)
 	st = st.clone()
+	weight := st.memory()
 	s.mu.Lock()
 	e := s.states[dk]
+	isNew := e == nil
 	if e == nil {
 		if len(s.states) >= s.cfg.MaxStates {
 			if now := s.cfg.Now(); !now.Before(s.nextStateReclaim) {
@@ -135,15 +145,28 @@ func (s *MemoryStore) setExporterState(key TemplateKey, st ExporterState, set ti
 				s.mu.Unlock()
 				return fmt.Errorf("%w: template store holds options state of %d domains", ErrLimit, len(s.states))
 			}
-			s.stateOrder.remove(v)
-			delete(s.states, v.key)
+			s.dropState(s.states[v.key])
 			s.stats.StatesEvicted++
 		}
 		e = &storedState{}
 		s.states[dk] = e
 		s.stateOrder.admit(&e.admitNode, dk, 0)
 	}
-	e.st, e.set = st, set
+	for s.stateMemory-e.weight+weight > int64(s.cfg.MaxStateMemory) {
+		v := s.stateOrder.victim(&e.admitNode, s.exporterConfirmed)
+		if v == nil {
+			if isNew {
+				s.dropState(e)
+			}
+			s.stats.Rejected++
+			s.mu.Unlock()
+			return fmt.Errorf("%w: template store holds %d bytes of options state", ErrLimit, s.stateMemory)
+		}
+		s.dropState(s.states[v.key])
+		s.stats.StatesEvicted++
+	}
+	s.stateMemory += weight - e.weight
+	e.st, e.set, e.weight = st, set, weight
 	if s.exporterConfirmed(dk) {
 		s.stateOrder.confirm(&e.admitNode)
 	}
@@ -168,8 +191,7 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 	}
 	for dk, e := range s.states {
 		if dk.Exporter == exporter {
-			s.stateOrder.remove(&e.admitNode)
-			delete(s.states, dk)
+			s.dropState(e)
 		}
 	}
 	return nil
@@ -178,10 +200,9 @@ func (s *MemoryStore) ForgetExporter(exporter netip.AddrPort) error {
 // dropIdleStates drops the options states not set for StateIdle. s.mu is
 // held.
 func (s *MemoryStore) dropIdleStates(now time.Time) {
-	for dk, e := range s.states {
+	for _, e := range s.states {
 		if now.Sub(e.set) > s.cfg.StateIdle {
-			s.stateOrder.remove(&e.admitNode)
-			delete(s.states, dk)
+			s.dropState(e)
 			s.stats.Expired++
 		}
 	}

@@ -63,6 +63,12 @@ type domainState struct {
 	// change: the next use reads it again.
 	loaded atomic.Int64
 	stale  atomic.Bool
+	// table is the table ds is (or was) in; charged is what ds's
+	// entries and names are charged against Limits.MaxStateMemory, gone
+	// set once ds is dropped from it (statememory.go).
+	table   *stateTable
+	charged atomic.Int64
+	gone    atomic.Bool
 }
 
 // domainCache remembers the domain state of the last datagram a Buffer
@@ -117,13 +123,22 @@ type stateTable struct {
 	order     admitOrder[TemplateKey] // of domains (admit.go)
 	gen       atomic.Uint64           // changes with every domain made or dropped (domainCache)
 	nextScan  time.Time               // earliest next idle scan at the limit
+	// memory is what every domain's entries and names are charged
+	// against maxMemory (Limits.MaxStateMemory; statememory.go);
+	// memoryEvicted counts domains on probation dropped to make room,
+	// memoryRefused the entries refused for want of it.
+	memory        atomic.Int64
+	maxMemory     int64
+	memoryEvicted atomic.Uint64
+	memoryRefused atomic.Uint64
 }
 
 func newStateTable(l Limits, store StateStore, announces bool, now func() time.Time) *stateTable {
 	return &stateTable{
 		limits: l, store: store, announces: announces, now: now,
-		domains: make(map[TemplateKey]*domainState),
-		order:   newAdmitOrder[TemplateKey](l.MaxStateDomains),
+		domains:   make(map[TemplateKey]*domainState),
+		order:     newAdmitOrder[TemplateKey](l.MaxStateDomains),
+		maxMemory: int64(l.MaxStateMemory),
 	}
 }
 
@@ -153,7 +168,7 @@ func (t *stateTable) domainFor(key TemplateKey, create, countRefusal bool, datag
 			}
 			return nil
 		}
-		ds = &domainState{}
+		ds = &domainState{table: t}
 		ds.used.Store(t.now().Unix())
 		t.domains[key] = ds
 		t.order.admit(&ds.admitNode, key, datagram)
@@ -169,9 +184,7 @@ func (t *stateTable) evict() bool {
 	if v == nil {
 		return false
 	}
-	t.order.remove(v)
-	delete(t.domains, v.key)
-	t.gen.Add(1)
+	t.drop(t.domains[v.key])
 	t.evicted.Add(1)
 	return true
 }
@@ -209,11 +222,9 @@ func (t *stateTable) reclaimIdle() bool {
 // dropIdle drops the domains idle for StateIdle. t.mu is held.
 func (t *stateTable) dropIdle(now time.Time) {
 	cutoff := now.Add(-t.limits.StateIdle).Unix()
-	for k, ds := range t.domains {
+	for _, ds := range t.domains {
 		if ds.used.Load() < cutoff {
-			t.order.remove(&ds.admitNode)
-			delete(t.domains, k)
-			t.gen.Add(1)
+			t.drop(ds)
 			t.reclaimed.Add(1)
 		}
 	}
@@ -300,8 +311,14 @@ func (t *stateTable) load(key TemplateKey, ds *domainState, now time.Time) {
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	// The store's state is charged against Limits.MaxStateMemory as
+	// options data is: without room, the domain keeps what it had.
+	entries, bytes := st.size()
+	if !t.charge(ds, int64(bytes)+int64(entries)*stateEntryCost-ds.weight()) {
+		return
+	}
 	ds.st, ds.known = st, true
-	ds.recount()
+	ds.entries, ds.bytes = entries, bytes
 	ds.publish()
 }
 
@@ -356,22 +373,6 @@ func (ds *domainState) publish() {
 	ds.flow.Store(fs)
 }
 
-// recount sets the entry and byte counts of a state read from a store.
-// ds.mu is held.
-func (ds *domainState) recount() {
-	ds.entries = len(ds.st.Samplers) + len(ds.st.InterfaceNames) + len(ds.st.InterfaceDescriptions) +
-		len(ds.st.VRFNames) + len(ds.st.ApplicationNames)
-	ds.bytes = 0
-	for _, m := range []map[uint32]string{ds.st.InterfaceNames, ds.st.InterfaceDescriptions, ds.st.VRFNames} {
-		for _, v := range m {
-			ds.bytes += len(v)
-		}
-	}
-	for k, v := range ds.st.ApplicationNames {
-		ds.bytes += len(k) + len(v)
-	}
-}
-
 // exporterState returns a copy of a domain's state.
 func (t *stateTable) exporterState(key TemplateKey) (ExporterState, bool) {
 	ds := t.domain(key, false, 0)
@@ -396,6 +397,9 @@ func (t *stateTable) stats(s *Stats) {
 	s.StateDomainsReclaimed = t.reclaimed.Load()
 	s.StateDomainsEvicted = t.evicted.Load()
 	s.StateStoreFailures = t.failures.Load()
+	s.StateMemory = t.memory.Load()
+	s.StateMemoryEvicted = t.memoryEvicted.Load()
+	s.StateMemoryRefused = t.memoryRefused.Load()
 	t.mu.RLock()
 	s.StateDomains = len(t.domains)
 	_, s.StateDomainsConfirmed = t.order.len()
@@ -517,7 +521,8 @@ func (ds *domainState) learnRecord(r *Record, l *Limits, now time.Time) bool {
 // room reports whether one more entry of n bytes may be kept, and counts
 // it.
 func (ds *domainState) room(n int, l *Limits) bool {
-	if ds.entries >= l.MaxOptionsEntries || ds.bytes+n > l.MaxStateBytes {
+	if ds.entries >= l.MaxOptionsEntries || ds.bytes+n > l.MaxStateBytes ||
+		!ds.table.charge(ds, int64(n)+stateEntryCost) {
 		ds.st.Refused++
 		return false
 	}
@@ -538,7 +543,7 @@ func putName[K comparable](ds *domainState, m map[K]string, k K, v string, l *Li
 		m = make(map[K]string)
 	}
 	if old, ok := m[k]; ok {
-		if ds.bytes-len(old)+len(v) > l.MaxStateBytes {
+		if ds.bytes-len(old)+len(v) > l.MaxStateBytes || !ds.table.charge(ds, int64(len(v)-len(old))) {
 			ds.st.Refused++
 			return m
 		}
@@ -569,9 +574,7 @@ func (t *stateTable) forget(exporter netip.AddrPort) {
 	defer t.mu.Unlock()
 	for k, ds := range t.domains {
 		if k.Exporter == exporter {
-			t.order.remove(&ds.admitNode)
-			delete(t.domains, k)
-			t.gen.Add(1)
+			t.drop(ds)
 		}
 	}
 }

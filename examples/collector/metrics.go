@@ -49,7 +49,7 @@ type metrics struct {
 	released, storeConnected, storeConfirmed       *prometheus.Desc
 	storeOutages                                   *prometheus.Desc
 	tableEvents, tableEntries                      *prometheus.Desc
-	tcpOpen, tcpEvents                             *prometheus.Desc
+	tcpOpen, tcpEvents, stateMemory                *prometheus.Desc
 	scrapes                                        atomic.Uint64
 }
 
@@ -106,7 +106,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 			"With -store: the times the collector lost Redis.", nil, nil),
 		tableEvents: prometheus.NewDesc("netflow_table_events_total",
 			"What the bounded tables keyed by exporter did to admit newcomers (docs/limits-eviction.md), by table "+
-				"(store_exporters, store_states, state_domains, sequence_domains, pending_exporters) and event "+
+				"(store_exporters, store_states, state_domains, state_memory, sequence_domains, pending_exporters) and event "+
 				"(confirmed, demoted: sent back to probation; evicted: dropped from probation for a newcomer; "+
 				"reclaimed: idle; refused: nothing could make room).",
 			[]string{"table", "event"}, nil),
@@ -114,6 +114,9 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 			"Entries of the bounded tables keyed by exporter now, by table (store_exporters, state_domains, "+
 				"sequence_domains) and segment (all, confirmed).",
 			[]string{"table", "segment"}, nil),
+		stateMemory: prometheus.NewDesc("netflow_state_memory_bytes",
+			"What the options state of every exporter domain is charged against its bound (Limits.MaxStateMemory): names' bytes plus 160 per entry.",
+			nil, nil),
 		tcpOpen: prometheus.NewDesc("netflow_tcp_connections",
 			"IPFIX-over-TCP connections open now.", nil, nil),
 		tcpEvents: prometheus.NewDesc("netflow_tcp_connections_total",
@@ -131,7 +134,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
 		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords,
 		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts, m.released, m.storeConnected, m.storeConfirmed, m.storeOutages,
-		m.tableEvents, m.tableEntries, m.tcpOpen, m.tcpEvents} {
+		m.tableEvents, m.tableEntries, m.tcpOpen, m.tcpEvents, m.stateMemory} {
 		ch <- d
 	}
 	m.sfd.describe(ch)
@@ -264,6 +267,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.tableEvents, ds.StateDomainsEvicted, "state_domains", "evicted")
 	counter(m.tableEvents, ds.StateDomainsReclaimed, "state_domains", "reclaimed")
 	counter(m.tableEvents, ds.StateDomainsRefused, "state_domains", "refused")
+	counter(m.tableEvents, ds.StateMemoryEvicted, "state_memory", "evicted")
+	counter(m.tableEvents, ds.StateMemoryRefused, "state_memory", "refused")
+	gauge(m.stateMemory, float64(ds.StateMemory))
 	gauge(m.tableEntries, float64(ds.StateDomains), "state_domains", "all")
 	gauge(m.tableEntries, float64(ds.StateDomainsConfirmed), "state_domains", "confirmed")
 	counter(m.tableEvents, ds.SequenceDomainsEvicted, "sequence_domains", "evicted")
