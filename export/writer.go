@@ -314,17 +314,25 @@ func (w *Writer) Flush() error {
 // left out and the others are written: the error names the first such flow
 // by its index and counts the rest. An error of the output ends the call.
 func (w *Writer) WriteFlows(flows []netflow.Flow) error {
+	return w.writeEach(len(flows), "flow", &w.stats.Flows, func(i int) error {
+		if w.fixed != nil {
+			return w.fixedFlow(&flows[i])
+		}
+		return w.setFlow(&flows[i])
+	})
+}
+
+// writeEach writes items 0 to n-1 with write, counting those written in
+// *written. An item write refuses is left out and counted (the first one
+// named, as what and its index, in the error returned at the end); an
+// error of the output ends the loop and is returned.
+func (w *Writer) writeEach(n int, what string, written *uint64, write func(i int) error) error {
 	var first error
 	refused := 0
-	for i := range flows {
-		var err error
-		if w.fixed != nil {
-			err = w.fixedFlow(&flows[i])
-		} else {
-			err = w.setFlow(&flows[i])
-		}
+	for i := range n {
+		err := write(i)
 		if err == nil {
-			w.stats.Flows++
+			*written++
 			continue
 		}
 		var oe *outputError
@@ -333,7 +341,7 @@ func (w *Writer) WriteFlows(flows []netflow.Flow) error {
 		}
 		w.stats.Refused++
 		if refused++; first == nil {
-			first = fmt.Errorf("flow %d: %w", i, err)
+			first = fmt.Errorf("%s %d: %w", what, i, err)
 		}
 	}
 	return refusedErr(first, refused)

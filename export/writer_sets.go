@@ -1,8 +1,6 @@
 package export
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -238,24 +236,9 @@ func (w *Writer) WriteRecords(h RecordHeader, recs []netflow.Record) error {
 	if w.fixed != nil {
 		return versionErr(w.cfg.Version, "WriteRecords: v9 and IPFIX records only; writer")
 	}
-	var first error
-	refused := 0
-	for i := range recs {
-		err := w.record(&h, &recs[i])
-		if err == nil {
-			w.stats.Records++
-			continue
-		}
-		var oe *outputError
-		if errors.As(err, &oe) {
-			return oe.err
-		}
-		w.stats.Refused++
-		if refused++; first == nil {
-			first = fmt.Errorf("record %d: %w", i, err)
-		}
-	}
-	return refusedErr(first, refused)
+	return w.writeEach(len(recs), "record", &w.stats.Records, func(i int) error {
+		return w.record(&h, &recs[i])
+	})
 }
 
 // pin is the header a message of WriteRecords must have: zero for the
