@@ -1,0 +1,155 @@
+package receiver
+
+import (
+	"context"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// With read coalescing, a steady trickle of datagrams is read several at
+// a time: 150 datagrams 1 ms apart, with a 20 ms wait after each read that
+// empties the socket, take far fewer reads than datagrams (without
+// coalescing, about one each), and none is lost.
+func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	var handled atomic.Int64
+	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 2, ReadCoalesce: 20 * time.Millisecond})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	if s := r.sockets[0]; s.det == nil {
+		t.Fatal("socket not detached for read coalescing")
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 150
+	for range n {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for handled.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	reads := r.sockets[0].reads.Load()
+	t.Logf("%d datagrams in %d reads", n, reads)
+	if reads > n/3 {
+		t.Errorf("%d reads for %d datagrams: not coalesced", reads, n)
+	}
+	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {
+		t.Errorf("drops: kernel %d, queue %d", st.KernelDrops, st.Total.Dropped)
+	}
+}
+
+// The wait after a read that empties the socket is ReadCoalesce, but never
+// longer than the rate of the last cycle (from the previous emptying to
+// this one) takes to fill a quarter of the receive buffer, nor shorter
+// than MinReadCoalesce; a read that fills its batch reads on at once.
+func TestPlanWait(t *testing.T) {
+	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond}}
+	s := &socket{det: new(detachedSocket), rcvbuf: 8 << 20} // 4 MiB asked: Linux counts 8
+	rd := &reader{}
+	t0 := time.Unix(1700000000, 0)
+	const size = 1464
+	charged := size + skbOverhead
+
+	r.planWait(rd, s, 3, 3*size, false, t0)
+	if rd.wait != 20*time.Millisecond {
+		t.Fatalf("first wait %v, want ReadCoalesce", rd.wait)
+	}
+	// 250 datagrams/s: 5 a cycle of 20 ms, far below a quarter of 8 MiB.
+	r.planWait(rd, s, 5, 5*size, false, t0.Add(20*time.Millisecond))
+	if rd.wait != 20*time.Millisecond {
+		t.Errorf("wait at 250/s %v, want ReadCoalesce", rd.wait)
+	}
+	// A full batch: read on, and the cycle goes on.
+	r.planWait(rd, s, 32, 32*size, true, t0.Add(30*time.Millisecond))
+	if rd.wait != 0 {
+		t.Errorf("wait after a full batch %v, want none", rd.wait)
+	}
+	// 1,000 datagrams in this 20 ms cycle (50,000/s): a quarter of the
+	// buffer (2 MiB) at that rate is 2 MiB / (1000 * charged / 20 ms).
+	r.planWait(rd, s, 968, 968*size, false, t0.Add(40*time.Millisecond))
+	want := time.Duration(float64(20*time.Millisecond) * float64(2<<20) / float64(1000*charged))
+	if d := rd.wait - want; d < -time.Microsecond || d > time.Microsecond {
+		t.Errorf("wait at 50,000/s %v, want %v", rd.wait, want)
+	}
+	if rd.wait >= 20*time.Millisecond || rd.wait < MinReadCoalesce {
+		t.Errorf("wait at 50,000/s %v out of bounds", rd.wait)
+	}
+	// A flood: the wait is MinReadCoalesce at least.
+	r.planWait(rd, s, 31, 100000*size, false, t0.Add(41*time.Millisecond))
+	if rd.wait != MinReadCoalesce {
+		t.Errorf("wait in a flood %v, want %v", rd.wait, MinReadCoalesce)
+	}
+	// Without read coalescing (no detached socket): never a wait.
+	rd2 := &reader{}
+	r.planWait(rd2, &socket{rcvbuf: 8 << 20}, 1, size, false, t0)
+	if rd2.wait != 0 {
+		t.Errorf("wait without coalescing %v", rd2.wait)
+	}
+}
+
+// A receiver with read coalescing closes every descriptor it opened (the
+// socket's duplicate, the timers, the duplicates waited on) by the time
+// its stop returns, whether its readers were waiting for data or between
+// reads.
+func TestReadCoalesceClosesDescriptors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	for _, traffic := range []bool{false, true} {
+		before := fds()
+		var handled atomic.Int64
+		r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 1, Sockets: 2, ReadCoalesce: 50 * time.Millisecond})
+		addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if traffic {
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				c.Write(v5Datagram(1))
+			}
+			c.Close()
+			deadline := time.Now().Add(10 * time.Second)
+			for handled.Load() < 3 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		began := time.Now()
+		cancel()
+		if took := time.Since(began); took > 2*time.Second {
+			t.Errorf("traffic %v: stop took %v", traffic, took)
+		}
+		if after := fds(); after != before {
+			t.Errorf("traffic %v: %d descriptors open before, %d after the stop", traffic, before, after)
+		}
+	}
+}
