@@ -40,7 +40,7 @@ const (
 // stopBlocking is called, such output is dropped and counted, so that a
 // stalled standard output cannot hold the shutdown.
 type boundedWriter struct {
-	w    io.Writer
+	w io.Writer
 	// clock is the writer's flushInterval and its wake-up (Wake, the
 	// kick): output after a quiet spell, flushSize pending, or close. A
 	// poll timer, not a time.Ticker: a runtime timer firing ten times a
