@@ -34,13 +34,16 @@ type Config struct {
 	// Nil means time.Now.
 	Now func() time.Time
 	// FlowElements maps further elements, typically enterprise ones, into
-	// Flow fields (mapping.go; ParseElementDefinitions reads them from a
-	// file).
+	// Flow fields: see FlowMapping. ParseElementDefinitions reads them,
+	// with a Registry naming the elements, from a JSON file.
 	FlowElements []FlowMapping
-	// Sampling is the sampling policy per exporter prefix (sampling.go).
+	// Sampling is the sampling policy per exporter prefix: see
+	// SamplingPolicy (a default interval, an override, scaling of Packets
+	// and Bytes; the most specific prefix wins).
 	Sampling []SamplingPolicy
 	// DisableSequenceTracking turns off the loss, lateness and restart
-	// counting from sequence numbers (seqloss.go, Stats.Sequences).
+	// counting from sequence numbers that Stats.Sequences reports (see
+	// SequenceStats).
 	DisableSequenceTracking bool
 	// AcceptMisfitsAfter matters with a store shared by several instances
 	// (one that implements TemplateChecker, such as redisstore), whose
@@ -202,7 +205,9 @@ type Stats struct {
 	// Pending counts the pending buffer (zero with DisablePending).
 	Pending PendingStats
 	// Store holds the store's counters if it implements StatsReporter
-	// (MemoryStore does); StoreOK says whether it does.
+	// (MemoryStore does) or TemplateStatsReporter (redisstore.Store does);
+	// StoreOK says whether it does. When StoreOK is false, Store is zero
+	// because the store does not report, not because it holds nothing.
 	Store   StoreStats
 	StoreOK bool
 	// Sequences holds, per exporter domain, what its sequence numbers told
@@ -224,6 +229,14 @@ type Stats struct {
 // Decoder.Stats includes their counters.
 type StatsReporter interface {
 	Stats() StoreStats
+}
+
+// TemplateStatsReporter is StatsReporter for a store whose Stats method
+// reports counters of its own (redisstore.Store's: its connection, errors
+// and notifications): TemplateStats returns the StoreStats it keeps, and
+// Decoder.Stats includes them.
+type TemplateStatsReporter interface {
+	TemplateStats() StoreStats
 }
 
 // NewDecoder returns a Decoder configured by cfg. If the store implements
@@ -338,8 +351,11 @@ func (d *Decoder) Stats() Stats {
 	if d.pending != nil {
 		s.Pending = d.pending.snapshot()
 	}
-	if r, ok := d.store.(StatsReporter); ok {
+	switch r := d.store.(type) {
+	case StatsReporter:
 		s.Store, s.StoreOK = r.Stats(), true
+	case TemplateStatsReporter:
+		s.Store, s.StoreOK = r.TemplateStats(), true
 	}
 	return s
 }

@@ -57,8 +57,8 @@
 // fail, and failures match ErrStore. Optional interfaces beside
 // TemplateStore: StateStore (options state in the store), Announcer
 // (changes made by other instances), ExporterForgetter (drop one exporter)
-// and StatsReporter (counters in Decoder.Stats). The package templatetest
-// checks any implementation.
+// and StatsReporter or TemplateStatsReporter (counters in Decoder.Stats).
+// The package templatetest checks any implementation.
 //
 // # Data before its template
 //

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -211,10 +212,7 @@ func TestFloodTemplates(t *testing.T) {
 		legitEvery  = 1000
 		exporters   = 10_000
 	)
-	templates := 1_000_000
-	if raceEnabled() || testing.Short() {
-		templates = 200_000
-	}
+	templates := floodSize(40_000, 200_000, 1_000_000)
 	storeCfg := MemoryStoreConfig{MaxExporters: 1000, MaxDomainsPerExporter: 4, MaxTemplatesPerDomain: 16}
 	maxHeld := storeCfg.MaxExporters * storeCfg.MaxDomainsPerExporter * storeCfg.MaxTemplatesPerDomain
 	perTemplate := floodTemplateCost(t, maxFields)
@@ -276,6 +274,20 @@ func TestFloodTemplates(t *testing.T) {
 	require.Equal(t, evicted+1, st.ExportersEvicted)
 	require.LessOrEqual(t, st.Exporters, storeCfg.MaxExporters)
 	legit.send(t, d, false, "after a new exporter")
+}
+
+// floodSize is the size of a flood: quick unless NETFLOW_SOAK=1 asks for
+// the soak variant (testkit.Soak, which .ci/run sets), and then soakRace
+// with -race or -short, soak otherwise. The quick size still fills the
+// bounds under test, so every assertion holds at each size.
+func floodSize(quick, soakRace, soak int) int {
+	switch {
+	case !testkit.Soak():
+		return quick
+	case raceEnabled() || testing.Short():
+		return soakRace
+	}
+	return soak
 }
 
 // floodTemplateCost measures the live heap one stored template of
@@ -352,10 +364,7 @@ func floodPendingBounds(tb testing.TB, d *Decoder, l PendingLimits) PendingStats
 // pushing out what they hold.
 func TestFloodPendingData(t *testing.T) {
 	lim := PendingLimits{MaxSetsPerExporter: 64, MaxBytesPerExporter: 32 << 10, MaxBytes: 4 << 20, MaxExporters: 1024, MaxAge: time.Hour}
-	datagrams := 60_000
-	if raceEnabled() || testing.Short() {
-		datagrams = 20_000
-	}
+	datagrams := floodSize(20_000, 20_000, 60_000)
 	before := floodHeap()
 	d := NewDecoder(Config{Pending: lim})
 	legit := newFloodLegit(t, testExporter)

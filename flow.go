@@ -42,10 +42,15 @@ type Flow struct {
 	// says so, and then Known has FieldScaled.
 	SamplingInterval uint32
 
-	// The fields below come from v9 and IPFIX elements (see the README's
-	// "The Flow" for which element fills which field), except ICMPType and
-	// ICMPCode, which an ICMP flow of any version may carry in its
-	// destination port (see flowfields.go).
+	// The fields below come from v9 and IPFIX elements, named with their
+	// IANA IDs beside each field (FlowMapping adds others), except ICMPType
+	// and ICMPCode: from icmpTypeCodeIPv4 (32), icmpTypeCodeIPv6 (139) or
+	// the type and code elements (176-179) of an ICMP or ICMPv6 flow; in a
+	// record without them, of any version, from the destination port of an
+	// ICMP flow whose source port is 0 (type<<8 | code, as Cisco and
+	// softflowd export it). A flow whose source port is not 0 leaves them
+	// unknown: fprobe's type in the source port cannot be told from an
+	// ICMP identifier there.
 
 	SrcMAC, DstMAC MAC    // sourceMacAddress (56), destinationMacAddress (80)
 	VLAN, PostVLAN uint16 // vlanId (58) or dot1qVlanId (243); postVlanId (59) or postDot1qVlanId (254)

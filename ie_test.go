@@ -329,9 +329,7 @@ func TestRegistryFixtureTemplates(t *testing.T) {
 		m, _ := filepath.Glob(pat)
 		files = append(files, m...)
 	}
-	if len(files) == 0 {
-		t.Skip("no fixture captures in testdata")
-	}
+	require.NotEmpty(t, files, "the fixture captures in testdata")
 	vendorPENs := make(map[uint32]bool)
 	for _, e := range vendorElements {
 		vendorPENs[e.PEN] = true

@@ -12,8 +12,8 @@ import (
 // exporter and version always, "protocol" for sFlow flows only
 // (appendExportProtocol), then each key of flowKeys whose field Known has,
 // then "fields" when a record is given (AppendJSONWithFields). The
-// README's "JSON output" section documents the schema and
-// testdata/json/schema.golden holds it; both are checked by tests.
+// "JSON output" section of docs/flow.md documents the schema and
+// testdata/json/schema.golden holds it; TestJSONSchema checks both.
 //
 // Adding a Flow field to the encoding is one line in flowKeys.
 var flowKeys = [...]flowKey{
@@ -158,10 +158,10 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 	return dst
 }
 
-// AppendJSON appends f as one JSON object (see the README's "JSON output"
-// section for the schema): "exporter" and "version" always, "protocol":
-// "sflow" for a flow from sFlow (docs/sflow.md), then every other key only
-// when f.Known has its field, in a fixed order. Numbers are
+// AppendJSON appends f as one JSON object (the schema: the "JSON output"
+// section of docs/flow.md in the repository): "exporter" and "version"
+// always, "protocol": "sflow" for a flow from sFlow (docs/sflow.md), then
+// every other key only when f.Known has its field, in a fixed order. Numbers are
 // JSON numbers, addresses and times (RFC 3339, UTC, nanoseconds) strings.
 // It allocates nothing beyond growing dst, and appends no newline. It
 // writes in dst's spare capacity as append does, but may also change up to

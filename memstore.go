@@ -62,7 +62,9 @@ type MemoryStoreConfig struct {
 	Now func() time.Time
 }
 
-// StoreStats counts what a MemoryStore did.
+// StoreStats counts what a template store holds and did: a MemoryStore (its
+// Stats method), or any store implementing StatsReporter or
+// TemplateStatsReporter (Decoder.Stats reports it as Stats.Store).
 type StoreStats struct {
 	Templates int    // templates held now
 	Exporters int    // exporters held now

@@ -84,7 +84,8 @@ func (s *MemoryStore) Save(w io.Writer) error {
 // refresh times in the future are taken as now, and memory is bounded by
 // the store's limits and maxSavedEntryBytes per entry, not by the file.
 // A malformed document is an error matching ErrMalformed (what was loaded
-// before it stays); a limit reached, one matching ErrLimit.
+// before it stays); a limit reached, one matching ErrLimit. "templates" or
+// "states" null is an empty list, as encoding/json reads it.
 func (s *MemoryStore) Load(r io.Reader) error {
 	lr := &entryLimitReader{r: r, limit: maxSavedEntryBytes}
 	dec := json.NewDecoder(lr)
@@ -107,11 +108,11 @@ func (s *MemoryStore) Load(r io.Reader) error {
 				return fmt.Errorf("%w: state file format %q, want %q", ErrMalformed, f, stateFormat)
 			}
 		case "templates":
-			if err := loadArray(dec, lr, s.cfg.MaxTemplates, s.loadTemplate); err != nil {
+			if err := loadArray(dec, lr, "templates", s.cfg.MaxTemplates, s.loadTemplate); err != nil {
 				return err
 			}
 		case "states":
-			if err := loadArray(dec, lr, s.cfg.MaxStates, s.loadState); err != nil {
+			if err := loadArray(dec, lr, "states", s.cfg.MaxStates, s.loadState); err != nil {
 				return err
 			}
 		default:
@@ -127,11 +128,19 @@ func (s *MemoryStore) Load(r io.Reader) error {
 	return nil
 }
 
-// loadArray decodes a JSON array of at most max entries of E, one at a
-// time, handing each to add.
-func loadArray[E any](dec *json.Decoder, lr *entryLimitReader, max int, add func(*E) error) error {
-	if err := expectDelim(dec, '['); err != nil {
-		return err
+// loadArray decodes the JSON array of the key name, at most max entries of
+// E, one at a time, handing each to add. null is an empty array, as
+// encoding/json writes a nil slice and reads null into one.
+func loadArray[E any](dec *json.Decoder, lr *entryLimitReader, name string, max int, add func(*E) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return loadErr(err)
+	}
+	if tok == nil {
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("%w: state file: %q is %s, want an array", ErrMalformed, name, describeToken(tok))
 	}
 	for n := 0; dec.More(); n++ {
 		if n >= max {
@@ -231,9 +240,35 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 		return loadErr(err)
 	}
 	if tok != want {
-		return fmt.Errorf("%w: state file: %v where %v belongs", ErrMalformed, tok, want)
+		return fmt.Errorf("%w: state file: %s where %q belongs", ErrMalformed, describeToken(tok), string(want))
 	}
 	return nil
+}
+
+// describeToken names a JSON token for an error message: null, a string
+// or number with its value, or a delimiter.
+func describeToken(tok json.Token) string {
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case json.Delim:
+		switch v {
+		case '[':
+			return "an array"
+		case '{':
+			return "an object"
+		}
+		return fmt.Sprintf("%q", string(v))
+	case string:
+		if len(v) > 32 {
+			v = v[:32] + "..."
+		}
+		return fmt.Sprintf("the string %q", v)
+	case bool:
+		return fmt.Sprintf("%t", v)
+	default:
+		return fmt.Sprintf("the number %v", v)
+	}
 }
 
 func loadErr(err error) error {

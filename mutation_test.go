@@ -19,31 +19,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // raceEnabled reports whether the test binary was built with -race, so that
 // the heavier tests can scale their counts down.
-var raceEnabled = sync.OnceValue(func() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-})
+var raceEnabled = sync.OnceValue(testkit.RaceEnabled)
 
 // mutSentinels are the errors every decoder error must match.
 var mutSentinels = []error{
@@ -289,15 +278,30 @@ func TestMutationMalformedFixtures(t *testing.T) {
 	}
 }
 
-// mutCount is the number of mutations per fixture datagram.
+// mutCount is the number of mutations per fixture datagram, and mutPeriod
+// the length of TestMutationFixtures' periods (a decoder restored, or a
+// cold one): 1,000 with -race or -short and 10,000 otherwise, in periods of
+// 128, when NETFLOW_SOAK=1 asks for the soak variant (testkit.Soak, which
+// .ci/run sets); else 320 in periods of 64, which still go through every
+// phase: warm decoders swept after the clock moved (mutations 64-191), a
+// cold decoder holding the mutated data (192-255), the templates that
+// release it (at 256), and a period after, each period with measured and
+// exercised batches.
 func mutCount() int {
 	switch {
-	case raceEnabled():
-		return 1000
-	case testing.Short():
+	case !testkit.Soak():
+		return 5 * mutPeriod()
+	case raceEnabled(), testing.Short():
 		return 1000
 	}
 	return 10000
+}
+
+func mutPeriod() int {
+	if testkit.Soak() {
+		return 128
+	}
+	return 64
 }
 
 // mutCountData counts a packet that holds records, and the sets it holds
@@ -330,15 +334,15 @@ func mutCountData(p Packet, withData, withLate int) (int, int) {
 // byte and 16-bit sets, length and count field tweaks, truncation,
 // extension, insertion, deletion, duplication) of every distinct fixture
 // datagram through a decoder seeded with the fixture's templates, restored
-// every 128 mutations, with the pending buffer swept on a fake clock. One
-// period of 128 in four runs on a decoder without the templates, which
+// every mutPeriod mutations, with the pending buffer swept on a fake clock.
+// One period in four runs on a decoder without the templates, which
 // come at its end and release the mutated sets held for them. Half of the
 // batches are measured: the bytes they allocate must stay within
 // 64 bytes per datagram byte plus 64 KiB per decode; the other half exercise every record
 // value, list, flow and the message framers.
 func TestMutationFixtures(t *testing.T) {
 	const batch = 32
-	perDatagram := mutCount()
+	perDatagram, period := mutCount(), mutPeriod()
 	wd := newMutWatchdog(t, time.Second)
 	fixtures := mutFixtures(t)
 	seen := map[string]bool{}
@@ -381,11 +385,11 @@ func TestMutationFixtures(t *testing.T) {
 			)
 			cold := false
 			for n := 0; n < perDatagram; n += batch {
-				if n%128 == 0 && cold {
+				if n%period == 0 && cold {
 					// The templates come at the end of a cold period,
 					// releasing the mutated sets held for them.
 					for ri, s := range reset {
-						in := &mutInput{desc: fmt.Sprintf("%s datagram %d: template datagram %d after mutations %d-%d", rel, di, ri, n-128, n-1), data: s}
+						in := &mutInput{desc: fmt.Sprintf("%s datagram %d: template datagram %d after mutations %d-%d", rel, di, ri, n-period, n-1), data: s}
 						wd.begin(in)
 						p, err := d.DecodeInto(&buf, testExporter, s)
 						problem := mutCheckErr(err)
@@ -400,12 +404,12 @@ func TestMutationFixtures(t *testing.T) {
 					}
 				}
 				switch {
-				case n%128 != 0:
-				case (n/128)%4 == 3:
+				case n%period != 0:
+				case (n/period)%4 == 3:
 					// A cold period: a decoder without the templates, so
 					// that mutated data waits in the pending buffer.
 					d, cold = NewDecoder(cfg), true
-				case n%2048 == 0 || cold:
+				case n%(16*period) == 0 || cold:
 					d, reset = mutSeededDecoder(cfg, fx.seed)
 					cold = false
 				default:

@@ -111,23 +111,33 @@ func TestSweepDropsIdleState(t *testing.T) {
 	require.Zero(t, d.Stats().StateDomains)
 }
 
-// TestOptionsNamesBoundedInBytes: options records with 65,000-byte
-// interface names keep at most MaxNameBytes per name and MaxStateBytes per
-// domain; what was cut or refused is counted.
+// TestOptionsNamesBoundedInBytes: options records with interface names
+// longer than MaxNameBytes (one of 65,000 bytes, 4,095 of 300) keep at most
+// MaxNameBytes per name and MaxStateBytes per domain; what was cut or
+// refused is counted.
 func TestOptionsNamesBoundedInBytes(t *testing.T) {
 	d := NewDecoder(Config{})
 	// IPFIX options template: scope ingressInterface (10), interfaceName
 	// (82, variable length).
 	tmpl := set(3, ipfixOptionsTemplate(300, 1, tmplField{10, 4, 0}, tmplField{82, VariableLength, 0}), false)
-	long := strings.Repeat("n", 65000)
-	var total int
-	for i := range 4096 {
-		rec := append(uintBytes(uint64(i), 4), 255, byte(len(long)>>8), byte(len(long)))
-		rec = append(rec, long...)
-		msg := ipfixMessage(1, uint32(i), tmpl, set(300, rec, false))
-		_, err := d.Decode(spoofed(1), msg)
+	record := func(index int, name string) []byte {
+		rec := append(uintBytes(uint64(index), 4), 255, byte(len(name)>>8), byte(len(name)))
+		return append(rec, name...)
+	}
+	send := func(seq uint32, records []byte) {
+		_, err := d.Decode(spoofed(1), ipfixMessage(1, seq, tmpl, set(300, records, false)))
 		require.NoError(t, err)
-		total += len(long)
+	}
+	// A 65,000-byte name fills a message; the others go 200 to a message
+	// (4,096 messages of one record each cost minutes under -race).
+	send(0, record(0, strings.Repeat("n", 65000)))
+	var records []byte
+	for i := 1; i < 4096; i++ {
+		records = append(records, record(i, strings.Repeat("n", 300))...)
+		if i%200 == 0 || i == 4095 {
+			send(uint32(i), records)
+			records = records[:0]
+		}
 	}
 	st, ok := d.ExporterState(spoofed(1), 10, 1)
 	require.True(t, ok)

@@ -362,6 +362,10 @@ func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 	return first, true
 }
 
+// maxVarRecordsGrow bounds the room made at once for the records of a set
+// of variable-length records.
+const maxVarRecordsGrow = 64
+
 // records splits a data set body into records of t and adds the set. It
 // reports whether the set decoded.
 func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset int, ctx flowContext, late bool) bool {
@@ -376,9 +380,16 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 		}
 		return true
 	}
-	// One allocation for the most records body can hold, not append's
-	// repeated 1.25x growth (five times the final size for a cold Buffer).
-	w.s.records = slices.Grow(w.s.records, len(body)/t.minLen)
+	// One allocation for the records of a fixed length body holds, not
+	// append's repeated 1.25x growth (five times the final size for a
+	// cold Buffer). Variable-length records may be far longer than their
+	// minimum (one 64 KB record of a template whose minimum is 1 byte):
+	// room for at most maxVarRecordsGrow of them, append grows the rest.
+	grow := len(body) / t.minLen
+	if t.fixedLen == 0 {
+		grow = min(grow, maxVarRecordsGrow)
+	}
+	w.s.records = slices.Grow(w.s.records, grow)
 	ok := true
 	if t.fixedLen > 0 {
 		for off := 0; off+t.fixedLen <= len(body); off += t.fixedLen {

@@ -39,6 +39,21 @@ func TestSFlowPmacctdLive(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	pcap := filepath.Join(dir, "pmacctd-sfprobe.pcap")
 	want := filepath.Join(dir, "expected.json")
+	t.Cleanup(func() { // before t.TempDir's: a failure keeps what it compared
+		if !t.Failed() {
+			return
+		}
+		keep, err := os.MkdirTemp("", "sflow-live-failure-")
+		if err != nil {
+			return
+		}
+		for _, f := range []string{pcap, want} {
+			if b, err := os.ReadFile(f); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, filepath.Base(f)), b, 0o644)
+			}
+		}
+		t.Logf("the capture and tshark's decode are kept in %s", keep)
+	})
 	out, err = exec.Command("python3", "scripts/tshark_expected.py", "sflow-decode", want, pcap).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	doc := testkit.LoadExpected(t, want)

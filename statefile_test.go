@@ -21,16 +21,9 @@ func TestLoadHostileStateFiles(t *testing.T) {
 		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]` + extra + `}]}`
 	}
 	manyFields := func(n, length int) string {
-		var b strings.Builder
-		b.WriteString(`{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[`)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"ID":8,"PEN":0,"Length":%d}`, length)
-		}
-		b.WriteString(`]}]}`)
-		return b.String()
+		field := fmt.Sprintf(`{"ID":8,"PEN":0,"Length":%d}`, length)
+		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[` +
+			strings.Repeat(field+",", n-1) + field + `]}]}`
 	}
 	for _, c := range []struct {
 		name, doc string
@@ -58,6 +51,38 @@ func TestLoadHostileStateFiles(t *testing.T) {
 			require.ErrorIs(t, err, c.want)
 			require.Zero(t, s.Stats().Templates)
 		})
+	}
+}
+
+// TestLoadNullLists: "templates" and "states" null are empty lists (what
+// encoding/json writes for nil slices), and the document loads; a list of
+// another type is an error that says what was found.
+func TestLoadNullLists(t *testing.T) {
+	for _, doc := range []string{
+		`{"format":"netflow-state/1","templates":null}`,
+		`{"format":"netflow-state/1","templates":null,"states":null}`,
+		`{"states":null,"format":"netflow-state/1","templates":[]}`,
+	} {
+		s := NewMemoryStore(MemoryStoreConfig{})
+		require.NoError(t, s.Load(strings.NewReader(doc)), doc)
+		require.Zero(t, s.Stats().Templates, doc)
+	}
+	// null lists beside a real one: the template still loads.
+	s := NewMemoryStore(MemoryStoreConfig{})
+	doc := `{"format":"netflow-state/1","states":null,"templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]}]}`
+	require.NoError(t, s.Load(strings.NewReader(doc)))
+	require.Equal(t, 1, s.Stats().Templates)
+
+	for _, c := range []struct{ doc, msg string }{
+		{`{"format":"netflow-state/1","templates":5}`, `state file: "templates" is the number 5, want an array`},
+		{`{"format":"netflow-state/1","states":{}}`, `state file: "states" is an object, want an array`},
+		{`{"format":"netflow-state/1","templates":"x"}`, `state file: "templates" is the string "x", want an array`},
+		{`null`, `state file: null where "{" belongs`},
+		{`[]`, `state file: an array where "{" belongs`},
+	} {
+		err := NewMemoryStore(MemoryStoreConfig{}).Load(strings.NewReader(c.doc))
+		require.ErrorIs(t, err, ErrMalformed, c.doc)
+		require.EqualError(t, err, "netflow: malformed: "+c.msg, c.doc)
 	}
 }
 

@@ -2,7 +2,7 @@ module github.com/flowkit/netflow/bench
 
 go 1.26.0
 
-require github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+require github.com/flowkit/netflow v0.1.0
 
 require (
 	github.com/google/gopacket v1.1.19
@@ -29,5 +29,3 @@ require (
 	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
-
-replace github.com/flowkit/netflow => ../

@@ -3,8 +3,8 @@ module github.com/flowkit/netflow/examples
 go 1.26.0
 
 require (
-	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
-	github.com/flowkit/netflow/redisstore v0.0.0-00010101000000-000000000000
+	github.com/flowkit/netflow v0.1.0
+	github.com/flowkit/netflow/redisstore v0.1.0
 	github.com/google/gopacket v1.1.19
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
@@ -29,7 +29,3 @@ require (
 	golang.org/x/net v0.59.0
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/flowkit/netflow => ../
-
-replace github.com/flowkit/netflow/redisstore => ../redisstore

@@ -1,5 +1,5 @@
-// Package receiver receives NetFlow v1/v5/v6/v7/v9 and IPFIX export
-// datagrams over UDP, and IPFIX messages over TCP and TLS (RFC 7011
+// Package receiver receives NetFlow v1/v5/v6/v7/v9, IPFIX and sFlow v5
+// export datagrams over UDP, and IPFIX messages over TCP and TLS (RFC 7011
 // sections 10 and 11), decodes them with a shared netflow.Decoder and hands
 // them to a Handler.
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/flowkit/netflow/receiver"
 )
 
@@ -192,11 +193,12 @@ func startCapture(t *testing.T, pcap string, port uint16) func() {
 // decoded with its own templates.
 func TestReceiverSoftflowdTCP(t *testing.T) {
 	for _, tool := range []string{"softflowd", "tcpdump", "tshark"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install softflowd tcpdump tshark): skipping", tool)
-		}
+		testkit.NeedTool(t, tool)
 	}
 	if os.Geteuid() != 0 {
+		if testkit.InCI() {
+			t.Fatal("tcpdump on lo needs root, and CI=true: run .ci/run as root")
+		}
 		t.Skip("tcpdump on lo needs root: skipping")
 	}
 	rxNoLeak(t)

@@ -142,6 +142,7 @@ type Store struct {
 	checkFailures atomic.Uint64
 	settleMu      sync.Mutex
 	settle        *time.Timer
+	counts        templateCounts
 	// synced is closed after the first full read.
 	synced   chan struct{}
 	psMu     sync.Mutex // guards ps

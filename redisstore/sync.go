@@ -196,8 +196,8 @@ func (s *Store) apply(payload string) {
 	}
 	switch op {
 	case opTemplate:
-		changed, err := s.cacheTemplateLocked(key, tmpl, false)
-		announce = err == nil && changed
+		ev, err := s.cacheTemplateLocked(key, tmpl, false)
+		announce = err == nil && ev != refreshed
 	case opWithdraw:
 		delete(s.templates, key)
 	case opState:

@@ -64,13 +64,16 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 		return fmt.Errorf("%w: redisstore: template %d of version %d stored under %v", netflow.ErrMalformed, t.ID, t.Version, key)
 	}
 	if len(t.Fields) > MaxTemplateFields {
+		s.counts.rejected.Add(1)
 		return fmt.Errorf("%w: redisstore: template %v of %d fields (at most %d)", netflow.ErrLimit, key, len(t.Fields), MaxTemplateFields)
 	}
-	changed, err := s.cacheTemplate(key, t)
+	ev, err := s.cacheTemplate(key, t)
 	if err != nil {
+		s.counts.rejected.Add(1)
 		return err
 	}
-	if changed {
+	s.counts.add(ev)
+	if ev != refreshed {
 		s.subs.announce(key)
 	}
 	if err := s.writeTemplate(key, t); err != nil {
@@ -82,23 +85,23 @@ func (s *Store) AddTemplate(key netflow.TemplateKey, t *netflow.Template) error 
 }
 
 // cacheTemplate stores t in the cache, as a local change whose
-// notification will come back, and reports whether it is new or a new
-// layout.
-func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template) (changed bool, err error) {
+// notification will come back, and reports whether it is new, the same
+// layout or a new one.
+func (s *Store) cacheTemplate(key netflow.TemplateKey, t *netflow.Template) (ev cacheEvent, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	changed, err = s.cacheTemplateLocked(key, t, true)
+	ev, err = s.cacheTemplateLocked(key, t, true)
 	if err == nil {
 		s.echoes[echoTemplate+templateSuffix(key)]++
 	}
-	return changed, err
+	return ev, err
 }
 
-// cacheTemplateLocked stores t in the cache and reports whether it is new
-// or a new layout. local: this instance learned it (from an exporter),
-// which confirms it (Consistency); otherwise a notification brought it.
-// s.mu is held.
-func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template, local bool) (changed bool, err error) {
+// cacheTemplateLocked stores t in the cache and reports whether it is new,
+// the same layout or a new one. local: this instance learned it (from an
+// exporter), which confirms it (Consistency); otherwise a notification
+// brought it. s.mu is held.
+func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template, local bool) (ev cacheEvent, err error) {
 	now := time.Now().UnixNano()
 	var expires int64
 	if s.cfg.TTL > 0 {
@@ -111,10 +114,10 @@ func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template
 	if _, there := s.templates[key]; !there && len(s.templates) >= s.cfg.MaxTemplates {
 		s.sweepLocked(now)
 		if len(s.templates) >= s.cfg.MaxTemplates {
-			return false, fmt.Errorf("%w: redisstore: %d templates cached", netflow.ErrLimit, len(s.templates))
+			return learned, fmt.Errorf("%w: redisstore: %d templates cached", netflow.ErrLimit, len(s.templates))
 		}
 	}
-	changed = !ok || !sameLayout(old.t, t)
+	changed := !ok || !sameLayout(old.t, t)
 	e := entry{t: t, expires: expires, since: now}
 	if !changed {
 		e.since, e.gen = old.since, old.gen
@@ -123,7 +126,13 @@ func (s *Store) cacheTemplateLocked(key netflow.TemplateKey, t *netflow.Template
 		e.gen = s.outages.Load()
 	}
 	s.templates[key] = e
-	return changed, nil
+	switch {
+	case !ok:
+		return learned, nil
+	case !changed:
+		return refreshed, nil
+	}
+	return replaced, nil
 }
 
 // sweepLocked drops expired templates. s.mu is held.
@@ -178,6 +187,9 @@ func (s *Store) markDirtyTemplate(keys ...netflow.TemplateKey) {
 // WithdrawTemplate implements netflow.TemplateStore.
 func (s *Store) WithdrawTemplate(key netflow.TemplateKey) error {
 	s.mu.Lock()
+	if _, ok := s.templates[key]; ok {
+		s.counts.withdrawn.Add(1)
+	}
 	delete(s.templates, key)
 	s.echoes[echoTemplate+templateSuffix(key)]++
 	s.mu.Unlock()
@@ -221,6 +233,7 @@ func (s *Store) WithdrawAll(key netflow.TemplateKey, options bool) error {
 			gone = append(gone, k)
 		}
 	}
+	s.counts.withdrawn.Add(uint64(len(gone)))
 	s.mu.Unlock()
 	fail := func(err error) error {
 		s.markDirtyTemplate(gone...)

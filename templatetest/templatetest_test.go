@@ -52,30 +52,31 @@ func (s *countingStore) AddTemplate(key netflow.TemplateKey, t *netflow.Template
 	return s.TemplateStore.AddTemplate(key, t)
 }
 
-// Example shows a store implementation checked by the kit. In the
-// implementation's own tests, the function below is a test:
+// newCountingStore returns a new, empty countingStore around a
+// MemoryStore: what TestStore wants of its newStore argument.
+func newCountingStore() netflow.TemplateStore {
+	return &countingStore{
+		TemplateStore: netflow.NewMemoryStore(netflow.MemoryStoreConfig{}),
+		calls:         map[string]int{},
+	}
+}
+
+// Example checks a store implementation with the kit, from the
+// implementation's own tests. The kit needs the test's *testing.T, so the
+// call goes in a Test function, as here (go test runs
+// TestCountingStore below, which is this function):
 //
 //	func TestCountingStore(t *testing.T) {
 //		templatetest.TestStore(t, newCountingStore)
 //	}
 func Example() {
-	newCountingStore := func() netflow.TemplateStore {
-		return &countingStore{
-			TemplateStore: netflow.NewMemoryStore(netflow.MemoryStoreConfig{}),
-			calls:         map[string]int{},
-		}
-	}
 	testCountingStore := func(t *testing.T) {
 		templatetest.TestStore(t, newCountingStore)
 	}
-	_ = testCountingStore
+	_ = testCountingStore // go test calls it as TestCountingStore
 }
 
+// TestCountingStore is the Test function of Example.
 func TestCountingStore(t *testing.T) {
-	templatetest.TestStore(t, func() netflow.TemplateStore {
-		return &countingStore{
-			TemplateStore: netflow.NewMemoryStore(netflow.MemoryStoreConfig{}),
-			calls:         map[string]int{},
-		}
-	})
+	templatetest.TestStore(t, newCountingStore)
 }

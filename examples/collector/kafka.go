@@ -26,8 +26,8 @@ const defaultKafkaTimeout = 30 * time.Second
 const defaultKafkaCompression = "lz4"
 
 // kafkaSink produces each flow as one Kafka record: the value is the flow's
-// JSON object (netflow.Flow.AppendJSONWithFields, the schema of the
-// README's "JSON output" section), the key the exporter's address, so that
+// JSON object (netflow.Flow.AppendJSONWithFields, the schema of
+// docs/flow.md, "JSON output"), the key the exporter's address, so that
 // the flows of one exporter stay in order in one partition. franz-go
 // batches records per partition (lingering up to linger) and compresses
 // the batches (-kafka-compression, lz4 by default; then lz4, snappy, none:

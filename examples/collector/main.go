@@ -13,8 +13,8 @@
 // "tcp listening on ADDR" next), then the flows it
 // receives on standard output: a table with a header line by default, or
 // JSON Lines with -json, in the format of examples/flowdump
-// (netflow.Flow.AppendJSONWithFields; the README's "JSON output" section
-// lists every key). Options data records are printed too unless
+// (netflow.Flow.AppendJSONWithFields; docs/flow.md, "JSON output", lists
+// every key). Options data records are printed too unless
 // -flows-only is given.
 //
 // A datagram that does not decode is reported on standard error (at most

@@ -48,6 +48,8 @@ type metrics struct {
 	seqLost, seqLate, seqDuplicates, seqRestarts   *prometheus.Desc
 	released, storeConnected, storeConfirmed       *prometheus.Desc
 	storeOutages                                   *prometheus.Desc
+	tableEvents, tableEntries                      *prometheus.Desc
+	tcpOpen, tcpEvents                             *prometheus.Desc
 	scrapes                                        atomic.Uint64
 }
 
@@ -75,7 +77,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 		templates: prometheus.NewDesc("netflow_templates",
 			"Templates held by the template store now.", nil, nil),
 		templateEvents: prometheus.NewDesc("netflow_template_events_total",
-			"What the template store did with templates (learned, refreshed, replaced, withdrawn, expired, evicted, rejected).",
+			"What the template store did with templates (learned, refreshed, replaced, withdrawn, expired, evicted, rejected; evicted_with_exporter: dropped with an exporter on probation that made room for a newcomer).",
 			[]string{"event"}, nil),
 		templatesRefused: prometheus.NewDesc("netflow_templates_refused_total",
 			"Templates refused for having more fields than the decoder's limit.", nil, nil),
@@ -84,7 +86,7 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 		pendingBytes: prometheus.NewDesc("netflow_pending_bytes",
 			"Bytes held by the data sets waiting for their template.", nil, nil),
 		pendingEvents: prometheus.NewDesc("netflow_pending_events_total",
-			"Data sets waiting for a template: added, matched (decoded late), expired, refused; misfit: held because their template from a shared store could not account for them, misfit_accepted: decoded with it all the same.",
+			"Data sets waiting for a template: added, matched (decoded late), expired, refused; evicted: dropped with an exporter on probation to make room for another's; misfit: held because their template from a shared store could not account for them, misfit_accepted: decoded with it all the same.",
 			[]string{"event"}, nil),
 		seqLost: prometheus.NewDesc("netflow_sequence_lost_total",
 			"Flows (v5-v7), datagrams (v9, sFlow) or data records (IPFIX) the exporter's sequence numbers say were sent and never arrived.", []string{"exporter"}, nil),
@@ -102,6 +104,23 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 			"With -store: 1 while the templates cached from Redis are confirmed (0 from losing Redis until re-read and settled).", nil, nil),
 		storeOutages: prometheus.NewDesc("netflow_store_outages_total",
 			"With -store: the times the collector lost Redis.", nil, nil),
+		tableEvents: prometheus.NewDesc("netflow_table_events_total",
+			"What the bounded tables keyed by exporter did to admit newcomers (docs/limits-eviction.md), by table "+
+				"(store_exporters, store_states, state_domains, sequence_domains, pending_exporters) and event "+
+				"(confirmed, demoted: sent back to probation; evicted: dropped from probation for a newcomer; "+
+				"reclaimed: idle; refused: nothing could make room).",
+			[]string{"table", "event"}, nil),
+		tableEntries: prometheus.NewDesc("netflow_table_entries",
+			"Entries of the bounded tables keyed by exporter now, by table (store_exporters, state_domains, "+
+				"sequence_domains) and segment (all, confirmed).",
+			[]string{"table", "segment"}, nil),
+		tcpOpen: prometheus.NewDesc("netflow_tcp_connections",
+			"IPFIX-over-TCP connections open now.", nil, nil),
+		tcpEvents: prometheus.NewDesc("netflow_tcp_connections_total",
+			"IPFIX-over-TCP connections by what happened to them: accepted; closed at accept: refused (not in -allow), "+
+				"over_limit, source_limit, handshake_failed; closed later: closed (by the exporter), idle_closed, "+
+				"stream_error, evicted (for a newcomer from a source with fewer), no_first_message, slow.",
+			[]string{"event"}, nil),
 		kafkaRecords: prometheus.NewDesc("netflow_kafka_records_total",
 			"Flow records given to Kafka, by result (delivered, failed).", []string{"result"}, nil),
 	}
@@ -111,7 +130,8 @@ func newMetrics(recv *receiver.Receiver, dec *netflow.Decoder, kafka *kafkaSink,
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.datagrams, m.bytes, m.flows, m.decodeErrors, m.dropped, m.kernelDrops,
 		m.templates, m.templateEvents, m.templatesRefused, m.pendingSets, m.pendingBytes, m.pendingEvents, m.kafkaRecords,
-		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts, m.released, m.storeConnected, m.storeConfirmed, m.storeOutages} {
+		m.seqLost, m.seqLate, m.seqDuplicates, m.seqRestarts, m.released, m.storeConnected, m.storeConfirmed, m.storeOutages,
+		m.tableEvents, m.tableEntries, m.tcpOpen, m.tcpEvents} {
 		ch <- d
 	}
 	m.sfd.describe(ch)
@@ -208,6 +228,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.released, c.Released, l)
 	}
 	counter(m.kernelDrops, st.KernelDrops)
+	t := st.TCP
+	gauge(m.tcpOpen, float64(t.Open))
+	for _, e := range []struct {
+		event string
+		n     uint64
+	}{
+		{"accepted", t.Accepted}, {"refused", t.Refused}, {"over_limit", t.OverLimit}, {"source_limit", t.SourceLimit},
+		{"handshake_failed", t.HandshakeFailed}, {"closed", t.Closed}, {"idle_closed", t.IdleClosed},
+		{"stream_error", t.StreamErrors}, {"evicted", t.Evicted}, {"no_first_message", t.NoFirstMessage}, {"slow", t.Slow},
+	} {
+		counter(m.tcpEvents, e.n, e.event)
+	}
 	ds := m.dec.Stats()
 	if ds.StoreOK {
 		ss := ds.Store
@@ -218,10 +250,28 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}{
 			{"learned", ss.Learned}, {"refreshed", ss.Refreshed}, {"replaced", ss.Replaced}, {"withdrawn", ss.Withdrawn},
 			{"expired", ss.Expired}, {"evicted", ss.Evicted}, {"rejected", ss.Rejected},
+			{"evicted_with_exporter", ss.TemplatesEvictedWithExporters},
 		} {
 			counter(m.templateEvents, e.n, e.event)
 		}
+		counter(m.tableEvents, ss.ExportersConfirmed, "store_exporters", "confirmed")
+		counter(m.tableEvents, ss.ExportersDemoted, "store_exporters", "demoted")
+		counter(m.tableEvents, ss.ExportersEvicted, "store_exporters", "evicted")
+		counter(m.tableEvents, ss.StatesEvicted, "store_states", "evicted")
+		gauge(m.tableEntries, float64(ss.Exporters), "store_exporters", "all")
+		gauge(m.tableEntries, float64(ss.Confirmed), "store_exporters", "confirmed")
 	}
+	counter(m.tableEvents, ds.StateDomainsEvicted, "state_domains", "evicted")
+	counter(m.tableEvents, ds.StateDomainsReclaimed, "state_domains", "reclaimed")
+	counter(m.tableEvents, ds.StateDomainsRefused, "state_domains", "refused")
+	gauge(m.tableEntries, float64(ds.StateDomains), "state_domains", "all")
+	gauge(m.tableEntries, float64(ds.StateDomainsConfirmed), "state_domains", "confirmed")
+	counter(m.tableEvents, ds.SequenceDomainsEvicted, "sequence_domains", "evicted")
+	counter(m.tableEvents, ds.SequenceDomainsReclaimed, "sequence_domains", "reclaimed")
+	counter(m.tableEvents, ds.SequenceDomainsRefused, "sequence_domains", "refused")
+	gauge(m.tableEntries, float64(len(ds.Sequences)), "sequence_domains", "all")
+	gauge(m.tableEntries, float64(ds.SequenceDomainsConfirmed), "sequence_domains", "confirmed")
+	counter(m.tableEvents, ds.Pending.ExportersEvicted, "pending_exporters", "evicted")
 	counter(m.templatesRefused, ds.TemplatesRefused)
 	ps := ds.Pending
 	gauge(m.pendingSets, float64(ps.Held))
@@ -232,6 +282,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.pendingEvents, ps.Refused, "refused")
 	counter(m.pendingEvents, ps.Misfits, "misfit")
 	counter(m.pendingEvents, ps.MisfitsAccepted, "misfit_accepted")
+	counter(m.pendingEvents, ps.Evicted, "evicted")
 	// Sequence counters per exporter (its domains summed), under the same
 	// label cap as the receiver's counters.
 	type seqSum struct{ lost, late, dups, restarts uint64 }

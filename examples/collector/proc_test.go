@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,17 +39,15 @@ func TestMain(m *testing.M) {
 // collectorBinary builds the collector (once) and returns its path.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found: cannot build the collector binary")
-	}
+	gobin := testkit.NeedTool(t, "go")
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "collector-test")
 		if buildErr != nil {
 			return
 		}
 		binPath = filepath.Join(binDir, "collector")
-		out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command(gobin, testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
+		testkit.NoRaceExitSleep()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow/internal/redistest"
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -72,10 +73,7 @@ func (f collectorFlow) sampledKey() string {
 // sampling to a socket of the test, and returns the datagrams it sent.
 func softflowdExport(t *testing.T, input string) [][]byte {
 	t.Helper()
-	bin, err := exec.LookPath("softflowd")
-	if err != nil {
-		t.Skip("softflowd is not installed (apt-get install softflowd; .ci/run does): skipping the live sampled export")
-	}
+	bin := testkit.NeedTool(t, "softflowd")
 	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	defer l.Close()

@@ -40,7 +40,8 @@ func spoofMessage(defs bool, interval uint32, n int) []byte {
 // good.
 func TestCollectorSpoofedFlood(t *testing.T) {
 	sources := testkit.SoakSize(20_000, 50_000)
-	c := startCollector(t, "-flows-only")
+	c := startCollector(t, "-flows-only", "-metrics", "127.0.0.1:0")
+	maddr := stderrValue(t, c.stderr, "metrics on ")
 	known, fresh := newExporter(t), newExporter(t)
 	lines := 0
 	send := func(e *exporter, msg []byte, flows int, what string) {
@@ -70,6 +71,7 @@ func TestCollectorSpoofedFlood(t *testing.T) {
 	send(fresh, spoofMessage(true, 64, 1), 1, "new exporter's first datagram")
 	send(fresh, spoofMessage(false, 0, 3), 3, "new exporter's data, decoded with its stored template")
 	send(known, spoofMessage(false, 0, 2), 2, "known exporter's data after the flood")
+	metrics := scrape(t, maddr)
 	c.stop()
 
 	for _, e := range []struct {
@@ -101,4 +103,21 @@ func TestCollectorSpoofedFlood(t *testing.T) {
 	require.Contains(t, c.stderr.String(), fmt.Sprintf(", rejected 0, confirmed exporters 2, exporters evicted %d (%d templates), states evicted %d\n",
 		evicted, 2*evicted, sources+2-16384))
 	require.Contains(t, c.stderr.String(), fmt.Sprintf("options state: domains 16384, store failures 0, refused 0, reclaimed 0, evicted %d, confirmed 2\n", sources+2-16384))
+
+	// The same counts, scraped before the stop.
+	for sample, want := range map[string]int{
+		`netflow_table_events_total{event="evicted",table="store_exporters"}`:  evicted,
+		`netflow_table_events_total{event="refused",table="state_domains"}`:    0,
+		`netflow_table_events_total{event="evicted",table="state_domains"}`:    sources + 2 - 16384,
+		`netflow_table_events_total{event="evicted",table="store_states"}`:     sources + 2 - 16384,
+		`netflow_template_events_total{event="evicted_with_exporter"}`:         2 * evicted,
+		`netflow_template_events_total{event="rejected"}`:                      0,
+		`netflow_table_entries{segment="all",table="store_exporters"}`:         4096,
+		`netflow_table_entries{segment="confirmed",table="store_exporters"}`:   2,
+		`netflow_table_entries{segment="all",table="state_domains"}`:           16384,
+		`netflow_table_entries{segment="confirmed",table="state_domains"}`:     2,
+		`netflow_table_events_total{event="refused",table="sequence_domains"}`: 0,
+	} {
+		require.Equal(t, fmt.Sprint(want), metricValue(metrics, sample), sample)
+	}
 }

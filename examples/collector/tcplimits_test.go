@@ -51,10 +51,11 @@ func closedByPeer(t *testing.T, c net.Conn) time.Duration {
 // how each connection ended.
 func TestCollectorTCPLimitFlags(t *testing.T) {
 	testkit.NeedTool(t, "softflowd")
-	p := startCollector(t, "-flows-only", "-tcp", "127.0.0.1:0",
+	p := startCollector(t, "-flows-only", "-tcp", "127.0.0.1:0", "-metrics", "127.0.0.1:0",
 		"-tcp-max-connections", "4", "-tcp-max-per-source", "2", "-tcp-idle-timeout", "1m",
 		"-tcp-first-message-timeout", "1s", "-tcp-message-timeout", "200ms", "-tcp-min-rate", "1000")
 	addr := tcpAddrOf(t, p.stderr)
+	maddr := stderrValue(t, p.stderr, "metrics on ")
 
 	a1, a2 := dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.2", addr)
 	a3 := dialFrom(t, "127.0.0.2", addr)
@@ -108,6 +109,17 @@ func TestCollectorTCPLimitFlags(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(line), &f))
 		assert.True(t, strings.HasPrefix(f["exporter"].(string), "127.0.0.1:"), line)
 	}
+	// The metrics count the same, once softflowd's connection is closed.
+	var metrics string
+	waitFor(t, "softflowd's connection counted closed", func() bool {
+		metrics = scrape(t, maddr)
+		return metricValue(metrics, `netflow_tcp_connections_total{event="closed"}`) == "1"
+	})
+	for event, want := range map[string]string{"accepted": "6", "refused": "0", "over_limit": "0", "handshake_failed": "0",
+		"idle_closed": "0", "stream_error": "0", "source_limit": "1", "evicted": "1", "no_first_message": "3", "slow": "1"} {
+		assert.Equal(t, want, metricValue(metrics, `netflow_tcp_connections_total{event="`+event+`"}`), event)
+	}
+	assert.Equal(t, "0", metricValue(metrics, "netflow_tcp_connections"))
 	p.stop()
 	assert.Contains(t, p.stderr.String(), "tcp: accepted 6, refused 0, over limit 0, handshake failed 0, closed 1, "+
 		"idle closed 0, stream errors 0, source limit 1, evicted 1, no first message 3, slow 1\n")

@@ -46,16 +46,17 @@
 //
 // Table output has a header line, then one line per flow; an options data
 // record is a line that starts with "# options". JSON output has one object
-// per flow, netflow.Flow.AppendJSONWithFields's (the README's "JSON output"
-// section lists every key): exporter, version, then each field the record
+// per flow, netflow.Flow.AppendJSONWithFields's (docs/flow.md, "JSON
+// output", lists every key): exporter, version, then each field the record
 // carries, and for v9 and IPFIX a "fields" object with every field of the
 // record by element name, typed (numbers are numbers). An options data
 // record is an object {"options":true,"exporter":..,"version":..,"domain":..,
 // "template_id":..,"fields":{..}}.
 //
 // An sFlow flow sample is one flow: one sampled packet (packets 1, bytes
-// its frame length), dated when flowdump decoded it (sFlow carries no wall
-// clock); its table row has version "sf5" and its JSON
+// its frame length), dated when the capture took its datagram (sFlow
+// carries no wall clock; a payload file's samples are dated when flowdump
+// reads them); its table row has version "sf5" and its JSON
 // "protocol":"sflow" (docs/sflow.md). Counter samples are counted by
 // -stats, not printed.
 //
@@ -101,12 +102,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tcpPort   = fs.Int("tcp-port", ipfixTCPPort, "TCP streams sent to this port are IPFIX whatever they begin with (0: none); to other ports,\nwhen their data begins with a version 10 header or, if the capture missed their start, holds a valid one")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		stats     = fs.Bool("stats", false, "print counts on standard error at the end")
-		writeFile = fs.String("w", "", "write what is read to this `file`, an RFC 5655 IPFIX file (see writefile.go), instead of printing it")
+		writeFile = fs.String("w", "", "write what is read to this `file`, an RFC 5655 IPFIX file (IPFIX records as they are, other flows as IPFIX records), instead of printing it")
 		decFlags  = decflags.Add(fs)
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: flowdump [flags] FILE...\n\n"+
-			"Prints the NetFlow/IPFIX flows in pcap, pcapng or raw payload files.\n\n")
+			"Prints the NetFlow, IPFIX and sFlow flows in pcap, pcapng, IPFIX (RFC 5655) or raw payload files.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	d := newDumper(out, stderr)
+	decCfg.Now = d.now
 	d.dec = netflow.NewDecoder(decCfg)
 	d.json, d.flowsOnly = *jsonOut, *flowsOnly
 	d.port, d.tcpPort = uint16(*port), uint16(*tcpPort)
@@ -191,8 +193,12 @@ type dumper struct {
 	tcpPort   uint16 // TCP streams to this port are IPFIX (0: none)
 	flowsOnly bool
 
-	dec    *netflow.Decoder
-	buf    netflow.Buffer
+	dec *netflow.Decoder
+	buf netflow.Buffer
+	// clock is the capture time of the frame being decoded, the decoder's
+	// clock while a capture is read (zero: the wall clock, for payload
+	// files): sFlow flows are dated by it, and held data ages by it.
+	clock  time.Time
 	flows  []netflow.Flow
 	line   []byte
 	header bool // the table header is written
@@ -317,8 +323,10 @@ func (d *dumper) packets(name string, src packetSource, linkType func(gopacket.C
 	for frame := 1; ; frame++ {
 		data, ci, err := src.ReadPacketData()
 		if err == io.EOF {
+			d.clock = time.Time{}
 			return nil
 		}
+		d.clock = ci.Timestamp
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("frame %d: capture file ends inside a packet", frame)
@@ -463,6 +471,15 @@ func addrOf(ip net.IP) (netip.Addr, bool) {
 		return netip.AddrFrom16([16]byte(ip)), true
 	}
 	return netip.Addr{}, false
+}
+
+// now is the decoder's clock: the capture time of the frame being decoded,
+// or the wall clock outside captures.
+func (d *dumper) now() time.Time {
+	if !d.clock.IsZero() {
+		return d.clock
+	}
+	return time.Now()
 }
 
 // datagram decodes one datagram and prints what it holds. where says where

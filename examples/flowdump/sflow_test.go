@@ -65,6 +65,32 @@ func TestSFlowCaptures(t *testing.T) {
 	}
 }
 
+// TestSFlowDatedByCapture: sFlow carries no wall clock, and a collector
+// dates a flow sample when it decodes it; reading a capture, flowdump
+// dates it when the capture took its datagram, so the same capture prints
+// the same flows whenever it is read.
+func TestSFlowDatedByCapture(t *testing.T) {
+	name := td + "sflow/pmacct-sfprobe/pmacct-sfprobe-vlan-r2.pcap"
+	dgs, err := testkit.ReadUDPDatagrams(name)
+	require.NoError(t, err)
+	doc := testkit.LoadExpected(t, filepath.Join(td, "expected", "sflow", "pmacct-sfprobe__pmacct-sfprobe-vlan-r2.json"))
+	var want []string // the capture time of each flow's datagram
+	for _, dg := range doc.Datagrams {
+		for range dg.Flows {
+			want = append(want, dgs[dg.Index].Time.UTC().Format("2006-01-02T15:04:05.000000000Z"))
+		}
+	}
+	require.NotEmpty(t, want)
+	out, errOut, code := flowdump(t, "-json", name)
+	require.Equal(t, 0, code, errOut)
+	objs := jsonLines(t, out)
+	require.Len(t, objs, len(want))
+	for i, o := range objs {
+		require.Equal(t, want[i], o.str("start"), "flow %d", i)
+		require.Equal(t, want[i], o.str("end"), "flow %d", i)
+	}
+}
+
 func must(v uint64, ok bool) uint64 {
 	if !ok {
 		panic("missing key")

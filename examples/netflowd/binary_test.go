@@ -39,7 +39,8 @@ func netflowdBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "netflowd")
-		buildOut, buildErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		buildOut, buildErr = exec.Command(testkit.NeedTool(t, "go"), testkit.GoBuildArgs(binPath, ".")...).CombinedOutput()
+		testkit.NoRaceExitSleep()
 	})
 	require.NoError(t, buildErr, "%s", buildOut)
 	return binPath

@@ -2,10 +2,8 @@ module github.com/flowkit/netflow/examples/netflowd
 
 go 1.26.0
 
-replace github.com/flowkit/netflow => ../../
-
 require (
-	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+	github.com/flowkit/netflow v0.1.0
 	github.com/google/gopacket v1.1.19
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1

@@ -34,9 +34,8 @@
 //
 // Limits: 10,000 prefixes per sender, 10,000 bucket fields per POST
 // /stats, -max-body bytes per request body. A method a path does not take
-// is 405 with Allow. See the "examples/netflowd" section of the
-// repository's README for the counting rules and the Redis key layout
-// (keys.go).
+// is 405 with Allow. See docs/netflowd.md in the repository for the
+// counting rules and the Redis key layout (keys.go).
 package main
 
 import (

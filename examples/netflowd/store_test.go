@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestKeyLayoutAndTTLs: the keys are those the README documents, each
+// TestKeyLayoutAndTTLs: the keys are those docs/netflowd.md documents, each
 // stats key with the TTL of its granularity.
 func TestKeyLayoutAndTTLs(t *testing.T) {
 	redisURL := redistest.Start(t).URL()

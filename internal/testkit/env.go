@@ -3,6 +3,7 @@ package testkit
 import (
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"testing"
 )
 
@@ -41,4 +42,43 @@ func SoakSize(quick, full int) int {
 		return full
 	}
 	return quick
+}
+
+// RaceEnabled reports whether the running binary was built with -race.
+func RaceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// GoBuildArgs returns the arguments of `go build` that write the command
+// pkg to out, with -race when the running test binary has it: the command
+// then reuses the packages compiled for the test (from a cold build cache,
+// each dependency is compiled once, not once with -race and once without),
+// and the race detector watches the command too.
+func GoBuildArgs(out, pkg string) []string {
+	args := []string{"build"}
+	if RaceEnabled() {
+		args = append(args, "-race")
+	}
+	return append(args, "-o", out, pkg)
+}
+
+// NoRaceExitSleep sets GORACE=atexit_sleep_ms=0 for the commands the test
+// process starts from now on, unless GORACE is set already. A command built
+// with -race (GoBuildArgs) otherwise sleeps a second before it exits, so
+// that late race reports get printed; tests that start and stop dozens of
+// processes would pay that second each time. Reports of races found before
+// the exit are printed all the same.
+func NoRaceExitSleep() {
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 }

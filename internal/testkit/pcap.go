@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"testing"
 
@@ -24,6 +25,17 @@ var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 // capture order, copied out of the reader's buffers. Frames that hold no
 // UDP datagram are skipped.
 func ReadUDPPayloads(path string) ([][]byte, error) {
+	dgs, err := ReadUDPDatagrams(path)
+	out := make([][]byte, len(dgs))
+	for i := range dgs {
+		out[i] = dgs[i].Payload
+	}
+	return out, err
+}
+
+// ReadUDPDatagrams is ReadUDPPayloads with each payload's addresses and
+// capture time.
+func ReadUDPDatagrams(path string) ([]UDPDatagram, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -58,7 +70,7 @@ func ReadUDPPayloads(path string) ([][]byte, error) {
 		src = r
 		link = func(gopacket.CaptureInfo) layers.LinkType { return r.LinkType() }
 	}
-	var out [][]byte
+	var out []UDPDatagram
 	for {
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -72,7 +84,14 @@ func ReadUDPPayloads(path string) ([][]byte, error) {
 		if !ok {
 			continue
 		}
-		out = append(out, append([]byte(nil), udp.Payload...))
+		dg := UDPDatagram{Payload: append([]byte(nil), udp.Payload...), Time: ci.Timestamp}
+		if nl := pkt.NetworkLayer(); nl != nil {
+			src, _ := netip.AddrFromSlice(nl.NetworkFlow().Src().Raw())
+			dst, _ := netip.AddrFromSlice(nl.NetworkFlow().Dst().Raw())
+			dg.From = netip.AddrPortFrom(src.Unmap(), uint16(udp.SrcPort))
+			dg.To = netip.AddrPortFrom(dst.Unmap(), uint16(udp.DstPort))
+		}
+		out = append(out, dg)
 	}
 }
 

@@ -11,11 +11,13 @@ import (
 	"github.com/google/gopacket/pcapgo"
 )
 
-// UDPDatagram is one UDP datagram for WriteUDPPcap: who sent it, to whom,
-// and its payload.
+// UDPDatagram is one UDP datagram: who sent it, to whom, its payload, and
+// (read from a capture, ReadUDPDatagrams) when it was captured.
+// WriteUDPPcap ignores Time.
 type UDPDatagram struct {
 	From, To netip.AddrPort
 	Payload  []byte
+	Time     time.Time
 }
 
 // WriteUDPPcap writes datagrams as a pcap capture of Ethernet frames

@@ -3,7 +3,7 @@ module github.com/flowkit/netflow/redisstore/clientbench
 go 1.26.0
 
 require (
-	github.com/flowkit/netflow v0.0.0-00010101000000-000000000000
+	github.com/flowkit/netflow v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
 )
@@ -13,5 +13,3 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/flowkit/netflow => ../../
