@@ -59,21 +59,27 @@ func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
 
 // The wait after a read that empties the socket is ReadCoalesce, but never
 // longer than the rate of the last cycle (from the previous emptying to
-// this one) takes to fill a quarter of the receive buffer, nor shorter
-// than MinReadCoalesce; a read that fills its batch reads on at once.
+// this one) takes to fill a quarter of the receive buffer or to bring a
+// batch, nor shorter than MinReadCoalesce; a read that fills its batch
+// reads on at once.
 func TestPlanWait(t *testing.T) {
-	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond}}
+	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 32}}
 	s := &socket{det: new(detachedSocket), rcvbuf: 8 << 20} // 4 MiB asked: Linux counts 8
 	rd := &reader{}
 	t0 := time.Unix(1700000000, 0)
 	const size = 1464
 	charged := size + skbOverhead
+	near := func(got, want time.Duration) bool {
+		d := got - want
+		return d > -time.Microsecond && d < time.Microsecond
+	}
 
 	r.planWait(rd, s, 3, 3*size, false, t0)
 	if rd.wait != 20*time.Millisecond {
 		t.Fatalf("first wait %v, want ReadCoalesce", rd.wait)
 	}
-	// 250 datagrams/s: 5 a cycle of 20 ms, far below a quarter of 8 MiB.
+	// 250 datagrams/s: 5 a cycle of 20 ms, far below a quarter of 8 MiB
+	// and a batch.
 	r.planWait(rd, s, 5, 5*size, false, t0.Add(20*time.Millisecond))
 	if rd.wait != 20*time.Millisecond {
 		t.Errorf("wait at 250/s %v, want ReadCoalesce", rd.wait)
@@ -83,18 +89,34 @@ func TestPlanWait(t *testing.T) {
 	if rd.wait != 0 {
 		t.Errorf("wait after a full batch %v, want none", rd.wait)
 	}
-	// 1,000 datagrams in this 20 ms cycle (50,000/s): a quarter of the
-	// buffer (2 MiB) at that rate is 2 MiB / (1000 * charged / 20 ms).
-	r.planWait(rd, s, 968, 968*size, false, t0.Add(40*time.Millisecond))
-	want := time.Duration(float64(20*time.Millisecond) * float64(2<<20) / float64(1000*charged))
-	if d := rd.wait - want; d < -time.Microsecond || d > time.Microsecond {
-		t.Errorf("wait at 50,000/s %v, want %v", rd.wait, want)
+	// 100 datagrams in this 20 ms cycle (5,000/s): a batch of 32 takes
+	// 6.4 ms at that rate, well within a quarter of the buffer.
+	r.planWait(rd, s, 68, 68*size, false, t0.Add(40*time.Millisecond))
+	if want := 20 * time.Millisecond * 32 / 100; !near(rd.wait, want) {
+		t.Errorf("wait at 5,000/s %v, want %v (a batch)", rd.wait, want)
 	}
-	if rd.wait >= 20*time.Millisecond || rd.wait < MinReadCoalesce {
-		t.Errorf("wait at 50,000/s %v out of bounds", rd.wait)
+	// 20,000/s: a batch takes 1.6 ms.
+	r.planWait(rd, s, 32, 32*size, true, t0.Add(41*time.Millisecond))
+	r.planWait(rd, s, 8, 8*size, false, t0.Add(42*time.Millisecond))
+	if want := 2 * time.Millisecond * 32 / 40; !near(rd.wait, want) {
+		t.Errorf("wait at 20,000/s %v, want %v (a batch)", rd.wait, want)
+	}
+	// With batches of 4096, the quarter of the buffer bounds the wait:
+	// 1,000 datagrams in a 20 ms cycle (50,000/s), a quarter of the
+	// buffer (2 MiB) at that rate is 2 MiB / (1000 * charged / 20 ms).
+	rb := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 4096}}
+	rdb := &reader{}
+	rb.planWait(rdb, s, 1, size, false, t0)
+	rb.planWait(rdb, s, 1000, 1000*size, false, t0.Add(20*time.Millisecond))
+	want := time.Duration(float64(20*time.Millisecond) * float64(2<<20) / float64(1000*charged))
+	if !near(rdb.wait, want) {
+		t.Errorf("wait at 50,000/s %v, want %v (a quarter of the buffer)", rdb.wait, want)
+	}
+	if rdb.wait >= 20*time.Millisecond || rdb.wait < MinReadCoalesce {
+		t.Errorf("wait at 50,000/s %v out of bounds", rdb.wait)
 	}
 	// A flood: the wait is MinReadCoalesce at least.
-	r.planWait(rd, s, 31, 100000*size, false, t0.Add(41*time.Millisecond))
+	r.planWait(rd, s, 31, 100000*size, false, t0.Add(43*time.Millisecond))
 	if rd.wait != MinReadCoalesce {
 		t.Errorf("wait in a flood %v, want %v", rd.wait, MinReadCoalesce)
 	}

@@ -148,11 +148,15 @@ type Config struct {
 	// and a socket found empty is waited on as usual, so that neither a
 	// busy nor an idle socket waits. A wait is never longer than the rate
 	// of the last interval (from one emptying of the socket to the next)
-	// takes to fill a quarter of the socket's receive buffer, nor shorter
-	// than MinReadCoalesce; a rate that jumps more than fourfold from one
-	// interval to the next, or a flood right after an idle spell, meets a
-	// full wait (with the default 4 MiB buffer, a 20 ms wait overflows
-	// above about 180,000 datagrams of 1.4 KB a second). Datagrams the
+	// takes to fill a quarter of the socket's receive buffer or to bring
+	// BatchSize datagrams (at high rates a wait saves no wake-up, and what
+	// it lets gather is read back from cold memory), nor shorter than
+	// MinReadCoalesce; the full batches read after a wait are handed over
+	// by the reading goroutine like any other read. A rate that jumps more
+	// than fourfold from one interval to the next, or a flood right after
+	// an idle spell, may meet a full wait (with the default 4 MiB buffer,
+	// a 20 ms wait overflows above about 180,000 datagrams of 1.4 KB a
+	// second). Datagrams the
 	// kernel drops are counted in Stats.KernelDrops as always.
 	//
 	// To coalesce, a UDP socket is taken out of the Go runtime's poller
