@@ -60,8 +60,8 @@ func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
 // The wait after a read that empties the socket is ReadCoalesce, but never
 // longer than the rate of the last cycle (from the previous emptying to
 // this one) takes to fill a quarter of the receive buffer or to bring a
-// batch, nor shorter than MinReadCoalesce; a read that fills its batch
-// reads on at once.
+// batch; none when that is shorter than MinReadCoalesce, or after a read
+// that fills its batch.
 func TestPlanWait(t *testing.T) {
 	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 32}}
 	s := &socket{det: new(detachedSocket), rcvbuf: 8 << 20} // 4 MiB asked: Linux counts 8
@@ -115,10 +115,16 @@ func TestPlanWait(t *testing.T) {
 	if rdb.wait >= 20*time.Millisecond || rdb.wait < MinReadCoalesce {
 		t.Errorf("wait at 50,000/s %v out of bounds", rdb.wait)
 	}
-	// A flood: the wait is MinReadCoalesce at least.
-	r.planWait(rd, s, 31, 100000*size, false, t0.Add(43*time.Millisecond))
+	// 50,000/s: a batch comes in 0.64 ms, sooner than MinReadCoalesce:
+	// no wait.
+	r.planWait(rd, s, 50, 50*size, false, t0.Add(43*time.Millisecond))
+	if rd.wait != 0 {
+		t.Errorf("wait at 50,000/s %v, want none", rd.wait)
+	}
+	// At the shortest wait: a batch in 1 ms (32,000/s).
+	r.planWait(rd, s, 32, 32*size, false, t0.Add(44*time.Millisecond))
 	if rd.wait != MinReadCoalesce {
-		t.Errorf("wait in a flood %v, want %v", rd.wait, MinReadCoalesce)
+		t.Errorf("wait at 32,000/s %v, want %v", rd.wait, MinReadCoalesce)
 	}
 	// Without read coalescing (no detached socket): never a wait.
 	rd2 := &reader{}

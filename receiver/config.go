@@ -150,9 +150,10 @@ type Config struct {
 	// of the last interval (from one emptying of the socket to the next)
 	// takes to fill a quarter of the socket's receive buffer or to bring
 	// BatchSize datagrams (at high rates a wait saves no wake-up, and what
-	// it lets gather is read back from cold memory), nor shorter than
-	// MinReadCoalesce; the full batches read after a wait are handed over
-	// by the reading goroutine like any other read. A rate that jumps more
+	// it lets gather is read back from cold memory), and there is none
+	// when that time is under MinReadCoalesce (a busy socket); the full
+	// batches read after a wait are handed over by the reading goroutine
+	// like any other read. A rate that jumps more
 	// than fourfold from one interval to the next, or a flood right after
 	// an idle spell, may meet a full wait (with the default 4 MiB buffer,
 	// a 20 ms wait overflows above about 180,000 datagrams of 1.4 KB a

@@ -469,8 +469,13 @@ func (r *Receiver) planWait(rd *reader, s *socket, n, bytes int, full bool, now 
 			if rd.cycleN > 0 {
 				w = min(w, time.Duration(float64(took)*float64(r.cfg.BatchSize)/float64(rd.cycleN)))
 			}
-			if w < wait {
-				wait = max(w, MinReadCoalesce)
+			switch {
+			case w < MinReadCoalesce:
+				// A batch comes sooner than the shortest wait: a
+				// wait would save no wake-up. Read on.
+				wait = 0
+			case w < wait:
+				wait = w
 			}
 		}
 	}
