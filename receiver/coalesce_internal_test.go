@@ -181,3 +181,63 @@ func TestReadCoalesceClosesDescriptors(t *testing.T) {
 		}
 	}
 }
+
+// The full batches read after a coalescing wait are what the wait let
+// gather, not a socket outpacing its reader: the reading goroutine hands
+// them over itself, as it does a read that empties the socket, instead of
+// copying them to a worker.
+func TestReadCoalesceBacklogHandedOverInline(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	var handled atomic.Int64
+	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 1, BatchSize: 4, ReadCoalesce: 200 * time.Millisecond})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	s := r.sockets[0]
+	if s.det == nil {
+		t.Fatal("socket not detached for read coalescing")
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for handled.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// One datagram: read, handed over, then the reader waits.
+	if _, err := c.Write(v5Datagram(30)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1)
+	before := s.inline.Load() / 2
+	// 20 more while it waits: five full batches (BatchSize 4).
+	const n = 20
+	for range n {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(1 + n)
+	inline := s.inline.Load()/2 - before
+	t.Logf("%d datagrams in %d reads, %d handed over inline", n, s.reads.Load(), inline)
+	// Had the full batches gone to the worker, only reads that emptied
+	// the socket (one or two here) would be handed over inline.
+	if inline < 4 {
+		t.Errorf("%d inline hand-overs for %d datagrams in batches of 4: the backlog went to the worker", inline, n)
+	}
+	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {
+		t.Errorf("drops: kernel %d, queue %d", st.KernelDrops, st.Total.Dropped)
+	}
+}
