@@ -168,8 +168,8 @@ func (k *flowKey) appendValue(dst []byte, f *Flow, quote bool) []byte {
 // two bytes past what it appends (scratch of its fixed-width stores):
 // do not pass a dst whose spare capacity holds bytes you still need.
 func (f *Flow) AppendJSON(dst []byte) []byte {
-	dc := newJSONDate()
-	b, n := f.putJSON(dst[:cap(dst)], len(dst), &dc)
+	st := newJSONState()
+	b, n := f.putJSON(dst[:cap(dst)], len(dst), &st)
 	return b[:n]
 }
 
@@ -202,14 +202,17 @@ func appendExportProtocol(dst []byte, f *Flow) []byte {
 // record f was made from. A nil rec adds no key. Like AppendJSON, it may
 // change up to two bytes of dst's spare capacity past what it appends.
 func (f *Flow) AppendJSONWithFields(dst []byte, rec *Record) []byte {
-	dc := newJSONDate()
-	b, n := f.putJSON(dst[:cap(dst)], len(dst), &dc)
+	st := newJSONState()
+	b, n := f.putJSON(dst[:cap(dst)], len(dst), &st)
 	if rec == nil {
 		return b[:n]
 	}
-	// The room putJSON made covers the key; the record makes its own.
+	// The room putJSON made covers the key; the record makes its own,
+	// and copies the text of a value it shares with the flow (a record's
+	// addresses and counters mostly are the flow's) instead of writing
+	// it again.
 	n = putLit(b, n-1, `,"fields":`)
-	b, n = rec.putFieldsJSON(b, n, 0, &dc)
+	b, n = rec.putFieldsJSON(b, n, 0, &st)
 	b = jsonRoom(b, n, 1)
 	b[n] = '}'
 	return b[:n+1]
@@ -235,7 +238,10 @@ const (
 // by one in the order of flowKeys (TestFlowJSONMatchesTable holds them to
 // it): a key added to flowKeys is one more if here. An optional key that
 // comes before "domain" goes right after "version".
-func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
+//
+// It keeps, in st, where it wrote the values that a record's fields often
+// repeat (reuseSlot), for putFieldsJSON.
+func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	known := f.Known
 	room := flowJSONHead + bits.OnesCount64(uint64(known))*flowJSONKey
 	if f.ExportProtocol != ExportNetFlow {
@@ -263,15 +269,21 @@ func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
 	}
 	if known&FieldSrcAddr != 0 {
 		n = putLit(b, n, `,"src_addr":`)
+		at := n
 		b, n = putAddr(b, n, f.SrcAddr)
+		st.keepAddr(reuseSrcAddr, f.SrcAddr, at, n)
 	}
 	if known&FieldDstAddr != 0 {
 		n = putLit(b, n, `,"dst_addr":`)
+		at := n
 		b, n = putAddr(b, n, f.DstAddr)
+		st.keepAddr(reuseDstAddr, f.DstAddr, at, n)
 	}
 	if known&FieldNextHop != 0 {
 		n = putLit(b, n, `,"next_hop":`)
+		at := n
 		b, n = putAddr(b, n, f.NextHop)
+		st.keepAddr(reuseNextHop, f.NextHop, at, n)
 	}
 	if known&FieldSrcPort != 0 {
 		n = putLit(b, n, `,"src_port":`)
@@ -295,35 +307,47 @@ func (f *Flow) putJSON(b []byte, n int, dc *jsonDate) ([]byte, int) {
 	}
 	if known&FieldPackets != 0 {
 		n = putLit(b, n, `,"packets":`)
+		at := n
 		n = putUint(b, n, f.Packets)
+		st.keep(reusePackets, f.Packets, at, n)
 	}
 	if known&FieldBytes != 0 {
 		n = putLit(b, n, `,"bytes":`)
+		at := n
 		n = putUint(b, n, f.Bytes)
+		st.keep(reuseBytes, f.Bytes, at, n)
 	}
 	if known&FieldStart != 0 {
 		n = putLit(b, n, `,"start":`)
-		n = putTime(b, n, f.Start.Unix(), uint32(f.Start.Nanosecond()), dc)
+		n = putTime(b, n, f.Start.Unix(), uint32(f.Start.Nanosecond()), &st.date)
 	}
 	if known&FieldEnd != 0 {
 		n = putLit(b, n, `,"end":`)
-		n = putTime(b, n, f.End.Unix(), uint32(f.End.Nanosecond()), dc)
+		n = putTime(b, n, f.End.Unix(), uint32(f.End.Nanosecond()), &st.date)
 	}
 	if known&FieldInIf != 0 {
 		n = putLit(b, n, `,"in_if":`)
+		at := n
 		n = putUint(b, n, uint64(f.InIf))
+		st.keep(reuseInIf, uint64(f.InIf), at, n)
 	}
 	if known&FieldOutIf != 0 {
 		n = putLit(b, n, `,"out_if":`)
+		at := n
 		n = putUint(b, n, uint64(f.OutIf))
+		st.keep(reuseOutIf, uint64(f.OutIf), at, n)
 	}
 	if known&FieldSrcAS != 0 {
 		n = putLit(b, n, `,"src_as":`)
+		at := n
 		n = putUint(b, n, uint64(f.SrcAS))
+		st.keep(reuseSrcAS, uint64(f.SrcAS), at, n)
 	}
 	if known&FieldDstAS != 0 {
 		n = putLit(b, n, `,"dst_as":`)
+		at := n
 		n = putUint(b, n, uint64(f.DstAS))
+		st.keep(reuseDstAS, uint64(f.DstAS), at, n)
 	}
 	if known&FieldSrcMask != 0 {
 		n = putLit(b, n, `,"src_mask":`)

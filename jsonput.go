@@ -187,28 +187,39 @@ func digits8(v uint32) uint64 {
 	return x + 0x3030303030303030
 }
 
-// putIPv4 writes a dotted-quad IPv4 address, each octet one load and one
-// store from smallText. Its last store puts up to three bytes past the
+// putIPv4 writes a dotted-quad IPv4 address: the first three octets
+// each one load and one store from octetDotText (the octet and its dot),
+// the last from smallText. Its last store puts up to three bytes past the
 // address, which the caller's next bytes (a quote or a colon and more)
 // overwrite.
 func putIPv4(b []byte, n int, a [4]byte) int {
 	_ = b[n+15]
-	t := smallText[a[0]]
-	binary.LittleEndian.PutUint32(b[n:], t)
-	n += int(t >> 24)
-	b[n] = '.'
-	t = smallText[a[1]]
-	binary.LittleEndian.PutUint32(b[n+1:], t)
-	n += 1 + int(t>>24)
-	b[n] = '.'
-	t = smallText[a[2]]
-	binary.LittleEndian.PutUint32(b[n+1:], t)
-	n += 1 + int(t>>24)
-	b[n] = '.'
-	t = smallText[a[3]]
-	binary.LittleEndian.PutUint32(b[n+1:], t)
-	return n + 1 + int(t>>24)
+	t := octetDotText[a[0]]
+	binary.LittleEndian.PutUint32(b[n:], uint32(t))
+	n += int(t >> 56)
+	t = octetDotText[a[1]]
+	binary.LittleEndian.PutUint32(b[n:], uint32(t))
+	n += int(t >> 56)
+	t = octetDotText[a[2]]
+	binary.LittleEndian.PutUint32(b[n:], uint32(t))
+	n += int(t >> 56)
+	u := smallText[a[3]]
+	binary.LittleEndian.PutUint32(b[n:], u)
+	return n + int(u>>24)
 }
+
+// octetDotText[v] is the decimal text of the octet v and a dot in its low
+// four bytes (first in memory), and their length in its top byte.
+var octetDotText = func() (t [256]uint64) {
+	for v := range 256 {
+		var e [8]byte
+		s := append(appendUint(nil, uint64(v)), '.')
+		copy(e[:], s)
+		e[7] = byte(len(s))
+		t[v] = binary.LittleEndian.Uint64(e[:])
+	}
+	return t
+}()
 
 // putAddrText writes a's text form without quotes, nothing for the zero
 // Addr. An IPv6 address goes through netip's writer; a zone makes room
@@ -222,8 +233,71 @@ func putAddrText(b []byte, n int, a netip.Addr) ([]byte, int) {
 	}
 	if z := a.Zone(); z != "" {
 		b = jsonGrow(b, n, len(b)-n+len(z))
+		return b, n + len(a.AppendTo(b[n:n]))
 	}
-	return b, n + len(a.AppendTo(b[n:n]))
+	return b, putIPv6(b, n, a.As16())
+}
+
+// putIPv6 writes an IPv6 address as netip.Addr.AppendTo does (RFC 5952:
+// lowercase hex without leading zeros, the first longest run of two or
+// more zero groups as "::", an IPv4-mapped address as ::ffff:a.b.c.d),
+// each group worked out in a register and stored at once. It writes up
+// to 39 bytes, and up to 4 bytes past them.
+func putIPv6(b []byte, n int, a [16]byte) int {
+	_ = b[n+44]
+	var zeros uint8 // bit i: group i is zero
+	for i := range 8 {
+		if a[2*i]|a[2*i+1] == 0 {
+			zeros |= 1 << i
+		}
+	}
+	if zeros&0x1f == 0x1f && a[10] == 0xff && a[11] == 0xff {
+		// IPv4-mapped.
+		n = putLit(b, n, "::ffff:")
+		return putIPv4(b, n, [4]byte(a[12:]))
+	}
+	// The first longest run of zero groups, of two or more.
+	runStart, runLen := 8, 1
+	for i := 0; i < 8; {
+		if zeros>>i&1 == 0 {
+			i++
+			continue
+		}
+		l := bits.TrailingZeros8(^(zeros >> i))
+		if l > runLen {
+			runStart, runLen = i, l
+		}
+		i += l
+	}
+	for i := 0; i < 8; i++ {
+		if i == runStart {
+			b[n], b[n+1] = ':', ':'
+			n += 2
+			i += runLen - 1
+			continue
+		}
+		if i > 0 && i != runStart+runLen {
+			b[n] = ':'
+			n++
+		}
+		n = putHex16(b, n, uint16(a[2*i])<<8|uint16(a[2*i+1]))
+	}
+	return n
+}
+
+// putHex16 writes v in lowercase hex without leading zeros (0 is "0"):
+// the four nibbles spread to four bytes, made digits at once, stored in
+// one, of which the significant ones are kept.
+func putHex16(b []byte, n int, v uint16) int {
+	x := uint32(v)
+	// Nibbles to bytes, the most significant first in memory.
+	x = (x>>12)&0xf | (x>>8&0xf)<<8 | (x>>4&0xf)<<16 | (x&0xf)<<24
+	// 0-9 to '0'-'9', 10-15 to 'a'-'f': +'0', and 39 more where >= 10.
+	ge10 := ((x + 0x06060606) >> 4) & 0x01010101
+	x += 0x30303030 + ge10*39
+	d := max((bits.Len16(v)+3)/4, 1)
+	binary.LittleEndian.PutUint32(b[n:], x>>(8*(4-d)))
+	return n + d
 }
 
 // putAddr writes a as a JSON string; the zero Addr is "".
@@ -263,6 +337,76 @@ func putMAC(b []byte, n int, m [6]byte) int {
 	}
 	b[n+18] = '"'
 	return n + 19
+}
+
+// jsonState is what one encoding of a flow keeps as it goes: the date of
+// its times, and where it wrote the values its record's fields may repeat.
+type jsonState struct {
+	date  jsonDate
+	spans [reuseSlots]textSpan
+}
+
+func newJSONState() jsonState { return jsonState{date: newJSONDate()} }
+
+// textSpan is where a value's text was written, b[at:at+n], and the value
+// (an unsigned number, or an IPv4 address as a big-endian number with
+// spanIPv4 set); n is 0 when nothing was kept.
+type textSpan struct {
+	v     uint64
+	at, n uint32
+}
+
+// spanIPv4 marks the value of a textSpan as an IPv4 address.
+const spanIPv4 = 1 << 40
+
+// reuseSlot names the flow values whose text a record's field may copy
+// (jsonField.reuse is the slot plus one): the addresses and the counters
+// that are often 1000 or more. Numbers under 1000 are written as fast as
+// they are copied.
+type reuseSlot uint8
+
+const (
+	reuseSrcAddr reuseSlot = iota
+	reuseDstAddr
+	reuseNextHop
+	reusePackets
+	reuseBytes
+	reuseInIf
+	reuseOutIf
+	reuseSrcAS
+	reuseDstAS
+	reuseSlots
+)
+
+// keep remembers that the text of v is b[at:end].
+func (st *jsonState) keep(slot reuseSlot, v uint64, at, end int) {
+	st.spans[slot] = textSpan{v: v, at: uint32(at), n: uint32(end - at)}
+}
+
+// keepAddr remembers that the text of a, in quotes, is b[at:end], if a is
+// an IPv4 address (the only kind copied).
+func (st *jsonState) keepAddr(slot reuseSlot, a netip.Addr, at, end int) {
+	if a.Is4() {
+		a4 := a.As4()
+		st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, at, end)
+	}
+}
+
+// reused copies the text kept in slot (of a value of at most 32 bytes)
+// to b[n:] if it is v's, with two overlapping 16-byte copies; the copies
+// write up to 16 bytes past the text, which the caller's next writes
+// overwrite. ok is false when no text of v was kept.
+func (st *jsonState) reused(b []byte, n int, slot uint8, v uint64) (int, bool) {
+	sp := &st.spans[slot]
+	if sp.n == 0 || sp.v != v {
+		return n, false
+	}
+	at, l := int(sp.at), int(sp.n)
+	*(*[16]byte)(b[n:]) = *(*[16]byte)(b[at:])
+	if l > 16 {
+		*(*[16]byte)(b[n+l-16:]) = *(*[16]byte)(b[at+l-16:])
+	}
+	return n + l, true
 }
 
 // jsonDate remembers the text of the last day putTime wrote: the times of

@@ -90,3 +90,38 @@ func TestPutAddr(t *testing.T) {
 		}
 	}
 }
+
+// putIPv6 writes what netip.Addr.AppendTo writes, for addresses with zero
+// groups in every pattern (the runs "::" replaces), IPv4-mapped and
+// IPv4-compatible ones, and groups of every length.
+func TestPutIPv6MatchesNetip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	check := func(a [16]byte) {
+		t.Helper()
+		want := netip.AddrFrom16(a).String()
+		b := make([]byte, 100)
+		n := putIPv6(b, 3, a)
+		if got := string(b[3:n]); got != want {
+			t.Fatalf("%x: got %s, want %s", a, got, want)
+		}
+	}
+	for zeros := range 256 {
+		for range 20 {
+			var a [16]byte
+			for i := range 8 {
+				if zeros>>i&1 == 0 {
+					v := uint16(rng.Uint32()) >> (4 * rng.IntN(4)) // 1 to 4 digits
+					if v == 0 {
+						v = 1
+					}
+					a[2*i], a[2*i+1] = byte(v>>8), byte(v)
+				}
+			}
+			check(a)
+		}
+	}
+	for _, s := range []string{"::", "::1", "::ffff:192.0.2.1", "::192.0.2.1", "64:ff9b::192.0.2.1", "2001:db8::",
+		"fe80::1:0:0:1", "1:0:0:1:0:0:0:1", "1:0:0:0:1:0:0:1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:0:0"} {
+		check(netip.MustParseAddr(s).As16())
+	}
+}

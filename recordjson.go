@@ -29,15 +29,16 @@ func (r *Record) AppendFieldsJSON(dst []byte) []byte {
 }
 
 func (r *Record) appendFieldsJSON(dst []byte, depth int) []byte {
-	dc := newJSONDate()
-	b, n := r.putFieldsJSON(dst[:cap(dst)], len(dst), depth, &dc)
+	st := newJSONState()
+	b, n := r.putFieldsJSON(dst[:cap(dst)], len(dst), depth, &st)
 	return b[:n]
 }
 
 // putFieldsJSON writes what AppendFieldsJSON appends, in the manner of the
 // writers of jsonput.go: b is the destination's whole capacity and n what
-// is written of it. It makes its own room.
-func (r *Record) putFieldsJSON(b []byte, n, depth int, dc *jsonDate) ([]byte, int) {
+// is written of it. It makes its own room. The values st kept of the flow
+// encoded before it (if any) are copied where a field repeats them.
+func (r *Record) putFieldsJSON(b []byte, n, depth int, st *jsonState) ([]byte, int) {
 	if r.Template == nil {
 		b = jsonRoom(b, n, 2)
 		return b, putLit(b, n, "{}")
@@ -45,7 +46,7 @@ func (r *Record) putFieldsJSON(b []byte, n, depth int, dc *jsonDate) ([]byte, in
 	lay := r.jsonLayout()
 	data := r.Data
 	if lay.fast && len(data) >= lay.recordLen {
-		return putFixedFieldsJSON(b, n, lay, data, dc)
+		return putFixedFieldsJSON(b, n, lay, data, st)
 	}
 	off := 0
 	b = jsonRoom(b, n, 1)
@@ -91,7 +92,7 @@ func (r *Record) putFieldsJSON(b []byte, n, depth int, dc *jsonDate) ([]byte, in
 			continue
 		case opSeconds, opMillis, opMicros, opNanos:
 			var ok bool
-			if n, ok = putTimeField(b, n, jf.op, raw, dc); ok {
+			if n, ok = putTimeField(b, n, jf.op, raw, &st.date); ok {
 				continue
 			}
 		case opList:
@@ -119,7 +120,7 @@ func (r *Record) putFieldsJSON(b []byte, n, depth int, dc *jsonDate) ([]byte, in
 // not cut short: one capacity check for the record, each key one 32-byte
 // copy (the next write overwrites what it copies past the key, and the
 // last key is copied exactly), no length to check field by field.
-func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, dc *jsonDate) ([]byte, int) {
+func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, st *jsonState) ([]byte, int) {
 	b = jsonRoom(b, n, lay.recordRoom)
 	b[n] = '{'
 	n++
@@ -142,15 +143,35 @@ func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, dc *jsonD
 			n = putUint16(b, n, binary.BigEndian.Uint16(raw))
 			continue
 		case opU32:
-			n = putUint(b, n, uint64(binary.BigEndian.Uint32(raw)))
+			v := uint64(binary.BigEndian.Uint32(raw))
+			if v >= 1000 && jf.reuse != 0 {
+				var ok bool
+				if n, ok = st.reused(b, n, jf.reuse-1, v); ok {
+					continue
+				}
+			}
+			n = putUint(b, n, v)
 			continue
 		case opU64:
-			n = putUint(b, n, binary.BigEndian.Uint64(raw))
+			v := binary.BigEndian.Uint64(raw)
+			if v >= 1000 && jf.reuse != 0 {
+				var ok bool
+				if n, ok = st.reused(b, n, jf.reuse-1, v); ok {
+					continue
+				}
+			}
+			n = putUint(b, n, v)
 			continue
 		case opUint:
 			n = putUint(b, n, beUint(raw[:jf.length]))
 			continue
 		case opAddr4:
+			if jf.reuse != 0 {
+				var ok bool
+				if n, ok = st.reused(b, n, jf.reuse-1, uint64(binary.BigEndian.Uint32(raw))|spanIPv4); ok {
+					continue
+				}
+			}
 			b[n] = '"'
 			n = putIPv4(b, n+1, [4]byte(raw))
 			b[n] = '"'
@@ -161,7 +182,7 @@ func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, dc *jsonD
 			continue
 		}
 		var ok bool
-		n, ok = putTimeField(b, n, jf.op, raw[:jf.length], dc)
+		n, ok = putTimeField(b, n, jf.op, raw[:jf.length], &st.date)
 		if !ok {
 			// A time out of range: hex, as appendTypedJSON writes it.
 			n = putHex(b, n, raw[:jf.length])

@@ -28,9 +28,46 @@ type jsonField struct {
 	typ              DataType
 	op               jsonOp
 	// For a fast layout: the field's offset in the record, and its key
-	// padded to 32 bytes.
-	off uint16
-	key [32]byte
+	// padded to 32 bytes; and the slot (plus one) of the flow value whose
+	// text it may copy (reuseSlotOf), 0 for none.
+	off   uint16
+	reuse uint8
+	key   [32]byte
+}
+
+// reuseSlotOf returns the slot (plus one) of the flow value that a field
+// of element id (of the IANA registry) and op is likely to repeat, 0 for
+// none. A likely one: the text is copied only when the values are equal.
+func reuseSlotOf(pen uint32, id uint16, op jsonOp) uint8 {
+	if pen != 0 {
+		return 0
+	}
+	var s reuseSlot
+	switch {
+	case op == opAddr4 && id == 8: // sourceIPv4Address
+		s = reuseSrcAddr
+	case op == opAddr4 && id == 12: // destinationIPv4Address
+		s = reuseDstAddr
+	case op == opAddr4 && id == 15: // ipNextHopIPv4Address
+		s = reuseNextHop
+	case op != opU32 && op != opU64:
+		return 0
+	case id == 2 || id == 86: // packetDeltaCount, packetTotalCount
+		s = reusePackets
+	case id == 1 || id == 85: // octetDeltaCount, octetTotalCount
+		s = reuseBytes
+	case id == 10: // ingressInterface
+		s = reuseInIf
+	case id == 14: // egressInterface
+		s = reuseOutIf
+	case id == 16: // bgpSourceAsNumber
+		s = reuseSrcAS
+	case id == 17: // bgpDestinationAsNumber
+		s = reuseDstAS
+	default:
+		return 0
+	}
+	return uint8(s) + 1
 }
 
 // jsonOp is how a field's value is written, chosen once per template from
@@ -125,6 +162,9 @@ func (r *Record) jsonLayout() *jsonLayout {
 		jf := jsonField{keyStart: uint32(start), keyEnd: uint32(len(b)), length: f.Length,
 			typ: v.Info.Type, op: jsonOpOf(v.Info.Type, f.Length), off: uint16(l.recordLen)}
 		copy(jf.key[:], b[start:])
+		if i < len(t.Fields)-1 { // the last value is written exactly
+			jf.reuse = reuseSlotOf(f.PEN, f.ID, jf.op)
+		}
 		if jf.op < opU8 || keyLen > len(jf.key) || f.Length == VariableLength {
 			l.fast = false
 		} else {

@@ -30,6 +30,9 @@ const (
 	// DefaultDrainTimeout is how long a stopping receiver keeps handing
 	// queued datagrams to the handler when Config.DrainTimeout is zero.
 	DefaultDrainTimeout = 2 * time.Second
+	// MinReadCoalesce is the shortest wait of read coalescing (see
+	// Config.ReadCoalesce).
+	MinReadCoalesce = time.Millisecond
 	// DefaultBatchSize is the number of datagrams read per system call.
 	DefaultBatchSize = 32
 	// DefaultMaxExporters is the number of sources counted one by one.
@@ -129,9 +132,47 @@ type Config struct {
 	// (recvmmsg, Linux only, UDP sockets only). Zero means
 	// DefaultBatchSize (32); one turns batch reads off. Each socket has
 	// two reading goroutines (the second reads while the first hands
-	// datagrams over for longer than 50 to 100 ms); each keeps BatchSize
-	// buffers of MaxDatagramSize+1 bytes, the second from its first read.
+	// datagrams over for longer than 50 ms to 2 s: the watchdog that
+	// looks does so less often the lower the rate, as long as the rate takes
+	// to fill a quarter of the smallest receive buffer); each keeps
+	// BatchSize buffers of MaxDatagramSize+1 bytes, the second from its
+	// first read.
 	BatchSize int
+
+	// ReadCoalesce is how long a reading goroutine waits, after a batch
+	// read that emptied its socket (fewer datagrams than BatchSize), before
+	// it reads again, so that one wake-up of the process reads the
+	// datagrams of that interval together instead of one each: a trade of
+	// latency (a datagram may wait up to ReadCoalesce in the socket before
+	// it is decoded) for CPU. A read that fills its batch reads on at once,
+	// and a socket found empty is waited on as usual, so that neither a
+	// busy nor an idle socket waits. A wait is never longer than the rate
+	// of the last interval (from one emptying of the socket to the next)
+	// takes to fill a quarter of the socket's receive buffer or to bring
+	// BatchSize datagrams (at high rates a wait saves no wake-up, and what
+	// it lets gather is read back from cold memory), and there is none
+	// when that time is under MinReadCoalesce (a busy socket); the full
+	// batches read after a wait are handed over by the reading goroutine
+	// like any other read. A rate that jumps more
+	// than fourfold from one interval to the next, or a flood right after
+	// an idle spell, may meet a full wait (with the default 4 MiB buffer,
+	// a 20 ms wait overflows above about 180,000 datagrams of 1.4 KB a
+	// second). Datagrams the
+	// kernel drops are counted in Stats.KernelDrops as always.
+	//
+	// To coalesce, a UDP socket is taken out of the Go runtime's poller
+	// (its descriptor duplicated and the *net.UDPConn closed, also one
+	// given to Serve, whose deadlines then no longer apply): a socket in
+	// the poller wakes the process at every datagram while anything else
+	// is pending in it. Its reading goroutines wait on timers of their own
+	// (timerfd), and on the socket only when they find it empty.
+	//
+	// Zero (the default) or negative reads at once. It applies to batch
+	// reads only (Linux, BatchSize above one). On the 2-vCPU virtual
+	// machine of docs/performance-pipeline.md, where a wake-up costs tens
+	// of microseconds of CPU, 20 ms cut the CPU of a collector receiving
+	// a few hundred datagrams a second by half or more.
+	ReadCoalesce time.Duration
 
 	// MaxExporters bounds the number of sources counted one by one;
 	// further sources are counted together under the zero AddrPort.

@@ -24,7 +24,14 @@
 // workers hand over in parallel. A full queue drops the datagram and
 // counts it. The socket never stalls for long: while a reader hands
 // datagrams over, the socket's second reading goroutine takes the reading
-// over if that goes on for more than 50 to 100 ms (a stuck handler).
+// over if that goes on for more than 50 ms to 2 s (a stuck handler; the
+// lower the rate, the longer the socket buffer lasts, and the less often
+// the watchdog looks).
+//
+// With Config.ReadCoalesce, a reader that empties its socket waits that
+// long before it reads again, so that a receiver of a few hundred
+// datagrams a second wakes a few tens of times a second rather than once
+// a datagram (latency traded for CPU; docs/performance-pipeline.md).
 //
 // # TCP and TLS
 //

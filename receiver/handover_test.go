@@ -2,6 +2,7 @@ package receiver_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -21,6 +22,12 @@ import (
 // goroutine that handed the first datagram over waits in it, the other
 // reads on (the watchdog wakes it), and the rest are read and queued.
 func TestReceiverBlockedHandlerDoesNotStallSocket(t *testing.T) {
+	for _, coalesce := range rxCoalesceCases {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testReceiverBlockedHandler(t, coalesce) })
+	}
+}
+
+func testReceiverBlockedHandler(t *testing.T, coalesce time.Duration) {
 	rxNoLeak(t)
 	gate := make(chan struct{})
 	var first sync.Once
@@ -28,7 +35,7 @@ func TestReceiverBlockedHandlerDoesNotStallSocket(t *testing.T) {
 	r := receiver.New(func(*receiver.Datagram) {
 		first.Do(func() { <-gate })
 		handled.Add(1)
-	}, receiver.Config{Workers: 1, QueueLen: 100})
+	}, receiver.Config{Workers: 1, QueueLen: 100, ReadCoalesce: coalesce})
 	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
 	require.NoError(t, err)
 	defer cancel()
@@ -55,6 +62,12 @@ func TestReceiverBlockedHandlerDoesNotStallSocket(t *testing.T) {
 // takeover. Eight exporters on loopback, two workers, a handler that is
 // now and then slow (and once slower than the takeover).
 func TestReceiverOrderAcrossHandOvers(t *testing.T) {
+	for _, coalesce := range rxCoalesceCases {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testReceiverOrderAcrossHandOvers(t, coalesce) })
+	}
+}
+
+func testReceiverOrderAcrossHandOvers(t *testing.T, coalesce time.Duration) {
 	rxNoLeak(t)
 	const exporters, each = 8, 600
 	var (
@@ -88,7 +101,7 @@ func TestReceiverOrderAcrossHandOvers(t *testing.T) {
 		mu.Unlock()
 		busy.Add(-1)
 	}
-	r := receiver.New(h, receiver.Config{Workers: 2})
+	r := receiver.New(h, receiver.Config{Workers: 2, ReadCoalesce: coalesce})
 	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
 	require.NoError(t, err)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowkit/netflow"
+	"github.com/flowkit/netflow/internal/polltimer"
 )
 
 // ErrListen means a Receiver could not bind its socket: a bad address, an
@@ -71,6 +72,7 @@ type Receiver struct {
 	handOvers      atomic.Uint64 // hand-overs by reading goroutines, for the watchdog
 	watchdogAsleep atomic.Bool
 	watchdogWake   chan struct{}
+	watchdogTimer  *polltimer.Timer // closed when every reader has ended
 
 	total       counters
 	exporters   *exporterTable
@@ -167,6 +169,7 @@ func (r *Receiver) launch() {
 			}()
 		}
 		r.workers.Add(1)
+		r.watchdogTimer = polltimer.New()
 		go func() {
 			defer r.workers.Done()
 			r.watch()
@@ -225,6 +228,7 @@ func (r *Receiver) supervise(sweeper *sync.WaitGroup) {
 	r.readers.Wait()
 	r.conns.Wait()
 	close(r.readersDone)
+	r.watchdogTimer.Close()
 	for _, l := range r.lanes {
 		l.close()
 	}

@@ -22,11 +22,16 @@ import (
 )
 
 func TestReceiverListenV5(t *testing.T) {
-	for _, batch := range []int{1, 0} {
-		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+	for _, c := range []struct {
+		batch    int
+		coalesce time.Duration
+	}{{1, 0}, {0, 0}, {0, 10 * time.Millisecond}} {
+		batch := c.batch
+		t.Run(fmt.Sprintf("batch=%d,coalesce=%v", batch, c.coalesce), func(t *testing.T) {
 			rxNoLeak(t)
 			var sink rxSink
-			r := receiver.New(sink.handle, receiver.Config{Workers: 3, BatchSize: batch, ReadBuffer: 4 << 20})
+			r := receiver.New(sink.handle, receiver.Config{Workers: 3, BatchSize: batch, ReadBuffer: 4 << 20,
+				ReadCoalesce: c.coalesce})
 			addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -365,9 +370,15 @@ func TestReceiverReusePort(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_REUSEPORT sockets on Linux only")
 	}
+	for _, coalesce := range rxCoalesceCases {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testReceiverReusePort(t, coalesce) })
+	}
+}
+
+func testReceiverReusePort(t *testing.T, coalesce time.Duration) {
 	rxNoLeak(t)
 	var sink rxSink
-	r := receiver.New(sink.handle, receiver.Config{Sockets: 3, Workers: 2, ReadBuffer: 1 << 20})
+	r := receiver.New(sink.handle, receiver.Config{Sockets: 3, Workers: 2, ReadBuffer: 1 << 20, ReadCoalesce: coalesce})
 	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -397,6 +408,14 @@ func TestReceiverKernelDrops(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_RXQ_OVFL is Linux only")
 	}
+	for _, coalesce := range rxCoalesceCases {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testReceiverKernelDrops(t, coalesce) })
+	}
+}
+
+// testReceiverKernelDrops serves a socket of Serve's caller, which read
+// coalescing takes out of the poller (Serve closes the conn at once).
+func testReceiverKernelDrops(t *testing.T, coalesce time.Duration) {
 	rxNoLeak(t)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
@@ -412,7 +431,7 @@ func TestReceiverKernelDrops(t *testing.T) {
 	for range n {
 		rxSend(t, c, rxV5(0, 0, 30))
 	}
-	r := receiver.New(nil, receiver.Config{})
+	r := receiver.New(nil, receiver.Config{ReadCoalesce: coalesce})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Serve(ctx, conn) }()

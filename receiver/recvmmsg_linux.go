@@ -21,6 +21,7 @@ import (
 // for the monitor to do.
 type rawReader struct {
 	rc    syscall.RawConn
+	det   *detachedSocket // instead of rc: a socket out of the poller
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for an IPv4 or IPv6 source
@@ -42,7 +43,21 @@ func newRawReader(c *net.UDPConn, n, size int) *rawReader {
 	if err != nil {
 		return nil
 	}
-	rr := &rawReader{rc: rc, hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
+	rr := newRawBuffers(n, size)
+	rr.rc = rc
+	return rr
+}
+
+// newDetachedReader returns a reader of n datagrams of up to size bytes
+// per call from a detached socket.
+func newDetachedReader(d *detachedSocket, n, size int) *rawReader {
+	rr := newRawBuffers(n, size)
+	rr.det = d
+	return rr
+}
+
+func newRawBuffers(n, size int) *rawReader {
+	rr := &rawReader{hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
 		names: make([]unix.RawSockaddrInet6, n), bufs: make([][]byte, n), oobs: make([][]byte, n)}
 	for i := range rr.hdrs {
 		rr.bufs[i] = make([]byte, size)
@@ -62,38 +77,50 @@ func newRawReader(c *net.UDPConn, n, size int) *rawReader {
 
 // read reads at least one datagram and returns how many.
 func (rr *rawReader) read() (int, error) {
+	if rr.det != nil {
+		got, errno := rr.recv(uintptr(rr.det.fd))
+		switch errno {
+		case 0:
+			return got, nil
+		case unix.EAGAIN:
+			return rr.det.waitRead(rr) // empty: wait for data
+		}
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
+	}
 	var got int
 	var errno syscall.Errno
 	err := rr.rc.Read(func(fd uintptr) bool {
-		for {
-			for i := range rr.hdrs {
-				h := &rr.hdrs[i].hdr
-				h.Namelen = uint32(unsafe.Sizeof(rr.names[i]))
-				h.SetControllen(len(rr.oobs[i]))
-				h.Flags = 0
-			}
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&rr.hdrs[0])),
-				uintptr(len(rr.hdrs)), unix.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case 0:
-				got = int(r)
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait for data
-			default:
-				errno = e
-			}
-			return true
-		}
+		got, errno = rr.recv(fd)
+		return errno != unix.EAGAIN // EAGAIN: wait for data
 	})
 	if err != nil {
 		return 0, err
 	}
 	if errno != 0 {
-		return 0, &net.OpError{Op: "read", Net: "udp", Err: syscall.Errno(errno)}
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
 	}
 	return got, nil
+}
+
+// recv makes one non-blocking recvmmsg call on fd.
+func (rr *rawReader) recv(fd uintptr) (int, syscall.Errno) {
+	for {
+		for i := range rr.hdrs {
+			h := &rr.hdrs[i].hdr
+			h.Namelen = uint32(unsafe.Sizeof(rr.names[i]))
+			h.SetControllen(len(rr.oobs[i]))
+			h.Flags = 0
+		}
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&rr.hdrs[0])),
+			uintptr(len(rr.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), 0
+	}
 }
 
 // message returns datagram i of the last read: its bytes, source, whether

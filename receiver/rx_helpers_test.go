@@ -14,6 +14,10 @@ import (
 	"github.com/flowkit/netflow/receiver"
 )
 
+// rxCoalesceCases are the Config.ReadCoalesce of the tests run both ways:
+// reading at once, and coalescing reads (a detached socket on Linux).
+var rxCoalesceCases = []time.Duration{0, 10 * time.Millisecond}
+
 // rxNoLeak fails t if the goroutines started during the test have not all
 // ended once its other cleanups ran. Call it first in a test.
 func rxNoLeak(t *testing.T) {

@@ -45,6 +45,7 @@
 //	-rcvbuf BYTES      socket receive buffer size (0: 4 MiB; negative: the system's default)
 //	-max-datagram N    largest datagram accepted, in bytes
 //	-batch N           datagrams read per system call (1: no batch reads)
+//	-read-coalesce D   after a read that empties the socket, wait D before the next (default 20ms; 0: read at once)
 //	-flows-only        do not print options data records
 //	-v                 log the receiver's events on standard error
 //	-metrics ADDR      serve Prometheus metrics at http://ADDR/metrics (prints "metrics on ADDR")
@@ -122,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: 4 MiB, the receiver's default; negative: the system's default)")
 		maxSize   = fs.Int("max-datagram", receiver.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
+		coalesce  = fs.Duration("read-coalesce", defaultReadCoalesce, "after a read that empties the socket, wait this long before the next (0: read at once; see receiver.Config.ReadCoalesce)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
@@ -187,6 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ReadBuffer:      *rcvbuf,
 		MaxDatagramSize: *maxSize,
 		BatchSize:       *batch,
+		ReadCoalesce:    *coalesce,
 		TLS:             tlsCfg,
 	}
 	tcpLimits.apply(&cfg)
@@ -337,6 +340,12 @@ type lines struct {
 }
 
 const errorsPerSecond = 10
+
+// defaultReadCoalesce is -read-coalesce's default: datagrams wait up to
+// 20 ms in the socket (the writer holds lines up to 100 ms anyway), and a
+// collector receiving a few hundred a second wakes 50 times a second
+// instead of once a datagram (docs/performance-pipeline.md).
+const defaultReadCoalesce = 20 * time.Millisecond
 
 func (p *printer) handle(d *receiver.Datagram) {
 	if d.Err != nil {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/flowkit/netflow/internal/polltimer"
 )
 
 // The output's bounds and pace: what the handlers may leave pending for
@@ -38,9 +40,13 @@ const (
 // stopBlocking is called, such output is dropped and counted, so that a
 // stalled standard output cannot hold the shutdown.
 type boundedWriter struct {
-	w    io.Writer
-	kick chan struct{} // wakes the writer: output after a quiet spell, flushSize pending, or close
-	done chan struct{} // closed when the writer has ended
+	w io.Writer
+	// clock is the writer's flushInterval and its wake-up (Wake, the
+	// kick): output after a quiet spell, flushSize pending, or close. A
+	// poll timer, not a time.Ticker: a runtime timer firing ten times a
+	// second also wakes the runtime's monitor thread each time.
+	clock *polltimer.Timer
+	done  chan struct{} // closed when the writer has ended
 
 	mu        sync.Mutex
 	room      sync.Cond // handlers waiting for pending output to be taken
@@ -56,7 +62,7 @@ type boundedWriter struct {
 }
 
 func newBoundedWriter(w io.Writer) *boundedWriter {
-	b := &boundedWriter{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &boundedWriter{w: w, clock: polltimer.New(), done: make(chan struct{})}
 	b.room.L = &b.mu
 	go b.run()
 	return b
@@ -87,10 +93,7 @@ func (b *boundedWriter) hand(p []byte) []byte {
 	}
 	b.mu.Unlock()
 	if wake {
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		b.clock.Wake()
 	}
 	if next == nil {
 		// As large as this one: the next output is likely as large.
@@ -107,17 +110,13 @@ func (b *boundedWriter) write(p []byte) {
 // run is the writer.
 func (b *boundedWriter) run() {
 	defer close(b.done)
-	t := time.NewTicker(flushInterval)
-	defer t.Stop()
+	defer b.clock.Close()
 	var bufs [][]byte
 	quiet := 0
 	woken := false
 	for {
 		if !woken {
-			select {
-			case <-b.kick:
-			case <-t.C:
-			}
+			b.clock.Sleep(flushInterval) // or until a Wake
 		}
 		woken = false
 		b.mu.Lock()
@@ -127,12 +126,11 @@ func (b *boundedWriter) run() {
 				return
 			}
 			if quiet++; quiet >= writerQuietTicks {
-				// Sleep until output comes (hand kicks an asleep writer).
+				// Sleep until output comes (hand wakes an asleep writer).
 				b.asleep = true
 				b.mu.Unlock()
-				t.Stop()
-				<-b.kick
-				t.Reset(flushInterval)
+				for b.clock.Sleep(time.Hour) == nil && b.isAsleep() {
+				}
 				quiet, woken = 0, true
 				continue
 			}
@@ -159,6 +157,13 @@ func (b *boundedWriter) run() {
 	}
 }
 
+// isAsleep reports whether the writer still waits for output.
+func (b *boundedWriter) isAsleep() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.asleep
+}
+
 // stopBlocking makes output that finds outputLimit bytes pending dropped
 // instead of waiting.
 func (b *boundedWriter) stopBlocking() {
@@ -178,10 +183,7 @@ func (b *boundedWriter) close(timeout time.Duration) int {
 		b.noBlock, b.closed, b.asleep = true, true, false
 		b.room.Broadcast()
 		b.mu.Unlock()
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		b.clock.Wake()
 	})
 	t := time.NewTimer(timeout)
 	defer t.Stop()

@@ -337,19 +337,17 @@ func (p *proc) waitLine(re *regexp.Regexp, timeout time.Duration) (string, error
 }
 
 // stop sends SIGTERM and waits for the process and its standard error.
+// Its standard error is read to the end before Wait, which closes the
+// pipe once the process has exited (and so could cut the last lines off,
+// such as udpsink's count).
 func (p *proc) stop() []string {
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan struct{})
-	go func() {
-		p.cmd.Wait()
-		close(exited)
-	}()
 	select {
-	case <-exited:
+	case <-p.done:
 	case <-time.After(60 * time.Second):
 		p.cmd.Process.Kill()
-		<-exited
 	}
+	p.cmd.Wait()
 	<-p.done
 	return p.all
 }

@@ -1,0 +1,149 @@
+package netflow
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// A record's field that repeats a value of its flow (addresses, packets,
+// bytes, interfaces, AS numbers) has its text copied from the flow's:
+// AppendJSONWithFields writes the old encoder's bytes whether the values
+// are equal (copied) or not (written), with texts of every length, the
+// reusable element last or not, and changes at most jsonScratch bytes of
+// the spare capacity past what it returns.
+func TestFieldsJSONReusesFlowText(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	// Every element of reuseSlotOf, then protocolIdentifier; and the same
+	// with the last reusable one last.
+	reusable := []tmplField{{8, 4, 0}, {12, 4, 0}, {15, 4, 0}, {2, 4, 0}, {1, 8, 0}, {86, 8, 0}, {85, 4, 0},
+		{10, 4, 0}, {14, 4, 0}, {16, 4, 0}, {17, 4, 0}}
+	templates := [][]tmplField{
+		append(append([]tmplField(nil), reusable...), tmplField{4, 1, 0}),
+		reusable,
+	}
+	// Values of each text length: 0, 9, 999, 1000, ... up to 20 digits.
+	num := func() uint64 {
+		switch rng.IntN(4) {
+		case 0:
+			return uint64(rng.IntN(1000))
+		case 1:
+			return rng.Uint64()
+		}
+		return rng.Uint64() >> rng.IntN(64)
+	}
+	addr := func() [4]byte {
+		var a [4]byte
+		for i := range a {
+			a[i] = []byte{0, 7, 42, 199, 255}[rng.IntN(5)]
+		}
+		return a
+	}
+	copied := 0
+	for i := range 3000 {
+		fields := templates[i%len(templates)]
+		var data []byte
+		addrs := make([][4]byte, 3)
+		nums := make([]uint64, len(fields)-3)
+		for j, f := range fields {
+			switch {
+			case j < 3:
+				addrs[j] = addr()
+				data = append(data, addrs[j][:]...)
+			case f.id == 4:
+				data = append(data, 6)
+			default:
+				v := num()
+				if f.length == 4 {
+					v &= 0xffffffff
+				}
+				nums[j-3] = v
+				data = append(data, u64(v, int(f.length))...)
+			}
+		}
+		rec := decodeOneRecord(t, fields, data)
+		// The flow: each value the record's, or another, at random.
+		f := fullFlow
+		f.Known |= FieldSrcAddr | FieldDstAddr | FieldNextHop
+		pick := func(v uint64) uint64 {
+			if rng.IntN(3) == 0 {
+				return num()
+			}
+			return v
+		}
+		pickAddr := func(a [4]byte) netip.Addr {
+			switch rng.IntN(4) {
+			case 0:
+				return netip.AddrFrom4(addr())
+			case 1:
+				return netip.AddrFrom16(netip.AddrFrom4(a).As16()) // the same octets, IPv4-mapped
+			}
+			return netip.AddrFrom4(a)
+		}
+		f.SrcAddr, f.DstAddr, f.NextHop = pickAddr(addrs[0]), pickAddr(addrs[1]), pickAddr(addrs[2])
+		f.Packets = pick(nums[0])
+		f.Bytes = pick(nums[1])
+		f.InIf = uint32(pick(nums[4]))
+		f.OutIf = uint32(pick(nums[5]))
+		f.SrcAS = uint32(pick(nums[6]))
+		f.DstAS = uint32(pick(nums[7]))
+		if rng.IntN(5) == 0 {
+			f.Known &^= FieldPackets | FieldSrcAddr
+		}
+		want := legacyAppendJSONWithFields(&f, []byte("x"), rec)
+		if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
+			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
+		}
+		// In place, with a canary past the spare capacity.
+		for _, extra := range []int{0, 1, 2, 3, 64, 4096} {
+			buf := make([]byte, len(want)+extra+64)
+			for j := range buf {
+				buf[j] = 0xa5
+			}
+			got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
+			if string(got[1:]) != string(want[1:]) {
+				t.Fatalf("flow %d in place:\ngot  %s\nwant %s", i, got, want)
+			}
+			if &got[0] == &buf[0] {
+				for j := len(got) + jsonScratch; j < len(buf); j++ {
+					if buf[j] != 0xa5 {
+						t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
+					}
+				}
+			}
+		}
+		if f.Packets == nums[0] && f.Packets >= 1000 && f.Known&FieldPackets != 0 {
+			copied++
+		}
+	}
+	if copied < 300 {
+		t.Errorf("only %d flows with a packet count to copy", copied)
+	}
+}
+
+// The fields the encoder may copy from the flow are the fixed-size ones
+// it is given for: an IPv4 address for the addresses, 32- or 64-bit
+// counters for the numbers; and no field of an enterprise's element.
+func TestReuseSlotOf(t *testing.T) {
+	for _, c := range []struct {
+		pen  uint32
+		id   uint16
+		op   jsonOp
+		want uint8
+	}{
+		{0, 8, opAddr4, uint8(reuseSrcAddr) + 1},
+		{0, 8, opAddr16, 0},
+		{0, 12, opAddr4, uint8(reuseDstAddr) + 1},
+		{0, 2, opU64, uint8(reusePackets) + 1},
+		{0, 2, opU16, 0},
+		{0, 1, opU32, uint8(reuseBytes) + 1},
+		{0, 17, opU32, uint8(reuseDstAS) + 1},
+		{0, 7, opU32, 0},
+		{9, 8, opAddr4, 0},
+		{9, 2, opU64, 0},
+	} {
+		if got := reuseSlotOf(c.pen, c.id, c.op); got != c.want {
+			t.Errorf("reuseSlotOf(%d, %d, %d) = %d, want %d", c.pen, c.id, c.op, got, c.want)
+		}
+	}
+}

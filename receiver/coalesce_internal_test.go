@@ -1,0 +1,243 @@
+package receiver
+
+import (
+	"context"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// With read coalescing, a steady trickle of datagrams is read several at
+// a time: 150 datagrams 1 ms apart, with a 20 ms wait after each read that
+// empties the socket, take far fewer reads than datagrams (without
+// coalescing, about one each), and none is lost.
+func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	var handled atomic.Int64
+	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 2, ReadCoalesce: 20 * time.Millisecond})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	if s := r.sockets[0]; s.det == nil {
+		t.Fatal("socket not detached for read coalescing")
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 150
+	for range n {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for handled.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	reads := r.sockets[0].reads.Load()
+	t.Logf("%d datagrams in %d reads", n, reads)
+	if reads > n/3 {
+		t.Errorf("%d reads for %d datagrams: not coalesced", reads, n)
+	}
+	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {
+		t.Errorf("drops: kernel %d, queue %d", st.KernelDrops, st.Total.Dropped)
+	}
+}
+
+// The wait after a read that empties the socket is ReadCoalesce, but never
+// longer than the rate of the last cycle (from the previous emptying to
+// this one) takes to fill a quarter of the receive buffer or to bring a
+// batch; none when that is shorter than MinReadCoalesce, or after a read
+// that fills its batch.
+func TestPlanWait(t *testing.T) {
+	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 32}}
+	s := &socket{det: new(detachedSocket), rcvbuf: 8 << 20} // 4 MiB asked: Linux counts 8
+	rd := &reader{}
+	t0 := time.Unix(1700000000, 0)
+	const size = 1464
+	charged := size + skbOverhead
+	near := func(got, want time.Duration) bool {
+		d := got - want
+		return d > -time.Microsecond && d < time.Microsecond
+	}
+
+	r.planWait(rd, s, 3, 3*size, false, t0)
+	if rd.wait != 20*time.Millisecond {
+		t.Fatalf("first wait %v, want ReadCoalesce", rd.wait)
+	}
+	// 250 datagrams/s: 5 a cycle of 20 ms, far below a quarter of 8 MiB
+	// and a batch.
+	r.planWait(rd, s, 5, 5*size, false, t0.Add(20*time.Millisecond))
+	if rd.wait != 20*time.Millisecond {
+		t.Errorf("wait at 250/s %v, want ReadCoalesce", rd.wait)
+	}
+	// A full batch: read on, and the cycle goes on.
+	r.planWait(rd, s, 32, 32*size, true, t0.Add(30*time.Millisecond))
+	if rd.wait != 0 {
+		t.Errorf("wait after a full batch %v, want none", rd.wait)
+	}
+	// 100 datagrams in this 20 ms cycle (5,000/s): a batch of 32 takes
+	// 6.4 ms at that rate, well within a quarter of the buffer.
+	r.planWait(rd, s, 68, 68*size, false, t0.Add(40*time.Millisecond))
+	if want := 20 * time.Millisecond * 32 / 100; !near(rd.wait, want) {
+		t.Errorf("wait at 5,000/s %v, want %v (a batch)", rd.wait, want)
+	}
+	// 20,000/s: a batch takes 1.6 ms.
+	r.planWait(rd, s, 32, 32*size, true, t0.Add(41*time.Millisecond))
+	r.planWait(rd, s, 8, 8*size, false, t0.Add(42*time.Millisecond))
+	if want := 2 * time.Millisecond * 32 / 40; !near(rd.wait, want) {
+		t.Errorf("wait at 20,000/s %v, want %v (a batch)", rd.wait, want)
+	}
+	// With batches of 4096, the quarter of the buffer bounds the wait:
+	// 1,000 datagrams in a 20 ms cycle (50,000/s), a quarter of the
+	// buffer (2 MiB) at that rate is 2 MiB / (1000 * charged / 20 ms).
+	rb := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 4096}}
+	rdb := &reader{}
+	rb.planWait(rdb, s, 1, size, false, t0)
+	rb.planWait(rdb, s, 1000, 1000*size, false, t0.Add(20*time.Millisecond))
+	want := time.Duration(float64(20*time.Millisecond) * float64(2<<20) / float64(1000*charged))
+	if !near(rdb.wait, want) {
+		t.Errorf("wait at 50,000/s %v, want %v (a quarter of the buffer)", rdb.wait, want)
+	}
+	if rdb.wait >= 20*time.Millisecond || rdb.wait < MinReadCoalesce {
+		t.Errorf("wait at 50,000/s %v out of bounds", rdb.wait)
+	}
+	// 50,000/s: a batch comes in 0.64 ms, sooner than MinReadCoalesce:
+	// no wait.
+	r.planWait(rd, s, 50, 50*size, false, t0.Add(43*time.Millisecond))
+	if rd.wait != 0 {
+		t.Errorf("wait at 50,000/s %v, want none", rd.wait)
+	}
+	// At the shortest wait: a batch in 1 ms (32,000/s).
+	r.planWait(rd, s, 32, 32*size, false, t0.Add(44*time.Millisecond))
+	if rd.wait != MinReadCoalesce {
+		t.Errorf("wait at 32,000/s %v, want %v", rd.wait, MinReadCoalesce)
+	}
+	// Without read coalescing (no detached socket): never a wait.
+	rd2 := &reader{}
+	r.planWait(rd2, &socket{rcvbuf: 8 << 20}, 1, size, false, t0)
+	if rd2.wait != 0 {
+		t.Errorf("wait without coalescing %v", rd2.wait)
+	}
+}
+
+// A receiver with read coalescing closes every descriptor it opened (the
+// socket's duplicate, the timers, the duplicates waited on) by the time
+// its stop returns, whether its readers were waiting for data or between
+// reads.
+func TestReadCoalesceClosesDescriptors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	for _, traffic := range []bool{false, true} {
+		before := fds()
+		var handled atomic.Int64
+		r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 1, Sockets: 2, ReadCoalesce: 50 * time.Millisecond})
+		addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if traffic {
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				c.Write(v5Datagram(1))
+			}
+			c.Close()
+			deadline := time.Now().Add(10 * time.Second)
+			for handled.Load() < 3 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		began := time.Now()
+		cancel()
+		if took := time.Since(began); took > 2*time.Second {
+			t.Errorf("traffic %v: stop took %v", traffic, took)
+		}
+		if after := fds(); after != before {
+			t.Errorf("traffic %v: %d descriptors open before, %d after the stop", traffic, before, after)
+		}
+	}
+}
+
+// The full batches read after a coalescing wait are what the wait let
+// gather, not a socket outpacing its reader: the reading goroutine hands
+// them over itself, as it does a read that empties the socket, instead of
+// copying them to a worker.
+func TestReadCoalesceBacklogHandedOverInline(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	var handled atomic.Int64
+	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 1, BatchSize: 4, ReadCoalesce: 200 * time.Millisecond})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	s := r.sockets[0]
+	if s.det == nil {
+		t.Fatal("socket not detached for read coalescing")
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for handled.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// One datagram: read, handed over, then the reader waits.
+	if _, err := c.Write(v5Datagram(30)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1)
+	before := s.inline.Load() / 2
+	// 20 more while it waits: five full batches (BatchSize 4).
+	const n = 20
+	for range n {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(1 + n)
+	inline := s.inline.Load()/2 - before
+	t.Logf("%d datagrams in %d reads, %d handed over inline", n, s.reads.Load(), inline)
+	// Had the full batches gone to the worker, only reads that emptied
+	// the socket (one or two here) would be handed over inline.
+	if inline < 4 {
+		t.Errorf("%d inline hand-overs for %d datagrams in batches of 4: the backlog went to the worker", inline, n)
+	}
+	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {
+		t.Errorf("drops: kernel %d, queue %d", st.KernelDrops, st.Total.Dropped)
+	}
+}
