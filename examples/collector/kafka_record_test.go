@@ -190,4 +190,3 @@ func TestKafkaRecordReuse(t *testing.T) {
 	}
 	require.Equal(t, wantLater, gotLater)
 }
-
