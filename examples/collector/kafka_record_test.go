@@ -190,3 +190,29 @@ func TestKafkaRecordReuse(t *testing.T) {
 	}
 	require.Equal(t, wantLater, gotLater)
 }
+
+// TestKafkaRecordDatagramFailures: with the cluster gone, every datagram's
+// record fails after -kafka-timeout, and the records and the flows in them
+// are counted failed.
+func TestKafkaRecordDatagramFailures(t *testing.T) {
+	noLeak(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
+	require.NoError(t, err)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	cluster.Close()
+	want := tsharkDatagrams(t, "netflow5.json")
+
+	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", brokers, "-topic", "flows",
+		"-kafka-record", "datagram", "-kafka-timeout", "1s", "-metrics", "127.0.0.1:0")
+	defer stop()
+	maddr := stderrValue(t, stderr, "metrics on ")
+	from := send(t, addr, netflow5Datagrams(t)...)
+	waitFlows(t, maddr, from, 30)
+	waitFor(t, "failures counted", func() bool {
+		return metricValue(scrape(t, maddr), `netflow_kafka_records_total{result="failed"}`) == fmt.Sprint(len(want))
+	})
+	require.Equal(t, 0, stop())
+	require.Contains(t, stderr.String(), fmt.Sprintf("kafka: %d records produced, 0 delivered, %d failed\n", len(want), len(want)))
+	require.Contains(t, stderr.String(), "kafka: 30 flows produced, 0 delivered, 30 failed\n")
+	require.Contains(t, stderr.String(), "kafka: first delivery failure: ")
+}
