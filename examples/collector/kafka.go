@@ -167,8 +167,8 @@ func newKafkaSink(brokers, topic string, linger, timeout time.Duration, compress
 	return k, nil
 }
 
-// record returns a record for one flow, with a value buffer of earlier
-// flows to encode it into.
+// record returns a record for one flow (or a datagram's flows), with a
+// value buffer of earlier flows to encode it into.
 func (k *kafkaSink) record() *kafkaRecord {
 	select {
 	case kr := <-k.free:
@@ -179,7 +179,7 @@ func (k *kafkaSink) record() *kafkaRecord {
 		return kr
 	default:
 	}
-	size := 1024 // a flow with its record: 700-800 bytes
+	size := 1024 // a flow with its record: 700-900 bytes
 	if k.perDatagram {
 		size = 32 << 10 // 30 of them
 	}
