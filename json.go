@@ -319,11 +319,15 @@ func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	}
 	if known&FieldStart != 0 {
 		n = putLit(b, n, `,"start":`)
-		n = putTime(b, n, f.Start.Unix(), uint32(f.Start.Nanosecond()), &st.date)
+		at, sec, ns := n, f.Start.Unix(), uint32(f.Start.Nanosecond())
+		n = putTime(b, n, sec, ns, &st.date)
+		st.keepTime(reuseStart, sec, ns, at, n)
 	}
 	if known&FieldEnd != 0 {
 		n = putLit(b, n, `,"end":`)
-		n = putTime(b, n, f.End.Unix(), uint32(f.End.Nanosecond()), &st.date)
+		at, sec, ns := n, f.End.Unix(), uint32(f.End.Nanosecond())
+		n = putTime(b, n, sec, ns, &st.date)
+		st.keepTime(reuseEnd, sec, ns, at, n)
 	}
 	if known&FieldInIf != 0 {
 		n = putLit(b, n, `,"in_if":`)

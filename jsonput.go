@@ -302,6 +302,9 @@ func putHex16(b []byte, n int, v uint16) int {
 
 // putAddr writes a as a JSON string; the zero Addr is "".
 func putAddr(b []byte, n int, a netip.Addr) ([]byte, int) {
+	if a.Is4() {
+		return b, n + winQuotedIPv4((*[24]byte)(b[n:]), a.As4())
+	}
 	b[n] = '"'
 	b, n = putAddrText(b, n+1, a)
 	b[n] = '"'
@@ -361,8 +364,8 @@ const spanIPv4 = 1 << 40
 
 // reuseSlot names the flow values whose text a record's field may copy
 // (jsonField.reuse is the slot plus one): the addresses and the counters
-// that are often 1000 or more. Numbers under 1000 are written as fast as
-// they are copied.
+// that are often 1000 or more, and the times. Numbers under 1000 are
+// written as fast as they are copied.
 type reuseSlot uint8
 
 const (
@@ -375,6 +378,8 @@ const (
 	reuseOutIf
 	reuseSrcAS
 	reuseDstAS
+	reuseStart
+	reuseEnd
 	reuseSlots
 )
 
@@ -389,6 +394,18 @@ func (st *jsonState) keepAddr(slot reuseSlot, a netip.Addr, at, end int) {
 	if a.Is4() {
 		a4 := a.As4()
 		st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, at, end)
+	}
+}
+
+// keepTime remembers that the text of the time sec.ns, in quotes, is
+// b[at:end], if it is a whole number of milliseconds that a
+// dateTimeSeconds or dateTimeMilliseconds field writes as a time (from
+// 1970 to Value.Time's limit, maxUnixMilli, rounded down to a second so
+// that it holds for both): the value kept is the milliseconds since the
+// epoch, which such a field's value is compared with.
+func (st *jsonState) keepTime(slot reuseSlot, sec int64, ns uint32, at, end int) {
+	if ns%1e6 == 0 && sec >= 0 && sec < maxUnixMilli/1000 {
+		st.keep(slot, uint64(sec)*1000+uint64(ns/1e6), at, end)
 	}
 }
 
@@ -425,40 +442,53 @@ func newJSONDate() jsonDate { return jsonDate{days: noDay} }
 
 // putTime writes a time given as seconds and nanoseconds since the Unix
 // epoch as a JSON string in JSONTimeLayout (the UTC time of t.Unix() and
-// t.Nanosecond()). ns is in [0, 1e9).
+// t.Nanosecond()). ns is in [0, 1e9). It writes 32 bytes at b[n:] with
+// a few wide stores: the date (jsonDate), the time of day as one word,
+// the fraction in two or three.
 func putTime(b []byte, n int, sec int64, ns uint32, dc *jsonDate) int {
-	if sec < minRFC3339Unix || sec >= maxRFC3339Unix {
+	// u counts the seconds from 0000-01-01, unsigned, so that one compare
+	// checks the range and the divisions need no sign fix.
+	u := uint64(sec - minRFC3339Unix)
+	if u >= maxRFC3339Unix-minRFC3339Unix {
 		return putTimeFormat(b, n, sec, ns)
 	}
-	days := sec / 86400
-	rem := int(sec % 86400)
-	if rem < 0 {
-		days--
-		rem += 86400
-	}
-	if days != dc.days {
+	days0 := u / 86400
+	rem := uint32(u - days0*86400)
+	if days := int64(days0) + minRFC3339Unix/86400; days != dc.days {
 		dc.set(days)
 	}
-	*(*[16]byte)(b[n:]) = dc.text
-	t := b[n+12 : n+32]
-	h, m, s := rem/3600, rem/60%60, rem%60
-	t[0], t[1], t[2] = twoDigits[2*h], twoDigits[2*h+1], ':'
-	t[3], t[4], t[5] = twoDigits[2*m], twoDigits[2*m+1], ':'
-	t[6], t[7], t[8] = twoDigits[2*s], twoDigits[2*s+1], '.'
+	w := (*[32]byte)(b[n:])
+	*(*[16]byte)(w[:16]) = dc.text
+	h := rem / 3600
+	rem -= h * 3600
+	m := rem / 60
+	s := rem - m*60
+	binary.LittleEndian.PutUint64(w[12:20], uint64(twoDigitWords[h&127])|':'<<16|
+		uint64(twoDigitWords[m&127])<<24|':'<<40|uint64(twoDigitWords[s&127])<<48)
 	// The fraction: the milliseconds from smallText, then the rest, all
 	// zeros for a time in milliseconds (the usual case), and `Z"`.
 	ms := ns / 1000000
-	binary.LittleEndian.PutUint32(t[9:], smallText[1000+ms])
+	binary.LittleEndian.PutUint32(w[20:24], '.'|smallText[1000+ms]<<8)
 	if rest := ns - ms*1000000; rest == 0 {
-		binary.LittleEndian.PutUint64(t[12:], zerosZQuote)
+		binary.LittleEndian.PutUint64(w[24:32], zerosZQuote)
 	} else {
 		us := rest / 1000
-		binary.LittleEndian.PutUint32(t[12:], smallText[1000+us])
-		binary.LittleEndian.PutUint32(t[15:], smallText[1000+rest-us*1000])
-		t[18], t[19] = 'Z', '"'
+		binary.LittleEndian.PutUint32(w[24:28], smallText[1000+us])
+		binary.LittleEndian.PutUint32(w[27:31], smallText[1000+rest-us*1000])
+		w[30], w[31] = 'Z', '"'
 	}
 	return n + 32
 }
+
+// twoDigitWords[v] for v < 100 is the two decimal digits of v as a
+// little-endian word (the first digit in the low byte); 128 entries, so
+// that an index masked with 127 needs no bounds check.
+var twoDigitWords = func() (t [128]uint16) {
+	for v := range 100 {
+		t[v] = uint16('0'+v/10) | uint16('0'+v%10)<<8
+	}
+	return t
+}()
 
 // dateCache remembers the dates of recent days for every encoder: each
 // entry is a day (days since 1970-01-01, 32 bits) and its date (a valid
@@ -482,14 +512,11 @@ func (dc *jsonDate) set(days int64) {
 		slot.Store(uint64(uint32(days))<<32 | 1<<31 | uint64(y)<<9 | uint64(m)<<5 | uint64(d))
 	}
 	dc.days = days
-	t := &dc.text
-	t[0] = '"'
-	put4(t[1:], y)
-	t[5] = '-'
-	put2(t[6:], m)
-	t[8] = '-'
-	put2(t[9:], d)
-	t[11] = 'T'
+	// The digits of YYYYMMDD at once (digits8), placed between the
+	// constant bytes of `"YYYY-MM-DDT` with two stores.
+	x := digits8(uint32(y*10000 + m*100 + d))
+	binary.LittleEndian.PutUint64(dc.text[:8], '"'|(x&0xffffffff)<<8|'-'<<40|(x>>32&0xffff)<<48)
+	binary.LittleEndian.PutUint32(dc.text[8:12], '-'|uint32(x>>48)<<8|'T'<<24)
 }
 
 // putTimeFormat writes a time outside the years 0000-9999 through

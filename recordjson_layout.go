@@ -30,9 +30,61 @@ type jsonField struct {
 	// For a fast layout: the field's offset in the record, and its key
 	// padded to 32 bytes; and the slot (plus one) of the flow value whose
 	// text it may copy (reuseSlotOf), 0 for none.
-	off   uint16
-	reuse uint8
-	key   [32]byte
+	off    uint16
+	reuse  uint8
+	keyLen uint8   // keyEnd - keyStart
+	fop    fixedOp // how putFixedFieldsJSON writes the value
+	key    [32]byte
+}
+
+// fixedOp is how putFixedFieldsJSON writes a field's value: an op of the
+// common widths written inline, the same with the text of the flow's
+// value copied when it is equal (the field has a reuse slot), and the
+// rest through putFixedOther. One small switch per field, dense enough to
+// be a jump table.
+type fixedOp uint8
+
+const (
+	fixOther  fixedOp = iota // putFixedOther: opUint, opAddr16, the times without a slot
+	fixU8                    // opU8
+	fixU16                   // opU16
+	fixU32                   // opU32
+	fixU64                   // opU64
+	fixAddr4                 // opAddr4
+	fixU32R                  // opU32 with a reuse slot
+	fixU64R                  // opU64 with a reuse slot
+	fixAddr4R                // opAddr4 with a reuse slot
+	fixTimeR                 // opSeconds of 4 bytes or opMillis of 8 bytes, with a reuse slot
+)
+
+// fixedOpOf returns the fixedOp of a field of op, length and reuse slot.
+func fixedOpOf(op jsonOp, length uint16, reuse uint8) fixedOp {
+	if reuse != 0 {
+		switch {
+		case op == opU32:
+			return fixU32R
+		case op == opU64:
+			return fixU64R
+		case op == opAddr4:
+			return fixAddr4R
+		case op == opSeconds && length == 4, op == opMillis && length == 8:
+			return fixTimeR
+		}
+		return fixOther
+	}
+	switch op {
+	case opU8:
+		return fixU8
+	case opU16:
+		return fixU16
+	case opU32:
+		return fixU32
+	case opU64:
+		return fixU64
+	case opAddr4:
+		return fixAddr4
+	}
+	return fixOther
 }
 
 // reuseSlotOf returns the slot (plus one) of the flow value that a field
@@ -50,6 +102,10 @@ func reuseSlotOf(pen uint32, id uint16, op jsonOp) uint8 {
 		s = reuseDstAddr
 	case op == opAddr4 && id == 15: // ipNextHopIPv4Address
 		s = reuseNextHop
+	case op == opSeconds && id == 150, op == opMillis && id == 152: // flowStartSeconds, -Milliseconds
+		s = reuseStart
+	case op == opSeconds && id == 151, op == opMillis && id == 153: // flowEndSeconds, -Milliseconds
+		s = reuseEnd
 	case op != opU32 && op != opU64:
 		return 0
 	case id == 2 || id == 86: // packetDeltaCount, packetTotalCount
@@ -165,6 +221,8 @@ func (r *Record) jsonLayout() *jsonLayout {
 		if i < len(t.Fields)-1 { // the last value is written exactly
 			jf.reuse = reuseSlotOf(f.PEN, f.ID, jf.op)
 		}
+		jf.keyLen = uint8(min(keyLen, 255))
+		jf.fop = fixedOpOf(jf.op, f.Length, jf.reuse)
 		if jf.op < opU8 || keyLen > len(jf.key) || f.Length == VariableLength {
 			l.fast = false
 		} else {
@@ -175,8 +233,9 @@ func (r *Record) jsonLayout() *jsonLayout {
 	}
 	l.keys = b
 	l.room = longest + jsonValueRoom
-	// '{', '}' and a 32-byte key store at the end.
-	l.recordRoom += 2 + 32
+	// '{', '}', and the window of the last field (fieldWindow) at most
+	// a field's room before the end.
+	l.recordRoom += 2 + fieldWindow
 	// A template decoded with another registry keeps the first layout;
 	// this one is used once.
 	t.json.CompareAndSwap(nil, l)
