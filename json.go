@@ -269,21 +269,15 @@ func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	}
 	if known&FieldSrcAddr != 0 {
 		n = putLit(b, n, `,"src_addr":`)
-		at := n
-		b, n = putAddr(b, n, f.SrcAddr)
-		st.keepAddr(reuseSrcAddr, f.SrcAddr, at, n)
+		b, n = st.putKeptAddr(b, n, reuseSrcAddr, f.SrcAddr)
 	}
 	if known&FieldDstAddr != 0 {
 		n = putLit(b, n, `,"dst_addr":`)
-		at := n
-		b, n = putAddr(b, n, f.DstAddr)
-		st.keepAddr(reuseDstAddr, f.DstAddr, at, n)
+		b, n = st.putKeptAddr(b, n, reuseDstAddr, f.DstAddr)
 	}
 	if known&FieldNextHop != 0 {
 		n = putLit(b, n, `,"next_hop":`)
-		at := n
-		b, n = putAddr(b, n, f.NextHop)
-		st.keepAddr(reuseNextHop, f.NextHop, at, n)
+		b, n = st.putKeptAddr(b, n, reuseNextHop, f.NextHop)
 	}
 	if known&FieldSrcPort != 0 {
 		n = putLit(b, n, `,"src_port":`)

@@ -107,7 +107,8 @@ func putUint16(b []byte, n int, v uint16) int {
 	return n + 3
 }
 
-// putUintMore writes v >= 1000 in decimal.
+// putUintMore writes v >= 1000 in decimal: numbers under 1e9 in groups
+// of three digits from smallText, one load and one store each.
 func putUintMore(b []byte, n int, v uint64) int {
 	if v < 1e6 {
 		q := v / 1000
@@ -117,8 +118,17 @@ func putUintMore(b []byte, n int, v uint64) int {
 		binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
 		return n + 3
 	}
-	if v < 1e8 {
-		return putUint8Digits(b, n, uint32(v))
+	if v < 1e9 {
+		w := uint32(v)
+		q := w / 1e6
+		r := w - q*1e6
+		m := r / 1000
+		t := smallText[q]
+		binary.LittleEndian.PutUint32(b[n:], t)
+		n += int(t >> 24)
+		binary.LittleEndian.PutUint32(b[n:], smallText[1000+m])
+		binary.LittleEndian.PutUint32(b[n+3:], smallText[1000+r-m*1000])
+		return n + 6
 	}
 	return putUintLong(b, n, v)
 }
@@ -140,28 +150,7 @@ var smallText = func() (t [2000]uint32) {
 	return t
 }()
 
-// putUint8Digits writes 100 <= v < 1e8 in decimal: the eight digits are
-// worked out at once in a register (digits8), and the significant ones
-// stored with two overlapping stores, so that neither the number of
-// digits, which varies from number to number in a flow, nor a loop costs
-// a mispredicted branch.
-func putUint8Digits(b []byte, n int, v uint32) int {
-	// log10(2) is about 1233/4096: t is the digits of v, or one less.
-	t := bits.Len32(v) * 1233 >> 12
-	_, less := bits.Sub64(uint64(v), powersOf10[t&15], 0)
-	d := t + 1 - int(less) // 3 to 8
-	s := digits8(v) >> (64 - 8*d)
-	if d >= 4 {
-		binary.LittleEndian.PutUint32(b[n:], uint32(s))
-		binary.LittleEndian.PutUint32(b[n+d-4:], uint32(s>>(8*(d-4))))
-	} else {
-		binary.LittleEndian.PutUint16(b[n:], uint16(s))
-		b[n+2] = byte(s >> 16)
-	}
-	return n + d
-}
-
-// putUintLong writes v >= 1e8 in decimal: the digits above the last eight,
+// putUintLong writes v >= 1e9 in decimal: the digits above the last eight,
 // then those eight.
 func putUintLong(b []byte, n int, v uint64) int {
 	q := v / 1e8
@@ -388,13 +377,16 @@ func (st *jsonState) keep(slot reuseSlot, v uint64, at, end int) {
 	st.spans[slot] = textSpan{v: v, at: uint32(at), n: uint32(end - at)}
 }
 
-// keepAddr remembers that the text of a, in quotes, is b[at:end], if a is
-// an IPv4 address (the only kind copied).
-func (st *jsonState) keepAddr(slot reuseSlot, a netip.Addr, at, end int) {
-	if a.Is4() {
-		a4 := a.As4()
-		st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, at, end)
+// putKeptAddr writes a as putAddr does, and remembers where it wrote
+// it, in slot, if a is an IPv4 address (the only kind copied).
+func (st *jsonState) putKeptAddr(b []byte, n int, slot reuseSlot, a netip.Addr) ([]byte, int) {
+	if !a.Is4() {
+		return putAddr(b, n, a)
 	}
+	a4 := a.As4()
+	m := n + winQuotedIPv4((*[24]byte)(b[n:]), a4)
+	st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, n, m)
+	return b, m
 }
 
 // keepTime remembers that the text of the time sec.ns, in quotes, is

@@ -245,7 +245,8 @@ func be32(data []byte, off int) uint32 {
 
 func be64(data []byte, off int) uint64 {
 	_ = data[off+7]
-	return uint64(be32(data, off))<<32 | uint64(be32(data, off+4))
+	return uint64(data[off])<<56 | uint64(data[off+1])<<48 | uint64(data[off+2])<<40 | uint64(data[off+3])<<32 |
+		uint64(data[off+4])<<24 | uint64(data[off+5])<<16 | uint64(data[off+6])<<8 | uint64(data[off+7])
 }
 
 // putFixedValue writes the value of field jf of a fast layout at b[n:].
