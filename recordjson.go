@@ -225,6 +225,30 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 				continue
 			}
 		}
+		if v < 1e9 {
+			// putUintMore, inline: groups of three digits.
+			p := (*[16]byte)(w[k : k+16])
+			w32 := uint32(v)
+			q := w32 / 1e6
+			r := w32 - q*1e6
+			if q == 0 {
+				q = r / 1000
+				t := smallText[q]
+				binary.LittleEndian.PutUint32(p[:4], t)
+				l := int(t>>24) & 3
+				binary.LittleEndian.PutUint32(p[l:l+4], smallText[1000+r-q*1000])
+				n += k + l + 3
+				continue
+			}
+			m := r / 1000
+			t := smallText[q]
+			binary.LittleEndian.PutUint32(p[:4], t)
+			l := int(t>>24) & 3
+			binary.LittleEndian.PutUint32(p[l:l+4], smallText[1000+m])
+			binary.LittleEndian.PutUint32(p[l+3:l+7], smallText[1000+r-m*1000])
+			n += k + l + 6
+			continue
+		}
 		return n + k, i
 	}
 	return n, i
