@@ -336,6 +336,9 @@ func putMAC(b []byte, n int, m [6]byte) int {
 type jsonState struct {
 	date  jsonDate
 	spans [reuseSlots]textSpan
+	// The flow's IPv6 addresses, by the slots of the addresses
+	// (reuseSrcAddr, reuseDstAddr, reuseNextHop).
+	spans6 [3]textSpan6
 }
 
 func newJSONState() jsonState { return jsonState{date: newJSONDate()} }
@@ -345,6 +348,13 @@ func newJSONState() jsonState { return jsonState{date: newJSONDate()} }
 // spanIPv4 set); n is 0 when nothing was kept.
 type textSpan struct {
 	v     uint64
+	at, n uint32
+}
+
+// textSpan6 is where an IPv6 address's text was written, b[at:at+n]; n
+// is 0 when nothing was kept.
+type textSpan6 struct {
+	a     [16]byte
 	at, n uint32
 }
 
@@ -378,15 +388,38 @@ func (st *jsonState) keep(slot reuseSlot, v uint64, at, end int) {
 }
 
 // putKeptAddr writes a as putAddr does, and remembers where it wrote
-// it, in slot, if a is an IPv4 address (the only kind copied).
+// it, in slot (reuseSrcAddr, reuseDstAddr or reuseNextHop), if a is an
+// IPv4 or IPv6 address without a zone (the kinds a field holds).
 func (st *jsonState) putKeptAddr(b []byte, n int, slot reuseSlot, a netip.Addr) ([]byte, int) {
 	if !a.Is4() {
-		return putAddr(b, n, a)
+		b, m := putAddr(b, n, a)
+		if a.Is6() && a.Zone() == "" {
+			st.spans6[slot] = textSpan6{a: a.As16(), at: uint32(n), n: uint32(m - n)}
+		}
+		return b, m
 	}
 	a4 := a.As4()
 	m := n + winQuotedIPv4((*[24]byte)(b[n:]), a4)
 	st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, n, m)
 	return b, m
+}
+
+// reused6 copies the text kept in slot of an IPv6 address (at most 41
+// bytes, in quotes) to b[n:] if it is a's, with 16-byte copies that write
+// up to 16 bytes past the text, which the caller's next writes overwrite.
+// ok is false when no text of a was kept.
+func (st *jsonState) reused6(b []byte, n int, slot uint8, a [16]byte) (int, bool) {
+	sp := &st.spans6[slot%3]
+	if sp.n == 0 || sp.a != a {
+		return n, false
+	}
+	at, l := int(sp.at), int(sp.n)
+	*(*[16]byte)(b[n:]) = *(*[16]byte)(b[at:])
+	*(*[16]byte)(b[n+16:]) = *(*[16]byte)(b[at+16:])
+	if l > 32 {
+		*(*[16]byte)(b[n+l-16:]) = *(*[16]byte)(b[at+l-16:])
+	}
+	return n + l, true
 }
 
 // keepTime remembers that the text of the time sec.ns, in quotes, is

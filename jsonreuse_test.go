@@ -135,6 +135,10 @@ func TestReuseSlotOf(t *testing.T) {
 	}{
 		{0, 8, opAddr4, uint8(reuseSrcAddr) + 1},
 		{0, 8, opAddr16, 0},
+		{0, 27, opAddr16, uint8(reuseSrcAddr) + 1},
+		{0, 28, opAddr16, uint8(reuseDstAddr) + 1},
+		{0, 62, opAddr16, uint8(reuseNextHop) + 1},
+		{0, 27, opAddr4, 0},
 		{0, 12, opAddr4, uint8(reuseDstAddr) + 1},
 		{0, 2, opU64, uint8(reusePackets) + 1},
 		{0, 2, opU16, 0},
@@ -244,5 +248,92 @@ func TestFieldsJSONReusesFlowTimes(t *testing.T) {
 	}
 	if copied < 700 {
 		t.Errorf("only %d flows with a start time to copy", copied)
+	}
+}
+
+// A record's IPv6 addresses (sourceIPv6Address, destinationIPv6Address,
+// ipNextHopIPv6Address) have their text copied from the flow's when they
+// are the same address: the old encoder's bytes with texts of every
+// length ("::" to 39 characters), IPv4-mapped addresses, zones in the
+// flow's address, the address field last or not.
+func TestFieldsJSONReusesFlowIPv6(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	templates := [][]tmplField{
+		{{27, 16, 0}, {28, 16, 0}, {62, 16, 0}, {4, 1, 0}},
+		{{62, 16, 0}, {27, 16, 0}, {28, 16, 0}},
+	}
+	addr := func() [16]byte {
+		var a [16]byte
+		if rng.IntN(6) == 0 {
+			return netip.AddrFrom4([4]byte{byte(rng.IntN(256)), 0, 2, byte(rng.IntN(256))}).As16() // IPv4-mapped
+		}
+		for i := range 8 {
+			var g uint16
+			switch rng.IntN(3) {
+			case 0:
+				g = uint16(rng.Uint32())
+			case 1:
+				g = uint16(rng.IntN(16))
+			}
+			a[2*i], a[2*i+1] = byte(g>>8), byte(g)
+		}
+		return a
+	}
+	copied := 0
+	for i := range 4000 {
+		fields := templates[i%len(templates)]
+		var data []byte
+		addrs := map[uint16][16]byte{}
+		for _, f := range fields {
+			if f.length != 16 {
+				data = append(data, 6)
+				continue
+			}
+			a := addr()
+			addrs[f.id] = a
+			data = append(data, a[:]...)
+		}
+		rec := decodeOneRecord(t, fields, data)
+		f := fullFlow
+		f.Known |= FieldSrcAddr | FieldDstAddr | FieldNextHop
+		pick := func(a [16]byte) netip.Addr {
+			switch rng.IntN(5) {
+			case 0:
+				return netip.AddrFrom16(addr())
+			case 1:
+				return netip.AddrFrom16(a).WithZone("eth0")
+			case 2:
+				return netip.AddrFrom16(a).Unmap()
+			}
+			return netip.AddrFrom16(a)
+		}
+		f.SrcAddr, f.DstAddr, f.NextHop = pick(addrs[27]), pick(addrs[28]), pick(addrs[62])
+		want := legacyAppendJSONWithFields(&f, []byte("x"), rec)
+		if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
+			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
+		}
+		for _, extra := range []int{0, 1, 2, 3, 64} {
+			buf := make([]byte, len(want)+extra+64)
+			for j := range buf {
+				buf[j] = 0xa5
+			}
+			got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
+			if string(got[1:]) != string(want[1:]) {
+				t.Fatalf("flow %d in place:\ngot  %s\nwant %s", i, got, want)
+			}
+			if &got[0] == &buf[0] {
+				for j := len(got) + jsonScratch; j < len(buf); j++ {
+					if buf[j] != 0xa5 {
+						t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
+					}
+				}
+			}
+		}
+		if f.SrcAddr == netip.AddrFrom16(addrs[27]) {
+			copied++
+		}
+	}
+	if copied < 1000 {
+		t.Errorf("only %d flows with a source address to copy", copied)
 	}
 }

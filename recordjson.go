@@ -212,6 +212,12 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 				continue
 			}
 			return n + k, i
+		case fixAddr16R:
+			if m, ok := st.reused6(b, n+k, jf.reuse-1, [16]byte(data[off:off+16])); ok {
+				n = m
+				continue
+			}
+			return n + k, i
 		default:
 			return n + k, i
 		}
@@ -366,6 +372,11 @@ func putReusedUint(b []byte, n int, st *jsonState, slot uint8, v uint64) int {
 //go:noinline
 func putFixedOther(b []byte, n int, jf *jsonField, raw []byte, st *jsonState) ([]byte, int) {
 	raw = raw[:jf.length]
+	if jf.fop == fixAddr16R {
+		if m, ok := st.reused6(b, n, jf.reuse-1, [16]byte(raw)); ok {
+			return b, m
+		}
+	}
 	if jf.fop == fixTimeR {
 		ms := beUint(raw)
 		if jf.op == opSeconds {

@@ -45,16 +45,17 @@ type jsonField struct {
 type fixedOp uint8
 
 const (
-	fixOther  fixedOp = iota // putFixedOther: opUint, opAddr16, the times without a slot
-	fixU8                    // opU8
-	fixU16                   // opU16
-	fixU32                   // opU32
-	fixU64                   // opU64
-	fixAddr4                 // opAddr4
-	fixU32R                  // opU32 with a reuse slot
-	fixU64R                  // opU64 with a reuse slot
-	fixAddr4R                // opAddr4 with a reuse slot
-	fixTimeR                 // opSeconds of 4 bytes or opMillis of 8 bytes, with a reuse slot
+	fixOther   fixedOp = iota // putFixedOther: opUint, opAddr16, the times without a slot
+	fixU8                     // opU8
+	fixU16                    // opU16
+	fixU32                    // opU32
+	fixU64                    // opU64
+	fixAddr4                  // opAddr4
+	fixU32R                   // opU32 with a reuse slot
+	fixU64R                   // opU64 with a reuse slot
+	fixAddr4R                 // opAddr4 with a reuse slot
+	fixTimeR                  // opSeconds of 4 bytes or opMillis of 8 bytes, with a reuse slot
+	fixAddr16R                // opAddr16 with a reuse slot
 )
 
 // fixedOpOf returns the fixedOp of a field of op, length and reuse slot.
@@ -67,6 +68,8 @@ func fixedOpOf(op jsonOp, length uint16, reuse uint8) fixedOp {
 			return fixU64R
 		case op == opAddr4:
 			return fixAddr4R
+		case op == opAddr16:
+			return fixAddr16R
 		case op == opSeconds && length == 4, op == opMillis && length == 8:
 			return fixTimeR
 		}
@@ -101,6 +104,12 @@ func reuseSlotOf(pen uint32, id uint16, op jsonOp) uint8 {
 	case op == opAddr4 && id == 12: // destinationIPv4Address
 		s = reuseDstAddr
 	case op == opAddr4 && id == 15: // ipNextHopIPv4Address
+		s = reuseNextHop
+	case op == opAddr16 && id == 27: // sourceIPv6Address
+		s = reuseSrcAddr
+	case op == opAddr16 && id == 28: // destinationIPv6Address
+		s = reuseDstAddr
+	case op == opAddr16 && id == 62: // ipNextHopIPv6Address
 		s = reuseNextHop
 	case op == opSeconds && id == 150, op == opMillis && id == 152: // flowStartSeconds, -Milliseconds
 		s = reuseStart
