@@ -337,3 +337,45 @@ func TestFieldsJSONReusesFlowIPv6(t *testing.T) {
 		t.Errorf("only %d flows with a source address to copy", copied)
 	}
 }
+
+// A field that copies the flow's text right before a last field of a
+// short key: the copy's extra bytes do not reach past the two bytes of
+// spare capacity the encoder may change.
+func TestFieldsJSONReuseBeforeShortLastKey(t *testing.T) {
+	for _, c := range []struct {
+		fields []tmplField
+		data   []byte
+		flow   func(*Flow)
+	}{
+		{[]tmplField{{27, 16, 0}, {192, 1, 0}}, append(netip.MustParseAddr("::1").AsSlice(), 64),
+			func(f *Flow) { f.SrcAddr = netip.MustParseAddr("::1") }},
+		{[]tmplField{{2, 4, 0}, {192, 1, 0}}, append(u64(1000, 4), 64), func(f *Flow) { f.Packets = 1000 }},
+		{[]tmplField{{8, 4, 0}, {192, 1, 0}}, []byte{1, 2, 3, 4, 64},
+			func(f *Flow) { f.SrcAddr = netip.MustParseAddr("1.2.3.4") }},
+	} {
+		rec := decodeOneRecord(t, c.fields, c.data)
+		f := fullFlow
+		c.flow(&f)
+		want := legacyAppendJSONWithFields(&f, nil, rec)
+		for _, extra := range []int{0, 1, 2, 64, 4096, 4097, 4099} {
+			buf := make([]byte, len(want)+extra+64)
+			for j := range buf {
+				buf[j] = 0xa5
+			}
+			got := f.AppendJSONWithFields(buf[:0:len(want)+extra], rec)
+			if string(got) != string(want) {
+				t.Fatalf("%v:\ngot  %s\nwant %s", c.fields, got, want)
+			}
+			if extra >= 4096 && &got[0] != &buf[0] {
+				t.Fatalf("%v: the encoder grew a buffer of %d spare bytes", c.fields, extra)
+			}
+			if &got[0] == &buf[0] {
+				for j := len(got) + jsonScratch; j < len(buf); j++ {
+					if buf[j] != 0xa5 {
+						t.Fatalf("%v: byte %d past the end (%d) changed", c.fields, j, len(got))
+					}
+				}
+			}
+		}
+	}
+}

@@ -195,6 +195,13 @@ func jsonOpOf(typ DataType, length uint16) jsonOp {
 	return opTyped
 }
 
+// minKeyAfterCopy is the shortest key of a last field after which the
+// field before it may copy the flow's text: a copy writes up to 32 bytes
+// (st.reused, st.reused6) for a text of 4 or more, so up to 28 past it,
+// which the last key, a value of one byte or more, two '}' and
+// jsonScratch bytes cover.
+const minKeyAfterCopy = 28 - 1 - 2 - jsonScratch
+
 // jsonValueRoom bounds a value of a fixed-size kind: an IPv6 address or a
 // time in quotes (41 and 32 bytes), 20 digits, a MAC (19), the hex of 8
 // bytes (18), with the bytes a fixed-width store writes past it.
@@ -239,6 +246,14 @@ func (r *Record) jsonLayout() *jsonLayout {
 			l.recordRoom += keyLen + jsonValueRoom
 		}
 		l.fields[i] = jf
+	}
+	// A copied text's extra bytes (up to 32 - 4) must not reach past what
+	// the last field, '}' and jsonScratch cover: no copy right before a
+	// last field of a short key.
+	if last := len(l.fields) - 1; last > 0 && l.fields[last].keyLen < minKeyAfterCopy {
+		jf := &l.fields[last-1]
+		jf.reuse = 0
+		jf.fop = fixedOpOf(jf.op, jf.length, 0)
 	}
 	l.keys = b
 	l.room = longest + jsonValueRoom
