@@ -434,6 +434,16 @@ func (st *jsonState) keepTime(slot reuseSlot, sec int64, ns uint32, at, end int)
 	}
 }
 
+// match returns where the text kept in slot is, b[at:at+l], if it is
+// v's; l is 0 when no text of v was kept.
+func (st *jsonState) match(slot uint8, v uint64) (at, l int) {
+	sp := &st.spans[slot%uint8(reuseSlots)]
+	if sp.v != v {
+		return 0, 0
+	}
+	return int(sp.at), int(sp.n)
+}
+
 // reused copies the text kept in slot (of a value of at most 32 bytes)
 // to b[n:] if it is v's, with two overlapping 16-byte copies; the copies
 // write up to 16 bytes past the text, which the caller's next writes

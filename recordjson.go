@@ -177,8 +177,9 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 		case fixAddr4, fixAddr4R:
 			a := be32(data, off)
 			if jf.fop == fixAddr4R {
-				if m, ok := st.reused(b, n+k, jf.reuse-1, uint64(a)|spanIPv4); ok {
-					n = m
+				if at, l := st.match(jf.reuse-1, uint64(a)|spanIPv4); l != 0 {
+					*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+					n += k + l
 					continue
 				}
 			}
@@ -207,8 +208,9 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 			} else {
 				ms = be64(data, off)
 			}
-			if m, ok := st.reused(b, n+k, jf.reuse-1, ms); ok {
-				n = m
+			if at, l := st.match(jf.reuse-1, ms); l != 0 {
+				*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+				n += k + l
 				continue
 			}
 			return n + k, i
@@ -226,8 +228,9 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 			continue
 		}
 		if jf.fop >= fixU32R {
-			if m, ok := st.reused(b, n+k, jf.reuse-1, v); ok {
-				n = m
+			if at, l := st.match(jf.reuse-1, v); l != 0 {
+				*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+				n += k + l
 				continue
 			}
 		}
