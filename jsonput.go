@@ -275,19 +275,23 @@ func putIPv6(b []byte, n int, a [16]byte) int {
 }
 
 // putHex16 writes v in lowercase hex without leading zeros (0 is "0"):
-// the four nibbles spread to four bytes, made digits at once, stored in
-// one, of which the significant ones are kept.
+// the four digits from hexPairs in one word, of which the significant
+// ones are stored.
 func putHex16(b []byte, n int, v uint16) int {
-	x := uint32(v)
-	// Nibbles to bytes, the most significant first in memory.
-	x = (x>>12)&0xf | (x>>8&0xf)<<8 | (x>>4&0xf)<<16 | (x&0xf)<<24
-	// 0-9 to '0'-'9', 10-15 to 'a'-'f': +'0', and 39 more where >= 10.
-	ge10 := ((x + 0x06060606) >> 4) & 0x01010101
-	x += 0x30303030 + ge10*39
-	d := max((bits.Len16(v)+3)/4, 1)
-	binary.LittleEndian.PutUint32(b[n:], x>>(8*(4-d)))
+	x := uint32(hexPairs[v>>8]) | uint32(hexPairs[v&0xff])<<16
+	d := (bits.Len16(v|1) + 3) >> 2 // 0 is one digit
+	binary.LittleEndian.PutUint32(b[n:], x>>(32-8*d))
 	return n + d
 }
+
+// hexPairs[c] is the two lowercase hex digits of c, the first in the low
+// byte.
+var hexPairs = func() (t [256]uint16) {
+	for c := range t {
+		t[c] = uint16(hexDigits[c>>4]) | uint16(hexDigits[c&15])<<8
+	}
+	return t
+}()
 
 // putAddr writes a as a JSON string; the zero Addr is "".
 func putAddr(b []byte, n int, a netip.Addr) ([]byte, int) {
