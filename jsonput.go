@@ -71,10 +71,6 @@ func putKey(b []byte, n int, k []byte) int {
 	return n + l
 }
 
-// powersOf10[i] is 10^i.
-var powersOf10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-	1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
-
 // putUint writes v in decimal. Numbers under 1000, most of a flow's, are
 // one load and one store (inlined); the others go to putUintMore.
 func putUint(b []byte, n int, v uint64) int {
