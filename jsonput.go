@@ -104,29 +104,31 @@ func putUint16(b []byte, n int, v uint16) int {
 }
 
 // putUintMore writes v >= 1000 in decimal: numbers under 1e9 in groups
-// of three digits from smallText, one load and one store each.
+// of three digits from smallText, one load and one store each, in a
+// window of 12 bytes (one bounds check).
 func putUintMore(b []byte, n int, v uint64) int {
-	if v < 1e6 {
-		q := v / 1000
-		t := smallText[q]
-		binary.LittleEndian.PutUint32(b[n:], t)
-		n += int(t >> 24)
-		binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
-		return n + 3
+	if v >= 1e9 {
+		return putUintLong(b, n, v)
 	}
-	if v < 1e9 {
-		w := uint32(v)
-		q := w / 1e6
-		r := w - q*1e6
-		m := r / 1000
+	w := (*[12]byte)(b[n : n+12 : n+12])
+	v32 := uint32(v)
+	q := v32 / 1e6
+	r := v32 - q*1e6
+	if q == 0 {
+		q = r / 1000
 		t := smallText[q]
-		binary.LittleEndian.PutUint32(b[n:], t)
-		n += int(t >> 24)
-		binary.LittleEndian.PutUint32(b[n:], smallText[1000+m])
-		binary.LittleEndian.PutUint32(b[n+3:], smallText[1000+r-m*1000])
-		return n + 6
+		binary.LittleEndian.PutUint32(w[:4], t)
+		l := int(t>>24) & 3
+		binary.LittleEndian.PutUint32(w[l:l+4], smallText[1000+r-q*1000])
+		return n + l + 3
 	}
-	return putUintLong(b, n, v)
+	m := r / 1000
+	t := smallText[q]
+	binary.LittleEndian.PutUint32(w[:4], t)
+	l := int(t>>24) & 3
+	binary.LittleEndian.PutUint32(w[l:l+4], smallText[1000+m])
+	binary.LittleEndian.PutUint32(w[l+3:l+7], smallText[1000+r-m*1000])
+	return n + l + 6
 }
 
 // smallText[v] for v < 1000 is the decimal text of v in its low bytes
