@@ -153,6 +153,7 @@ func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, st *jsonS
 // value it leaves to putFixedValue, that field's index and the end of its
 // key.
 func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *jsonState) (int, int) {
+	data = data[:len(data):len(data)] // no reads past the record (be16, be32, be64)
 	for ; i < len(fields); i++ {
 		jf := &fields[i]
 		// The field's window: its key (up to 32 bytes), its value and the
@@ -215,7 +216,7 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 			}
 			return n + k, i
 		case fixAddr16R:
-			if m, ok := st.reused6(b, n+k, jf.reuse-1, [16]byte(data[off:off+16])); ok {
+			if m, ok := st.reused6(b, n+k, jf.reuse-1, [16]byte(data[off:off+16:off+16])); ok {
 				n = m
 				continue
 			}
@@ -263,23 +264,20 @@ func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *js
 	return n, i
 }
 
-// be16, be32 and be64 read the big-endian number at data[off:]: the
-// compiler merges the byte loads into one, with one bounds check and no
-// slice made.
+// be16, be32 and be64 read the big-endian number at data[off:], which
+// must have no capacity past its length (putFixedRun cuts it so): the
+// slice of constant length and capacity needs one bounds check, against
+// the length, and the read is one load.
 func be16(data []byte, off int) uint16 {
-	_ = data[off+1]
-	return uint16(data[off])<<8 | uint16(data[off+1])
+	return binary.BigEndian.Uint16(data[off : off+2 : off+2])
 }
 
 func be32(data []byte, off int) uint32 {
-	_ = data[off+3]
-	return uint32(data[off])<<24 | uint32(data[off+1])<<16 | uint32(data[off+2])<<8 | uint32(data[off+3])
+	return binary.BigEndian.Uint32(data[off : off+4 : off+4])
 }
 
 func be64(data []byte, off int) uint64 {
-	_ = data[off+7]
-	return uint64(data[off])<<56 | uint64(data[off+1])<<48 | uint64(data[off+2])<<40 | uint64(data[off+3])<<32 |
-		uint64(data[off+4])<<24 | uint64(data[off+5])<<16 | uint64(data[off+6])<<8 | uint64(data[off+7])
+	return binary.BigEndian.Uint64(data[off : off+8 : off+8])
 }
 
 // putFixedValue writes the value of field jf of a fast layout at b[n:].
