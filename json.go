@@ -240,7 +240,9 @@ const (
 // comes before "domain" goes right after "version".
 //
 // It keeps, in st, where it wrote the values that a record's fields often
-// repeat (reuseSlot), for putFieldsJSON.
+// repeat (reuseSlot), for putFieldsJSON. A number is written as putUint
+// writes it, spelt out (putSmall under 1000, putUintMore from 1000): the
+// compiler does not inline putUint, and a call per number costs more.
 func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	known := f.Known
 	room := flowJSONHead + bits.OnesCount64(uint64(known))*flowJSONKey
@@ -261,29 +263,31 @@ func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	}
 	if known&FieldDomain != 0 {
 		n = putLit(b, n, `,"domain":`)
-		n = putUint(b, n, uint64(f.Domain))
+		if v := uint64(f.Domain); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldSequence != 0 {
 		n = putLit(b, n, `,"sequence":`)
-		n = putUint(b, n, uint64(f.Sequence))
+		if v := uint64(f.Sequence); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldSrcAddr != 0 {
 		n = putLit(b, n, `,"src_addr":`)
-		at := n
-		b, n = putAddr(b, n, f.SrcAddr)
-		st.keepAddr(reuseSrcAddr, f.SrcAddr, at, n)
+		b, n = st.putKeptAddr(b, n, reuseSrcAddr, f.SrcAddr)
 	}
 	if known&FieldDstAddr != 0 {
 		n = putLit(b, n, `,"dst_addr":`)
-		at := n
-		b, n = putAddr(b, n, f.DstAddr)
-		st.keepAddr(reuseDstAddr, f.DstAddr, at, n)
+		b, n = st.putKeptAddr(b, n, reuseDstAddr, f.DstAddr)
 	}
 	if known&FieldNextHop != 0 {
 		n = putLit(b, n, `,"next_hop":`)
-		at := n
-		b, n = putAddr(b, n, f.NextHop)
-		st.keepAddr(reuseNextHop, f.NextHop, at, n)
+		b, n = st.putKeptAddr(b, n, reuseNextHop, f.NextHop)
 	}
 	if known&FieldSrcPort != 0 {
 		n = putLit(b, n, `,"src_port":`)
@@ -308,45 +312,73 @@ func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	if known&FieldPackets != 0 {
 		n = putLit(b, n, `,"packets":`)
 		at := n
-		n = putUint(b, n, f.Packets)
+		if v := f.Packets; v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reusePackets, f.Packets, at, n)
 	}
 	if known&FieldBytes != 0 {
 		n = putLit(b, n, `,"bytes":`)
 		at := n
-		n = putUint(b, n, f.Bytes)
+		if v := f.Bytes; v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reuseBytes, f.Bytes, at, n)
 	}
 	if known&FieldStart != 0 {
 		n = putLit(b, n, `,"start":`)
-		n = putTime(b, n, f.Start.Unix(), uint32(f.Start.Nanosecond()), &st.date)
+		at, sec, ns := n, f.Start.Unix(), uint32(f.Start.Nanosecond())
+		n = putTime(b, n, sec, ns, &st.date)
+		st.keepTime(reuseStart, sec, ns, at, n)
 	}
 	if known&FieldEnd != 0 {
 		n = putLit(b, n, `,"end":`)
-		n = putTime(b, n, f.End.Unix(), uint32(f.End.Nanosecond()), &st.date)
+		at, sec, ns := n, f.End.Unix(), uint32(f.End.Nanosecond())
+		n = putTime(b, n, sec, ns, &st.date)
+		st.keepTime(reuseEnd, sec, ns, at, n)
 	}
 	if known&FieldInIf != 0 {
 		n = putLit(b, n, `,"in_if":`)
 		at := n
-		n = putUint(b, n, uint64(f.InIf))
+		if v := uint64(f.InIf); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reuseInIf, uint64(f.InIf), at, n)
 	}
 	if known&FieldOutIf != 0 {
 		n = putLit(b, n, `,"out_if":`)
 		at := n
-		n = putUint(b, n, uint64(f.OutIf))
+		if v := uint64(f.OutIf); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reuseOutIf, uint64(f.OutIf), at, n)
 	}
 	if known&FieldSrcAS != 0 {
 		n = putLit(b, n, `,"src_as":`)
 		at := n
-		n = putUint(b, n, uint64(f.SrcAS))
+		if v := uint64(f.SrcAS); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reuseSrcAS, uint64(f.SrcAS), at, n)
 	}
 	if known&FieldDstAS != 0 {
 		n = putLit(b, n, `,"dst_as":`)
 		at := n
-		n = putUint(b, n, uint64(f.DstAS))
+		if v := uint64(f.DstAS); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 		st.keep(reuseDstAS, uint64(f.DstAS), at, n)
 	}
 	if known&FieldSrcMask != 0 {
@@ -359,7 +391,11 @@ func (f *Flow) putJSON(b []byte, n int, st *jsonState) ([]byte, int) {
 	}
 	if known&FieldSamplingInterval != 0 {
 		n = putLit(b, n, `,"sampling_interval":`)
-		n = putUint(b, n, uint64(f.SamplingInterval))
+		if v := uint64(f.SamplingInterval); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldScaled != 0 {
 		n = putLit(b, n, `,"scaled":true`)
@@ -419,15 +455,27 @@ func (f *Flow) putExtraJSON(b []byte, n int) ([]byte, int) {
 	}
 	if known&FieldInVRF != 0 {
 		n = putLit(b, n, `,"in_vrf":`)
-		n = putUint(b, n, uint64(f.InVRF))
+		if v := uint64(f.InVRF); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldOutVRF != 0 {
 		n = putLit(b, n, `,"out_vrf":`)
-		n = putUint(b, n, uint64(f.OutVRF))
+		if v := uint64(f.OutVRF); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldMPLSLabel != 0 {
 		n = putLit(b, n, `,"mpls_label":`)
-		n = putUint(b, n, uint64(f.MPLSLabel))
+		if v := uint64(f.MPLSLabel); v < 1000 {
+			n = putSmall(b, n, uint16(v))
+		} else {
+			n = putUintMore(b, n, v)
+		}
 	}
 	if known&FieldEthType != 0 {
 		n = putLit(b, n, `,"eth_type":`)

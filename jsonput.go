@@ -71,10 +71,6 @@ func putKey(b []byte, n int, k []byte) int {
 	return n + l
 }
 
-// powersOf10[i] is 10^i.
-var powersOf10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-	1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
-
 // putUint writes v in decimal. Numbers under 1000, most of a flow's, are
 // one load and one store (inlined); the others go to putUintMore.
 func putUint(b []byte, n int, v uint64) int {
@@ -107,20 +103,32 @@ func putUint16(b []byte, n int, v uint16) int {
 	return n + 3
 }
 
-// putUintMore writes v >= 1000 in decimal.
+// putUintMore writes v >= 1000 in decimal: numbers under 1e9 in groups
+// of three digits from smallText, one load and one store each, in a
+// window of 12 bytes (one bounds check).
 func putUintMore(b []byte, n int, v uint64) int {
-	if v < 1e6 {
-		q := v / 1000
+	if v >= 1e9 {
+		return putUintLong(b, n, v)
+	}
+	w := (*[12]byte)(b[n : n+12 : n+12])
+	v32 := uint32(v)
+	q := v32 / 1e6
+	r := v32 - q*1e6
+	if q == 0 {
+		q = r / 1000
 		t := smallText[q]
-		binary.LittleEndian.PutUint32(b[n:], t)
-		n += int(t >> 24)
-		binary.LittleEndian.PutUint32(b[n:], smallText[1000+v-q*1000])
-		return n + 3
+		binary.LittleEndian.PutUint32(w[:4], t)
+		l := int(t>>24) & 3
+		binary.LittleEndian.PutUint32(w[l:l+4], smallText[1000+r-q*1000])
+		return n + l + 3
 	}
-	if v < 1e8 {
-		return putUint8Digits(b, n, uint32(v))
-	}
-	return putUintLong(b, n, v)
+	m := r / 1000
+	t := smallText[q]
+	binary.LittleEndian.PutUint32(w[:4], t)
+	l := int(t>>24) & 3
+	binary.LittleEndian.PutUint32(w[l:l+4], smallText[1000+m])
+	binary.LittleEndian.PutUint32(w[l+3:l+7], smallText[1000+r-m*1000])
+	return n + l + 6
 }
 
 // smallText[v] for v < 1000 is the decimal text of v in its low bytes
@@ -140,28 +148,7 @@ var smallText = func() (t [2000]uint32) {
 	return t
 }()
 
-// putUint8Digits writes 100 <= v < 1e8 in decimal: the eight digits are
-// worked out at once in a register (digits8), and the significant ones
-// stored with two overlapping stores, so that neither the number of
-// digits, which varies from number to number in a flow, nor a loop costs
-// a mispredicted branch.
-func putUint8Digits(b []byte, n int, v uint32) int {
-	// log10(2) is about 1233/4096: t is the digits of v, or one less.
-	t := bits.Len32(v) * 1233 >> 12
-	_, less := bits.Sub64(uint64(v), powersOf10[t&15], 0)
-	d := t + 1 - int(less) // 3 to 8
-	s := digits8(v) >> (64 - 8*d)
-	if d >= 4 {
-		binary.LittleEndian.PutUint32(b[n:], uint32(s))
-		binary.LittleEndian.PutUint32(b[n+d-4:], uint32(s>>(8*(d-4))))
-	} else {
-		binary.LittleEndian.PutUint16(b[n:], uint16(s))
-		b[n+2] = byte(s >> 16)
-	}
-	return n + d
-}
-
-// putUintLong writes v >= 1e8 in decimal: the digits above the last eight,
+// putUintLong writes v >= 1e9 in decimal: the digits above the last eight,
 // then those eight.
 func putUintLong(b []byte, n int, v uint64) int {
 	q := v / 1e8
@@ -286,22 +273,29 @@ func putIPv6(b []byte, n int, a [16]byte) int {
 }
 
 // putHex16 writes v in lowercase hex without leading zeros (0 is "0"):
-// the four nibbles spread to four bytes, made digits at once, stored in
-// one, of which the significant ones are kept.
+// the four digits from hexPairs in one word, of which the significant
+// ones are stored.
 func putHex16(b []byte, n int, v uint16) int {
-	x := uint32(v)
-	// Nibbles to bytes, the most significant first in memory.
-	x = (x>>12)&0xf | (x>>8&0xf)<<8 | (x>>4&0xf)<<16 | (x&0xf)<<24
-	// 0-9 to '0'-'9', 10-15 to 'a'-'f': +'0', and 39 more where >= 10.
-	ge10 := ((x + 0x06060606) >> 4) & 0x01010101
-	x += 0x30303030 + ge10*39
-	d := max((bits.Len16(v)+3)/4, 1)
-	binary.LittleEndian.PutUint32(b[n:], x>>(8*(4-d)))
+	x := uint32(hexPairs[v>>8]) | uint32(hexPairs[v&0xff])<<16
+	d := (bits.Len16(v|1) + 3) >> 2 // 0 is one digit
+	binary.LittleEndian.PutUint32(b[n:], x>>(32-8*d))
 	return n + d
 }
 
+// hexPairs[c] is the two lowercase hex digits of c, the first in the low
+// byte.
+var hexPairs = func() (t [256]uint16) {
+	for c := range t {
+		t[c] = uint16(hexDigits[c>>4]) | uint16(hexDigits[c&15])<<8
+	}
+	return t
+}()
+
 // putAddr writes a as a JSON string; the zero Addr is "".
 func putAddr(b []byte, n int, a netip.Addr) ([]byte, int) {
+	if a.Is4() {
+		return b, n + winQuotedIPv4((*[24]byte)(b[n:]), a.As4())
+	}
 	b[n] = '"'
 	b, n = putAddrText(b, n+1, a)
 	b[n] = '"'
@@ -344,6 +338,9 @@ func putMAC(b []byte, n int, m [6]byte) int {
 type jsonState struct {
 	date  jsonDate
 	spans [reuseSlots]textSpan
+	// The flow's IPv6 addresses, by the slots of the addresses
+	// (reuseSrcAddr, reuseDstAddr, reuseNextHop).
+	spans6 [3]textSpan6
 }
 
 func newJSONState() jsonState { return jsonState{date: newJSONDate()} }
@@ -356,13 +353,20 @@ type textSpan struct {
 	at, n uint32
 }
 
+// textSpan6 is where an IPv6 address's text was written, b[at:at+n]; n
+// is 0 when nothing was kept.
+type textSpan6 struct {
+	a     [16]byte
+	at, n uint32
+}
+
 // spanIPv4 marks the value of a textSpan as an IPv4 address.
 const spanIPv4 = 1 << 40
 
 // reuseSlot names the flow values whose text a record's field may copy
 // (jsonField.reuse is the slot plus one): the addresses and the counters
-// that are often 1000 or more. Numbers under 1000 are written as fast as
-// they are copied.
+// that are often 1000 or more, and the times. Numbers under 1000 are
+// written as fast as they are copied.
 type reuseSlot uint8
 
 const (
@@ -375,6 +379,8 @@ const (
 	reuseOutIf
 	reuseSrcAS
 	reuseDstAS
+	reuseStart
+	reuseEnd
 	reuseSlots
 )
 
@@ -383,13 +389,61 @@ func (st *jsonState) keep(slot reuseSlot, v uint64, at, end int) {
 	st.spans[slot] = textSpan{v: v, at: uint32(at), n: uint32(end - at)}
 }
 
-// keepAddr remembers that the text of a, in quotes, is b[at:end], if a is
-// an IPv4 address (the only kind copied).
-func (st *jsonState) keepAddr(slot reuseSlot, a netip.Addr, at, end int) {
-	if a.Is4() {
-		a4 := a.As4()
-		st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, at, end)
+// putKeptAddr writes a as putAddr does, and remembers where it wrote
+// it, in slot (reuseSrcAddr, reuseDstAddr or reuseNextHop), if a is an
+// IPv4 or IPv6 address without a zone (the kinds a field holds).
+func (st *jsonState) putKeptAddr(b []byte, n int, slot reuseSlot, a netip.Addr) ([]byte, int) {
+	if !a.Is4() {
+		b, m := putAddr(b, n, a)
+		if a.Is6() && a.Zone() == "" {
+			st.spans6[slot] = textSpan6{a: a.As16(), at: uint32(n), n: uint32(m - n)}
+		}
+		return b, m
 	}
+	a4 := a.As4()
+	m := n + winQuotedIPv4((*[24]byte)(b[n:]), a4)
+	st.keep(slot, uint64(binary.BigEndian.Uint32(a4[:]))|spanIPv4, n, m)
+	return b, m
+}
+
+// reused6 copies the text kept in slot of an IPv6 address (at most 41
+// bytes, in quotes) to b[n:] if it is a's, with 16-byte copies that write
+// up to 16 bytes past the text, which the caller's next writes overwrite.
+// ok is false when no text of a was kept.
+func (st *jsonState) reused6(b []byte, n int, slot uint8, a [16]byte) (int, bool) {
+	sp := &st.spans6[slot%3]
+	if sp.n == 0 || sp.a != a {
+		return n, false
+	}
+	at, l := int(sp.at), int(sp.n)
+	*(*[16]byte)(b[n:]) = *(*[16]byte)(b[at:])
+	*(*[16]byte)(b[n+16:]) = *(*[16]byte)(b[at+16:])
+	if l > 32 {
+		*(*[16]byte)(b[n+l-16:]) = *(*[16]byte)(b[at+l-16:])
+	}
+	return n + l, true
+}
+
+// keepTime remembers that the text of the time sec.ns, in quotes, is
+// b[at:end], if it is a whole number of milliseconds that a
+// dateTimeSeconds or dateTimeMilliseconds field writes as a time (from
+// 1970 to Value.Time's limit, maxUnixMilli, rounded down to a second so
+// that it holds for both): the value kept is the milliseconds since the
+// epoch, which such a field's value is compared with.
+func (st *jsonState) keepTime(slot reuseSlot, sec int64, ns uint32, at, end int) {
+	if ns%1e6 == 0 && sec >= 0 && sec < maxUnixMilli/1000 {
+		st.keep(slot, uint64(sec)*1000+uint64(ns/1e6), at, end)
+	}
+}
+
+// match returns where the text kept in slot is, b[at:at+l], if it is
+// v's; l is 0 when no text of v was kept.
+func (st *jsonState) match(slot uint8, v uint64) (at, l int) {
+	sp := &st.spans[slot%uint8(reuseSlots)]
+	if sp.v != v {
+		return 0, 0
+	}
+	return int(sp.at), int(sp.n)
 }
 
 // reused copies the text kept in slot (of a value of at most 32 bytes)
@@ -425,40 +479,53 @@ func newJSONDate() jsonDate { return jsonDate{days: noDay} }
 
 // putTime writes a time given as seconds and nanoseconds since the Unix
 // epoch as a JSON string in JSONTimeLayout (the UTC time of t.Unix() and
-// t.Nanosecond()). ns is in [0, 1e9).
+// t.Nanosecond()). ns is in [0, 1e9). It writes 32 bytes at b[n:] with
+// a few wide stores: the date (jsonDate), the time of day as one word,
+// the fraction in two or three.
 func putTime(b []byte, n int, sec int64, ns uint32, dc *jsonDate) int {
-	if sec < minRFC3339Unix || sec >= maxRFC3339Unix {
+	// u counts the seconds from 0000-01-01, unsigned, so that one compare
+	// checks the range and the divisions need no sign fix.
+	u := uint64(sec - minRFC3339Unix)
+	if u >= maxRFC3339Unix-minRFC3339Unix {
 		return putTimeFormat(b, n, sec, ns)
 	}
-	days := sec / 86400
-	rem := int(sec % 86400)
-	if rem < 0 {
-		days--
-		rem += 86400
-	}
-	if days != dc.days {
+	days0 := u / 86400
+	rem := uint32(u - days0*86400)
+	if days := int64(days0) + minRFC3339Unix/86400; days != dc.days {
 		dc.set(days)
 	}
-	*(*[16]byte)(b[n:]) = dc.text
-	t := b[n+12 : n+32]
-	h, m, s := rem/3600, rem/60%60, rem%60
-	t[0], t[1], t[2] = twoDigits[2*h], twoDigits[2*h+1], ':'
-	t[3], t[4], t[5] = twoDigits[2*m], twoDigits[2*m+1], ':'
-	t[6], t[7], t[8] = twoDigits[2*s], twoDigits[2*s+1], '.'
+	w := (*[32]byte)(b[n:])
+	*(*[16]byte)(w[:16]) = dc.text
+	h := rem / 3600
+	rem -= h * 3600
+	m := rem / 60
+	s := rem - m*60
+	binary.LittleEndian.PutUint64(w[12:20], uint64(twoDigitWords[h&127])|':'<<16|
+		uint64(twoDigitWords[m&127])<<24|':'<<40|uint64(twoDigitWords[s&127])<<48)
 	// The fraction: the milliseconds from smallText, then the rest, all
 	// zeros for a time in milliseconds (the usual case), and `Z"`.
 	ms := ns / 1000000
-	binary.LittleEndian.PutUint32(t[9:], smallText[1000+ms])
+	binary.LittleEndian.PutUint32(w[20:24], '.'|smallText[1000+ms]<<8)
 	if rest := ns - ms*1000000; rest == 0 {
-		binary.LittleEndian.PutUint64(t[12:], zerosZQuote)
+		binary.LittleEndian.PutUint64(w[24:32], zerosZQuote)
 	} else {
 		us := rest / 1000
-		binary.LittleEndian.PutUint32(t[12:], smallText[1000+us])
-		binary.LittleEndian.PutUint32(t[15:], smallText[1000+rest-us*1000])
-		t[18], t[19] = 'Z', '"'
+		binary.LittleEndian.PutUint32(w[24:28], smallText[1000+us])
+		binary.LittleEndian.PutUint32(w[27:31], smallText[1000+rest-us*1000])
+		w[30], w[31] = 'Z', '"'
 	}
 	return n + 32
 }
+
+// twoDigitWords[v] for v < 100 is the two decimal digits of v as a
+// little-endian word (the first digit in the low byte); 128 entries, so
+// that an index masked with 127 needs no bounds check.
+var twoDigitWords = func() (t [128]uint16) {
+	for v := range 100 {
+		t[v] = uint16('0'+v/10) | uint16('0'+v%10)<<8
+	}
+	return t
+}()
 
 // dateCache remembers the dates of recent days for every encoder: each
 // entry is a day (days since 1970-01-01, 32 bits) and its date (a valid
@@ -482,14 +549,11 @@ func (dc *jsonDate) set(days int64) {
 		slot.Store(uint64(uint32(days))<<32 | 1<<31 | uint64(y)<<9 | uint64(m)<<5 | uint64(d))
 	}
 	dc.days = days
-	t := &dc.text
-	t[0] = '"'
-	put4(t[1:], y)
-	t[5] = '-'
-	put2(t[6:], m)
-	t[8] = '-'
-	put2(t[9:], d)
-	t[11] = 'T'
+	// The digits of YYYYMMDD at once (digits8), placed between the
+	// constant bytes of `"YYYY-MM-DDT` with two stores.
+	x := digits8(uint32(y*10000 + m*100 + d))
+	binary.LittleEndian.PutUint64(dc.text[:8], '"'|(x&0xffffffff)<<8|'-'<<40|(x>>32&0xffff)<<48)
+	binary.LittleEndian.PutUint32(dc.text[8:12], '-'|uint32(x>>48)<<8|'T'<<24)
 }
 
 // putTimeFormat writes a time outside the years 0000-9999 through

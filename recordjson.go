@@ -117,79 +117,288 @@ func (r *Record) putFieldsJSON(b []byte, n, depth int, st *jsonState) ([]byte, i
 
 // putFixedFieldsJSON is putFieldsJSON for a record of a fast layout
 // (every field of a fixed length and a fixed-size kind of value) that is
-// not cut short: one capacity check for the record, each key one 32-byte
-// copy (the next write overwrites what it copies past the key, and the
-// last key is copied exactly), no length to check field by field.
+// not cut short: one capacity check for the record, no length to check
+// field by field. putFixedRun writes the fields of the common kinds in a
+// loop without calls (so that its state stays in registers); it stops at
+// a field that needs one (a number of 1000 or more not copied from the
+// flow, a time, a 16-byte address), which putFixedValue writes before the
+// run goes on. The last field, whose key is copied exactly, is written
+// after the run.
 func putFixedFieldsJSON(b []byte, n int, lay *jsonLayout, data []byte, st *jsonState) ([]byte, int) {
 	b = jsonRoom(b, n, lay.recordRoom)
 	b[n] = '{'
 	n++
 	fields := lay.fields
 	last := len(fields) - 1
-	for i := range fields {
-		jf := &fields[i]
-		if i < last {
-			*(*[32]byte)(b[n:]) = jf.key
-			n += int(jf.keyEnd - jf.keyStart)
-		} else {
-			n = putKey(b, n, lay.keys[jf.keyStart:jf.keyEnd])
+	run := fields[:last]
+	for i := 0; ; {
+		n, i = putFixedRun(b, n, run, i, data, st)
+		if i == last {
+			break
 		}
-		raw := data[jf.off:]
-		switch jf.op {
-		case opU8:
-			n = putSmall(b, n, uint16(raw[0]))
-			continue
-		case opU16:
-			n = putUint16(b, n, binary.BigEndian.Uint16(raw))
-			continue
-		case opU32:
-			v := uint64(binary.BigEndian.Uint32(raw))
-			if v >= 1000 && jf.reuse != 0 {
-				var ok bool
-				if n, ok = st.reused(b, n, jf.reuse-1, v); ok {
-					continue
-				}
-			}
-			n = putUint(b, n, v)
-			continue
-		case opU64:
-			v := binary.BigEndian.Uint64(raw)
-			if v >= 1000 && jf.reuse != 0 {
-				var ok bool
-				if n, ok = st.reused(b, n, jf.reuse-1, v); ok {
-					continue
-				}
-			}
-			n = putUint(b, n, v)
-			continue
-		case opUint:
-			n = putUint(b, n, beUint(raw[:jf.length]))
-			continue
-		case opAddr4:
-			if jf.reuse != 0 {
-				var ok bool
-				if n, ok = st.reused(b, n, jf.reuse-1, uint64(binary.BigEndian.Uint32(raw))|spanIPv4); ok {
-					continue
-				}
-			}
-			b[n] = '"'
-			n = putIPv4(b, n+1, [4]byte(raw))
-			b[n] = '"'
-			n++
-			continue
-		case opAddr16:
-			b, n = putAddr(b, n, netip.AddrFrom16([16]byte(raw)))
-			continue
-		}
-		var ok bool
-		n, ok = putTimeField(b, n, jf.op, raw[:jf.length], &st.date)
-		if !ok {
-			// A time out of range: hex, as appendTypedJSON writes it.
-			n = putHex(b, n, raw[:jf.length])
-		}
+		b, n = putFixedValue(b, n, &fields[i], data, st)
+		i++
 	}
+	jf := &fields[last]
+	n = putKey(b, n, jf.key[:jf.keyLen])
+	b, n = putFixedValue(b, n, jf, data, st)
 	b[n] = '}'
 	return b, n + 1
+}
+
+// putFixedRun writes the keys and values of fields[i:], from b[n:], in
+// the windows of putFixedFieldsJSON: each key one 32-byte copy (the next
+// write overwrites what it copies past the key), each value inline. It
+// returns the end of what it wrote and len(fields), or, at a field whose
+// value it leaves to putFixedValue, that field's index and the end of its
+// key.
+func putFixedRun(b []byte, n int, fields []jsonField, i int, data []byte, st *jsonState) (int, int) {
+	data = data[:len(data):len(data)] // no reads past the record (be16, be32, be64)
+	for ; i < len(fields); i++ {
+		jf := &fields[i]
+		// The field's window: its key (up to 32 bytes), its value and the
+		// bytes the stores write past it all lie in w, so that the stores
+		// at constant or masked offsets need no bounds check.
+		w := (*[fieldWindow]byte)(b[n : n+fieldWindow : n+fieldWindow])
+		*(*[32]byte)(w[:32]) = jf.key
+		k := int(jf.keyLen) & 63
+		off := int(jf.off)
+		var v uint64
+		switch jf.fop {
+		case fixU8:
+			n += k + winSmall((*[4]byte)(w[k:k+4]), uint16(data[off]))
+			continue
+		case fixU16:
+			n += k + winUint16((*[8]byte)(w[k:k+8]), be16(data, off))
+			continue
+		case fixU32, fixU32R:
+			v = uint64(be32(data, off))
+		case fixU64, fixU64R:
+			v = be64(data, off)
+		case fixAddr4, fixAddr4R:
+			a := be32(data, off)
+			if jf.fop == fixAddr4R {
+				if at, l := st.match(jf.reuse-1, uint64(a)|spanIPv4); l != 0 {
+					*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+					n += k + l
+					continue
+				}
+			}
+			// winQuotedIPv4, inline.
+			p := (*[24]byte)(w[k : k+24])
+			p[0] = '"'
+			t := octetDotText[a>>24]
+			binary.LittleEndian.PutUint32(p[1:5], uint32(t))
+			j := 1 + int(t>>56)&7
+			t = octetDotText[a>>16&0xff]
+			binary.LittleEndian.PutUint32(p[j:j+4], uint32(t))
+			j += int(t>>56) & 7
+			t = octetDotText[a>>8&0xff]
+			binary.LittleEndian.PutUint32(p[j:j+4], uint32(t))
+			j += int(t>>56) & 7
+			u := smallText[a&0xff]
+			binary.LittleEndian.PutUint32(p[j:j+4], u)
+			j += int(u>>24) & 3
+			p[j] = '"'
+			n += k + j + 1
+			continue
+		case fixTimeR:
+			var ms uint64
+			if jf.op == opSeconds {
+				ms = uint64(be32(data, off)) * 1000
+			} else {
+				ms = be64(data, off)
+			}
+			if at, l := st.match(jf.reuse-1, ms); l != 0 {
+				*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+				n += k + l
+				continue
+			}
+			return n + k, i
+		case fixAddr16R:
+			if m, ok := st.reused6(b, n+k, jf.reuse-1, [16]byte(data[off:off+16:off+16])); ok {
+				n = m
+				continue
+			}
+			return n + k, i
+		default:
+			return n + k, i
+		}
+		if v < 1000 {
+			n += k + winSmall((*[4]byte)(w[k:k+4]), uint16(v))
+			continue
+		}
+		if jf.fop >= fixU32R {
+			if at, l := st.match(jf.reuse-1, v); l != 0 {
+				*(*[32]byte)(w[k : k+32]) = *(*[32]byte)(b[at : at+32 : at+32])
+				n += k + l
+				continue
+			}
+		}
+		if v < 1e9 {
+			// putUintMore, inline: groups of three digits.
+			p := (*[16]byte)(w[k : k+16])
+			w32 := uint32(v)
+			q := w32 / 1e6
+			r := w32 - q*1e6
+			if q == 0 {
+				q = r / 1000
+				t := smallText[q]
+				binary.LittleEndian.PutUint32(p[:4], t)
+				l := int(t>>24) & 3
+				binary.LittleEndian.PutUint32(p[l:l+4], smallText[1000+r-q*1000])
+				n += k + l + 3
+				continue
+			}
+			m := r / 1000
+			t := smallText[q]
+			binary.LittleEndian.PutUint32(p[:4], t)
+			l := int(t>>24) & 3
+			binary.LittleEndian.PutUint32(p[l:l+4], smallText[1000+m])
+			binary.LittleEndian.PutUint32(p[l+3:l+7], smallText[1000+r-m*1000])
+			n += k + l + 6
+			continue
+		}
+		return n + k, i
+	}
+	return n, i
+}
+
+// be16, be32 and be64 read the big-endian number at data[off:], which
+// must have no capacity past its length (putFixedRun cuts it so): the
+// slice of constant length and capacity needs one bounds check, against
+// the length, and the read is one load.
+func be16(data []byte, off int) uint16 {
+	return binary.BigEndian.Uint16(data[off : off+2 : off+2])
+}
+
+func be32(data []byte, off int) uint32 {
+	return binary.BigEndian.Uint32(data[off : off+4 : off+4])
+}
+
+func be64(data []byte, off int) uint64 {
+	return binary.BigEndian.Uint64(data[off : off+8 : off+8])
+}
+
+// putFixedValue writes the value of field jf of a fast layout at b[n:].
+func putFixedValue(b []byte, n int, jf *jsonField, data []byte, st *jsonState) ([]byte, int) {
+	raw := data[jf.off:]
+	switch jf.fop {
+	case fixU8:
+		return b, putSmall(b, n, uint16(raw[0]))
+	case fixU16:
+		return b, putUint16(b, n, binary.BigEndian.Uint16(raw))
+	case fixU32:
+		return b, putUint(b, n, uint64(binary.BigEndian.Uint32(raw)))
+	case fixU64:
+		return b, putUint(b, n, binary.BigEndian.Uint64(raw))
+	case fixAddr4:
+		return b, n + winQuotedIPv4((*[24]byte)(b[n:]), [4]byte(raw))
+	case fixU32R:
+		return b, putReusedUint(b, n, st, jf.reuse-1, uint64(binary.BigEndian.Uint32(raw)))
+	case fixU64R:
+		return b, putReusedUint(b, n, st, jf.reuse-1, binary.BigEndian.Uint64(raw))
+	case fixAddr4R:
+		if m, ok := st.reused(b, n, jf.reuse-1, uint64(binary.BigEndian.Uint32(raw))|spanIPv4); ok {
+			return b, m
+		}
+		return b, n + winQuotedIPv4((*[24]byte)(b[n:]), [4]byte(raw))
+	}
+	return putFixedOther(b, n, jf, raw, st)
+}
+
+// fieldWindow is the room putFixedFieldsJSON takes for each field at
+// once: a key of up to 63 bytes (as masked; 32 at most) and a value of a
+// fixed-size kind with what its stores write past it (jsonValueRoom).
+const fieldWindow = 64 + jsonValueRoom
+
+// winSmall writes v < 1000 in decimal at p, and returns its length.
+func winSmall(p *[4]byte, v uint16) int {
+	t := smallText[v]
+	binary.LittleEndian.PutUint32(p[:], t)
+	return int(t >> 24)
+}
+
+// winUint16 writes v in decimal at p, and returns its length.
+func winUint16(p *[8]byte, v uint16) int {
+	if v < 1000 {
+		t := smallText[v]
+		binary.LittleEndian.PutUint32(p[:4], t)
+		return int(t >> 24)
+	}
+	q := v / 1000
+	t := smallText[q]
+	binary.LittleEndian.PutUint32(p[:4], t)
+	l := int(t>>24) & 3
+	binary.LittleEndian.PutUint32(p[l:l+4], smallText[1000+v-q*1000])
+	return l + 3
+}
+
+// winQuotedIPv4 writes a as a JSON string at p, as putIPv4 does, and
+// returns its length.
+func winQuotedIPv4(p *[24]byte, a [4]byte) int {
+	p[0] = '"'
+	t := octetDotText[a[0]]
+	binary.LittleEndian.PutUint32(p[1:5], uint32(t))
+	i := 1 + int(t>>56)&7
+	t = octetDotText[a[1]]
+	binary.LittleEndian.PutUint32(p[i:i+4], uint32(t))
+	i += int(t>>56) & 7
+	t = octetDotText[a[2]]
+	binary.LittleEndian.PutUint32(p[i:i+4], uint32(t))
+	i += int(t>>56) & 7
+	u := smallText[a[3]]
+	binary.LittleEndian.PutUint32(p[i:i+4], u)
+	i += int(u>>24) & 3
+	p[i] = '"'
+	return i + 1
+}
+
+// putReusedUint writes v, a number of a field with a reuse slot: the
+// flow's text when it is v's (numbers of 1000 or more: smaller ones are
+// written as fast as they are copied).
+func putReusedUint(b []byte, n int, st *jsonState, slot uint8, v uint64) int {
+	if v >= 1000 {
+		if m, ok := st.reused(b, n, slot, v); ok {
+			return m
+		}
+	}
+	return putUint(b, n, v)
+}
+
+// putFixedOther writes the value of a field of a fast layout that
+// putFixedFieldsJSON does not write inline: an unsigned number of 3, 5, 6
+// or 7 bytes, a 16-byte address, a time.
+//
+//go:noinline
+func putFixedOther(b []byte, n int, jf *jsonField, raw []byte, st *jsonState) ([]byte, int) {
+	raw = raw[:jf.length]
+	if jf.fop == fixAddr16R {
+		if m, ok := st.reused6(b, n, jf.reuse-1, [16]byte(raw)); ok {
+			return b, m
+		}
+	}
+	if jf.fop == fixTimeR {
+		ms := beUint(raw)
+		if jf.op == opSeconds {
+			ms *= 1000
+		}
+		if m, ok := st.reused(b, n, jf.reuse-1, ms); ok {
+			return b, m
+		}
+	}
+	switch jf.op {
+	case opUint:
+		return b, putUint(b, n, beUint(raw))
+	case opAddr16:
+		return putAddr(b, n, netip.AddrFrom16([16]byte(raw)))
+	}
+	m, ok := putTimeField(b, n, jf.op, raw, &st.date)
+	if !ok {
+		// A time out of range: hex, as appendTypedJSON writes it.
+		m = putHex(b, n, raw)
+	}
+	return b, m
 }
 
 // putTimeField writes raw, a value of one of the time ops, as a time; ok

@@ -30,9 +30,64 @@ type jsonField struct {
 	// For a fast layout: the field's offset in the record, and its key
 	// padded to 32 bytes; and the slot (plus one) of the flow value whose
 	// text it may copy (reuseSlotOf), 0 for none.
-	off   uint16
-	reuse uint8
-	key   [32]byte
+	off    uint16
+	reuse  uint8
+	keyLen uint8   // keyEnd - keyStart
+	fop    fixedOp // how putFixedFieldsJSON writes the value
+	key    [32]byte
+}
+
+// fixedOp is how putFixedFieldsJSON writes a field's value: an op of the
+// common widths written inline, the same with the text of the flow's
+// value copied when it is equal (the field has a reuse slot), and the
+// rest through putFixedOther. One small switch per field, dense enough to
+// be a jump table.
+type fixedOp uint8
+
+const (
+	fixOther   fixedOp = iota // putFixedOther: opUint, opAddr16, the times without a slot
+	fixU8                     // opU8
+	fixU16                    // opU16
+	fixU32                    // opU32
+	fixU64                    // opU64
+	fixAddr4                  // opAddr4
+	fixU32R                   // opU32 with a reuse slot
+	fixU64R                   // opU64 with a reuse slot
+	fixAddr4R                 // opAddr4 with a reuse slot
+	fixTimeR                  // opSeconds of 4 bytes or opMillis of 8 bytes, with a reuse slot
+	fixAddr16R                // opAddr16 with a reuse slot
+)
+
+// fixedOpOf returns the fixedOp of a field of op, length and reuse slot.
+func fixedOpOf(op jsonOp, length uint16, reuse uint8) fixedOp {
+	if reuse != 0 {
+		switch {
+		case op == opU32:
+			return fixU32R
+		case op == opU64:
+			return fixU64R
+		case op == opAddr4:
+			return fixAddr4R
+		case op == opAddr16:
+			return fixAddr16R
+		case op == opSeconds && length == 4, op == opMillis && length == 8:
+			return fixTimeR
+		}
+		return fixOther
+	}
+	switch op {
+	case opU8:
+		return fixU8
+	case opU16:
+		return fixU16
+	case opU32:
+		return fixU32
+	case opU64:
+		return fixU64
+	case opAddr4:
+		return fixAddr4
+	}
+	return fixOther
 }
 
 // reuseSlotOf returns the slot (plus one) of the flow value that a field
@@ -50,6 +105,16 @@ func reuseSlotOf(pen uint32, id uint16, op jsonOp) uint8 {
 		s = reuseDstAddr
 	case op == opAddr4 && id == 15: // ipNextHopIPv4Address
 		s = reuseNextHop
+	case op == opAddr16 && id == 27: // sourceIPv6Address
+		s = reuseSrcAddr
+	case op == opAddr16 && id == 28: // destinationIPv6Address
+		s = reuseDstAddr
+	case op == opAddr16 && id == 62: // ipNextHopIPv6Address
+		s = reuseNextHop
+	case op == opSeconds && id == 150, op == opMillis && id == 152: // flowStartSeconds, -Milliseconds
+		s = reuseStart
+	case op == opSeconds && id == 151, op == opMillis && id == 153: // flowEndSeconds, -Milliseconds
+		s = reuseEnd
 	case op != opU32 && op != opU64:
 		return 0
 	case id == 2 || id == 86: // packetDeltaCount, packetTotalCount
@@ -130,6 +195,13 @@ func jsonOpOf(typ DataType, length uint16) jsonOp {
 	return opTyped
 }
 
+// minKeyAfterCopy is the shortest key of a last field after which the
+// field before it may copy the flow's text: a copy writes up to 32 bytes
+// (st.reused, st.reused6) for a text of 4 or more, so up to 28 past it,
+// which the last key, a value of one byte or more, two '}' and
+// jsonScratch bytes cover.
+const minKeyAfterCopy = 28 - 1 - 2 - jsonScratch
+
 // jsonValueRoom bounds a value of a fixed-size kind: an IPv6 address or a
 // time in quotes (41 and 32 bytes), 20 digits, a MAC (19), the hex of 8
 // bytes (18), with the bytes a fixed-width store writes past it.
@@ -165,6 +237,8 @@ func (r *Record) jsonLayout() *jsonLayout {
 		if i < len(t.Fields)-1 { // the last value is written exactly
 			jf.reuse = reuseSlotOf(f.PEN, f.ID, jf.op)
 		}
+		jf.keyLen = uint8(min(keyLen, 255))
+		jf.fop = fixedOpOf(jf.op, f.Length, jf.reuse)
 		if jf.op < opU8 || keyLen > len(jf.key) || f.Length == VariableLength {
 			l.fast = false
 		} else {
@@ -173,10 +247,19 @@ func (r *Record) jsonLayout() *jsonLayout {
 		}
 		l.fields[i] = jf
 	}
+	// A copied text's extra bytes (up to 32 - 4) must not reach past what
+	// the last field, '}' and jsonScratch cover: no copy right before a
+	// last field of a short key.
+	if last := len(l.fields) - 1; last > 0 && l.fields[last].keyLen < minKeyAfterCopy {
+		jf := &l.fields[last-1]
+		jf.reuse = 0
+		jf.fop = fixedOpOf(jf.op, jf.length, 0)
+	}
 	l.keys = b
 	l.room = longest + jsonValueRoom
-	// '{', '}' and a 32-byte key store at the end.
-	l.recordRoom += 2 + 32
+	// '{', '}', and the window of the last field (fieldWindow) at most
+	// a field's room before the end.
+	l.recordRoom += 2 + fieldWindow
 	// A template decoded with another registry keeps the first layout;
 	// this one is used once.
 	t.json.CompareAndSwap(nil, l)
