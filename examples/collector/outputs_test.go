@@ -71,6 +71,18 @@ type oracleFlow struct {
 // from a capture, and checks that it skipped no set.
 func tsharkFlows(t *testing.T, name string) []oracleFlow {
 	t.Helper()
+	var out []oracleFlow
+	for _, d := range tsharkDatagramFlows(t, name) {
+		out = append(out, d...)
+	}
+	return out
+}
+
+// tsharkDatagramFlows reads, for each datagram of a capture that tshark
+// decoded flows from, its flows (not the options records) in order, and
+// checks that tshark skipped no set.
+func tsharkDatagramFlows(t *testing.T, name string) [][]oracleFlow {
+	t.Helper()
 	b, err := os.ReadFile(td + "expected/" + name)
 	require.NoError(t, err)
 	var doc struct {
@@ -80,13 +92,17 @@ func tsharkFlows(t *testing.T, name string) []oracleFlow {
 		} `json:"datagrams"`
 	}
 	require.NoError(t, json.Unmarshal(b, &doc))
-	var out []oracleFlow
+	var out [][]oracleFlow
 	for _, d := range doc.Datagrams {
 		require.Empty(t, d.Skipped, "%s: tshark skipped sets: it is no oracle for the flow count", name)
+		var flows []oracleFlow
 		for _, f := range d.Flows {
 			if !f.Options {
-				out = append(out, f)
+				flows = append(flows, f)
 			}
+		}
+		if len(flows) > 0 {
+			out = append(out, flows)
 		}
 	}
 	require.NotEmpty(t, out)
