@@ -54,7 +54,9 @@ func TestReceivePathAllocs(t *testing.T) {
 		}
 		l.release()
 		sent++
-		for r.total.decoded.Load() < sent {
+		// The worker counts the datagram decoded before it lets the lane
+		// go: wait for both, or the next inline call finds it busy.
+		for r.total.decoded.Load() < sent || !laneIdle(l) {
 			time.Sleep(time.Microsecond)
 		}
 	}
@@ -70,4 +72,12 @@ func TestReceivePathAllocs(t *testing.T) {
 	if st := r.total.snapshot(); st.Dropped != 0 || st.Failed != 0 || st.Decoded != sent {
 		t.Errorf("counters %+v, %d sent", st, sent)
 	}
+}
+
+// laneIdle reports whether nobody hands l's datagrams over and nothing is
+// queued for it.
+func laneIdle(l *lane) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.busy && l.queued == 0
 }
