@@ -1,6 +1,7 @@
 package netflow
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -91,28 +92,7 @@ func TestFieldsJSONReusesFlowText(t *testing.T) {
 		if rng.IntN(5) == 0 {
 			f.Known &^= FieldPackets | FieldSrcAddr
 		}
-		want := legacyAppendJSONWithFields(&f, []byte("x"), rec)
-		if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
-			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
-		}
-		// In place, with a canary past the spare capacity.
-		for _, extra := range []int{0, 1, 2, 3, 64, 4096} {
-			buf := make([]byte, len(want)+extra+64)
-			for j := range buf {
-				buf[j] = 0xa5
-			}
-			got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
-			if string(got[1:]) != string(want[1:]) {
-				t.Fatalf("flow %d in place:\ngot  %s\nwant %s", i, got, want)
-			}
-			if &got[0] == &buf[0] {
-				for j := len(got) + jsonScratch; j < len(buf); j++ {
-					if buf[j] != 0xa5 {
-						t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
-					}
-				}
-			}
-		}
+		requireFieldsJSONLikeLegacy(t, fmt.Sprintf("flow %d", i), &f, rec, 0, 1, 2, 3, 64, 4096)
 		if f.Packets == nums[0] && f.Packets >= 1000 && f.Known&FieldPackets != 0 {
 			copied++
 		}
@@ -221,27 +201,7 @@ func TestFieldsJSONReusesFlowTimes(t *testing.T) {
 			return time.UnixMilli(int64(v))
 		}
 		f.Start, f.End = pick(startMs), pick(endMs)
-		want := legacyAppendJSONWithFields(&f, []byte("x"), rec)
-		if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
-			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
-		}
-		for _, extra := range []int{0, 1, 2, 3, 64} {
-			buf := make([]byte, len(want)+extra+64)
-			for j := range buf {
-				buf[j] = 0xa5
-			}
-			got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
-			if string(got[1:]) != string(want[1:]) {
-				t.Fatalf("flow %d in place:\ngot  %s\nwant %s", i, got, want)
-			}
-			if &got[0] == &buf[0] {
-				for j := len(got) + jsonScratch; j < len(buf); j++ {
-					if buf[j] != 0xa5 {
-						t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
-					}
-				}
-			}
-		}
+		requireFieldsJSONLikeLegacy(t, fmt.Sprintf("flow %d", i), &f, rec, 0, 1, 2, 3, 64)
 		if f.Start.UnixMilli() == int64(startMs) && f.Start.Nanosecond()%1e6 == 0 && startMs < maxUnixMilli/1000*1000 {
 			copied++
 		}
@@ -308,27 +268,7 @@ func TestFieldsJSONReusesFlowIPv6(t *testing.T) {
 			return netip.AddrFrom16(a)
 		}
 		f.SrcAddr, f.DstAddr, f.NextHop = pick(addrs[27]), pick(addrs[28]), pick(addrs[62])
-		want := legacyAppendJSONWithFields(&f, []byte("x"), rec)
-		if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
-			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
-		}
-		for _, extra := range []int{0, 1, 2, 3, 64} {
-			buf := make([]byte, len(want)+extra+64)
-			for j := range buf {
-				buf[j] = 0xa5
-			}
-			got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
-			if string(got[1:]) != string(want[1:]) {
-				t.Fatalf("flow %d in place:\ngot  %s\nwant %s", i, got, want)
-			}
-			if &got[0] == &buf[0] {
-				for j := len(got) + jsonScratch; j < len(buf); j++ {
-					if buf[j] != 0xa5 {
-						t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
-					}
-				}
-			}
-		}
+		requireFieldsJSONLikeLegacy(t, fmt.Sprintf("flow %d", i), &f, rec, 0, 1, 2, 3, 64)
 		if f.SrcAddr == netip.AddrFrom16(addrs[27]) {
 			copied++
 		}
@@ -374,6 +314,35 @@ func TestFieldsJSONReuseBeforeShortLastKey(t *testing.T) {
 					if buf[j] != 0xa5 {
 						t.Fatalf("%v: byte %d past the end (%d) changed", c.fields, j, len(got))
 					}
+				}
+			}
+		}
+	}
+}
+
+// requireFieldsJSONLikeLegacy checks f.AppendJSONWithFields(rec) against
+// the legacy encoder: appended to a short prefix, and in place after one
+// byte with extra spare bytes of capacity each, a canary beyond them that
+// nothing past jsonScratch bytes of the output may change.
+func requireFieldsJSONLikeLegacy(t *testing.T, what string, f *Flow, rec *Record, extras ...int) {
+	t.Helper()
+	want := legacyAppendJSONWithFields(f, []byte("x"), rec)
+	if got := f.AppendJSONWithFields([]byte("x"), rec); string(got) != string(want) {
+		t.Fatalf("%s:\ngot  %s\nwant %s", what, got, want)
+	}
+	for _, extra := range extras {
+		buf := make([]byte, len(want)+extra+64)
+		for j := range buf {
+			buf[j] = 0xa5
+		}
+		got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
+		if string(got[1:]) != string(want[1:]) {
+			t.Fatalf("%s in place:\ngot  %s\nwant %s", what, got, want)
+		}
+		if &got[0] == &buf[0] {
+			for j := len(got) + jsonScratch; j < len(buf); j++ {
+				if buf[j] != 0xa5 {
+					t.Fatalf("%s: byte %d past the end (%d) changed", what, j, len(got))
 				}
 			}
 		}
