@@ -44,22 +44,15 @@ func decodeAll(t testing.TB, msgs [][]byte, mappings ...netflow.FlowMapping) []n
 // messages and compares every flow with what its version carries.
 func roundTrip(t testing.TB, cfg export.Config, flows []netflow.Flow) [][]byte {
 	t.Helper()
-	if cfg.Now == nil {
-		cfg.Now = fixedNow
-	}
-	var out messages
-	w, err := export.NewWriter(&out, cfg)
-	require.NoError(t, err)
-	require.NoError(t, w.WriteFlows(flows))
-	require.NoError(t, w.Flush())
+	msgs, st := writeStats(t, cfg, flows)
 	mtu := cfg.MTU
 	if mtu == 0 {
 		mtu = export.DefaultMTU
 	}
-	for i, m := range out.msgs {
+	for i, m := range msgs {
 		require.LessOrEqual(t, len(m), mtu, "message %d", i)
 	}
-	got := byDomain(decodeAll(t, out.msgs, cfg.FlowElements...))
+	got := byDomain(decodeAll(t, msgs, cfg.FlowElements...))
 	wanted := make([]netflow.Flow, len(flows))
 	for i := range flows {
 		wanted[i] = want(flows[i], cfg)
@@ -76,10 +69,9 @@ func roundTrip(t testing.TB, cfg export.Config, flows []netflow.Flow) [][]byte {
 			require.Equal(t, wanted[i], g, "flow %d of %d", i, len(flows))
 		}
 	}
-	st := w.Stats()
 	require.Equal(t, uint64(len(flows)), st.Flows)
-	require.Equal(t, uint64(len(out.msgs)), st.Messages)
-	return out.msgs
+	require.Equal(t, uint64(len(msgs)), st.Messages)
+	return msgs
 }
 
 // byDomain orders flows by domain, keeping their order within each: a

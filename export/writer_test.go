@@ -24,8 +24,16 @@ func genFlows(seed uint64, n int, o genOptions) []netflow.Flow {
 	return flows
 }
 
-// write writes flows with cfg and returns the messages.
+// write writes flows with cfg (Now fixed at testExport unless set) and
+// returns the messages.
 func write(t testing.TB, cfg export.Config, flows []netflow.Flow) [][]byte {
+	t.Helper()
+	msgs, _ := writeStats(t, cfg, flows)
+	return msgs
+}
+
+// writeStats is write, with the writer's counters after its Flush.
+func writeStats(t testing.TB, cfg export.Config, flows []netflow.Flow) ([][]byte, export.Stats) {
 	t.Helper()
 	if cfg.Now == nil {
 		cfg.Now = fixedNow
@@ -35,7 +43,7 @@ func write(t testing.TB, cfg export.Config, flows []netflow.Flow) [][]byte {
 	require.NoError(t, err)
 	require.NoError(t, w.WriteFlows(flows))
 	require.NoError(t, w.Flush())
-	return out.msgs
+	return out.msgs, w.Stats()
 }
 
 // TestSequenceNumbers checks each version's sequence number (RFC 3954
