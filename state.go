@@ -314,7 +314,7 @@ func (t *stateTable) load(key TemplateKey, ds *domainState, now time.Time) {
 	// The store's state is charged against Limits.MaxStateMemory as
 	// options data is: without room, the domain keeps what it had.
 	entries, bytes := st.size()
-	if !t.charge(ds, int64(bytes)+int64(entries)*stateEntryCost-ds.weight()) {
+	if !t.charge(ds, stateCharge(entries, bytes)-ds.weight()) {
 		return
 	}
 	ds.st, ds.known = st, true
@@ -522,7 +522,7 @@ func (ds *domainState) learnRecord(r *Record, l *Limits, now time.Time) bool {
 // it.
 func (ds *domainState) room(n int, l *Limits) bool {
 	if ds.entries >= l.MaxOptionsEntries || ds.bytes+n > l.MaxStateBytes ||
-		!ds.table.charge(ds, int64(n)+stateEntryCost) {
+		!ds.table.charge(ds, stateCharge(1, n)) {
 		ds.st.Refused++
 		return false
 	}

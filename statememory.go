@@ -68,11 +68,14 @@ func (t *stateTable) drop(ds *domainState) {
 	t.release(ds)
 }
 
-// weight is the charge of a domain's entries and names against
-// Limits.MaxStateMemory.
-func (ds *domainState) weight() int64 {
-	return int64(ds.bytes) + int64(ds.entries)*stateEntryCost
+// stateCharge is what entries with names of bytes bytes are charged
+// against Limits.MaxStateMemory.
+func stateCharge(entries, bytes int) int64 {
+	return int64(bytes) + int64(entries)*stateEntryCost
 }
+
+// weight is the charge of a domain's entries and names.
+func (ds *domainState) weight() int64 { return stateCharge(ds.entries, ds.bytes) }
 
 // size returns st's entries (counted against Limits.MaxOptionsEntries)
 // and the bytes of its names (against Limits.MaxStateBytes).
@@ -92,7 +95,4 @@ func (st *ExporterState) size() (entries, bytes int) {
 
 // memory is what st is charged against Limits.MaxStateMemory and
 // MemoryStoreConfig.MaxStateMemory.
-func (st *ExporterState) memory() int64 {
-	entries, bytes := st.size()
-	return int64(bytes) + int64(entries)*stateEntryCost
-}
+func (st *ExporterState) memory() int64 { return stateCharge(st.size()) }
