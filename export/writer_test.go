@@ -208,13 +208,7 @@ func TestMixedTemplates(t *testing.T) {
 		for _, m := range msgs {
 			p, err := dec.Decode(testExporter, m)
 			require.NoError(t, err)
-			var sets *netflow.Sets
-			if p9, ok := p.(*netflow.V9Packet); ok {
-				sets = &p9.Sets
-			} else {
-				sets = &p.(*netflow.IPFIXPacket).Sets
-			}
-			for _, tm := range sets.Templates {
+			for _, tm := range setsOf(p).Templates {
 				ids[tm.ID] = tm.Fields
 			}
 		}
