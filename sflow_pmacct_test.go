@@ -34,7 +34,7 @@ func TestSFlowPmacctdLive(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "scripts/capture_pmacctd_sflow.sh", dir)
-	cmd.Env = append(os.Environ(), "EXPECTED=", fmt.Sprintf("FRAMES=%d", testkit.SoakSize(600, 2400)), "PPS=1000", "RATE=2", "PORT=6399")
+	cmd.Env = append(os.Environ(), "EXPECTED=", fmt.Sprintf("FRAMES=%d", testkit.SoakSize(600, 2400)), "PPS=1000", "RATE=2", "PORT=6399", "SFACCTD=0", "SETTLE=1")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	pcap := filepath.Join(dir, "pmacctd-sfprobe.pcap")

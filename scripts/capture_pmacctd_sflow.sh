@@ -15,7 +15,9 @@
 # Needs root, ip, pmacctd, sfacctd, tcpreplay, tcpdump, python3 (tshark for
 # EXPECTED). FRAMES frames (default 2400) of scripts/make_sflow_input.py are
 # replayed at PPS (default 100) frames a second, long enough for a counter
-# sample (every 20 s); sampling 1 in RATE (default 3).
+# sample (every 20 s); sampling 1 in RATE (default 3). SETTLE seconds
+# (default 3) pass between the replay's end and pmacctd's stop; SFACCTD=0
+# runs no sfacctd (a live test that needs only the capture).
 # Usage: sh scripts/capture_pmacctd_sflow.sh [OUT]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,8 @@ FRAMES=${FRAMES:-2400}
 PPS=${PPS:-100}
 RATE=${RATE:-3}
 PORT=${PORT:-6343}
+SFACCTD=${SFACCTD:-1}
+SETTLE=${SETTLE:-3}
 NS=nf-sflow-$$
 TMP=$(mktemp -d)
 mkdir -p "$OUT"
@@ -76,8 +80,10 @@ EOF
 
 ip netns exec "$NS" tcpdump -i lo -U -n -s 0 -w "$TMP/export.pcap" "udp and dst port $PORT" >"$TMP/tcpdump.log" 2>&1 &
 echo $! >"$TMP/tcpdump.pid"
-ip netns exec "$NS" sfacctd -f "$TMP/sfacctd.conf" >"$TMP/sfacctd.log" 2>&1 &
-echo $! >"$TMP/sfacctd.pid"
+if [ "$SFACCTD" = 1 ]; then
+	ip netns exec "$NS" sfacctd -f "$TMP/sfacctd.conf" >"$TMP/sfacctd.log" 2>&1 &
+	echo $! >"$TMP/sfacctd.pid"
+fi
 ip netns exec "$NS" pmacctd -f "$TMP/pmacctd.conf" >"$TMP/pmacctd.log" 2>&1 &
 echo $! >"$TMP/pmacctd.pid"
 # pmacctd is ready when it has opened veth0.
@@ -88,10 +94,12 @@ done
 sleep 1
 ip netns exec "$NS" tcpreplay -q -i veth1 --pps "$PPS" "$TMP/input.pcap" >"$TMP/tcpreplay.log" 2>&1
 # sfprobe sends a datagram when it fills one or a second has passed.
-sleep 3
+sleep "$SETTLE"
 kill -INT "$(cat "$TMP/pmacctd.pid")"; wait "$(cat "$TMP/pmacctd.pid")" 2>/dev/null || true
-sleep 1
-kill -INT "$(cat "$TMP/sfacctd.pid")"; wait "$(cat "$TMP/sfacctd.pid")" 2>/dev/null || true
+if [ "$SFACCTD" = 1 ]; then
+	sleep 1
+	kill -INT "$(cat "$TMP/sfacctd.pid")"; wait "$(cat "$TMP/sfacctd.pid")" 2>/dev/null || true
+fi
 kill -INT "$(cat "$TMP/tcpdump.pid")"; wait "$(cat "$TMP/tcpdump.pid")" 2>/dev/null || true
 rm -f "$TMP"/*.pid
 
