@@ -127,11 +127,22 @@ func floodSource(i int) netip.AddrPort {
 // new exporter's templates are refused with ErrLimit, its options state is
 // not kept (its flows have no sampling interval) and its sequence domain is
 // not tracked.
+//
+// NETFLOW_SOAK=1 floods the default bounds (4,096 store exporters, 16,384
+// options states, state and sequence domains) with 50,000 sources; the
+// quick run sets bounds a quarter of those and floods them with 6,000.
 func TestSpoofedFloodLocksNobodyOut(t *testing.T) {
-	sources := testkit.SoakSize(24_000, 50_000)
+	sources, exporterBound, domainBound := 50_000, 4096, 16384
+	storeCfg, limits := MemoryStoreConfig{}, Limits{}
+	if !testkit.Soak() {
+		sources, exporterBound, domainBound = 6_000, 1024, 4096
+		storeCfg = MemoryStoreConfig{MaxExporters: exporterBound, MaxStates: domainBound}
+		limits = Limits{MaxStateDomains: domainBound, MaxSequenceDomains: domainBound}
+	}
 	clock := newTestClock()
-	store := NewMemoryStore(MemoryStoreConfig{Now: clock.Now})
-	d := NewDecoder(Config{Store: store, Now: clock.Now})
+	storeCfg.Now = clock.Now
+	store := NewMemoryStore(storeCfg)
+	d := NewDecoder(Config{Store: store, Now: clock.Now, Limits: limits})
 
 	// Before the flood: six exporters send their templates and options,
 	// then data in two more datagrams; two more send templates, options
@@ -205,21 +216,21 @@ func TestSpoofedFloodLocksNobodyOut(t *testing.T) {
 	// Every table is at its bound and evicted exactly what went beyond it,
 	// all of it from the flood.
 	exporters := len(known) + flood + 1
-	require.Equal(t, 4096, ss.Exporters)
-	require.Equal(t, uint64(exporters-4096), ss.ExportersEvicted)
+	require.Equal(t, exporterBound, ss.Exporters)
+	require.Equal(t, uint64(exporters-exporterBound), ss.ExportersEvicted)
 	require.Equal(t, 2*ss.ExportersEvicted, ss.TemplatesEvictedWithExporters, "a data and an options template each")
-	require.Equal(t, 2*4096, ss.Templates)
+	require.Equal(t, 2*exporterBound, ss.Templates)
 	require.Zero(t, ss.Rejected)
 	require.Equal(t, len(known)+1, ss.Confirmed)
 	require.Zero(t, ss.ExportersDemoted)
-	require.Equal(t, 16384, len(store.states))
-	require.Equal(t, uint64(exporters-16384), ss.StatesEvicted)
-	require.Equal(t, 16384, st.StateDomains)
-	require.Equal(t, uint64(exporters-16384), st.StateDomainsEvicted)
+	require.Equal(t, domainBound, len(store.states))
+	require.Equal(t, uint64(exporters-domainBound), ss.StatesEvicted)
+	require.Equal(t, domainBound, st.StateDomains)
+	require.Equal(t, uint64(exporters-domainBound), st.StateDomainsEvicted)
 	require.Equal(t, len(known)+1, st.StateDomainsConfirmed)
 	require.Zero(t, st.StateDomainsRefused)
-	require.Len(t, st.Sequences, 16384)
-	require.Equal(t, uint64(len(known)+sources+1-16384), st.SequenceDomainsEvicted)
+	require.Len(t, st.Sequences, domainBound)
+	require.Equal(t, uint64(len(known)+sources+1-domainBound), st.SequenceDomainsEvicted)
 	require.Equal(t, len(known)+1, st.SequenceDomainsConfirmed)
 	require.Zero(t, st.SequenceDomainsRefused)
 	for _, e := range append(known, fresh) {

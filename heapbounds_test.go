@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowkit/netflow/internal/testkit"
 )
 
 // heapSince returns the growth of the live heap since before (floodHeap),
@@ -39,15 +41,19 @@ func optionsNames(i int, name string) []byte {
 // MaxStateBytes (1 MiB) of heap, plus stateEntryCost per entry, not the
 // whole values they were cut from (256 MiB on main before this change: a
 // cut name was a substring of the value). A second domain with names
-// within MaxNameBytes costs the same.
+// within MaxNameBytes costs the same. Without NETFLOW_SOAK=1 the bounds
+// are a quarter of the defaults: 1,024 names, 256 KiB.
 func TestOptionsNamesHeapBound(t *testing.T) {
 	var l Limits
+	if !testkit.Soak() {
+		l = Limits{MaxOptionsEntries: 1024, MaxStateBytes: 256 << 10}
+	}
 	l.setDefaults()
 	bound := uint64(l.MaxStateBytes + l.MaxOptionsEntries*stateEntryCost)
 	for _, size := range []int{65000, 256} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			before := floodHeap()
-			d := NewDecoder(Config{}) // with a MemoryStore, which keeps a copy
+			d := NewDecoder(Config{Limits: l}) // with a MemoryStore, which keeps a copy
 			name := strings.Repeat("n", size)
 			for i := range l.MaxOptionsEntries {
 				_, err := d.Decode(spoofed(1), optionsNames(i, name))

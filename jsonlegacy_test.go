@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowkit/netflow/internal/testkit"
 )
 
 // The encoder before the fast path of jsonput.go (a loop over flowKeys and
@@ -180,7 +182,7 @@ func TestFlowJSONMatchesTable(t *testing.T) {
 		all |= k.field
 	}
 	inPlace := 0
-	for i := range 50000 {
+	for i := range testkit.SoakSize(10_000, 50_000) {
 		f := randomFlow(rng)
 		if i%4 == 0 {
 			f.Known = all
@@ -201,7 +203,9 @@ func TestFlowJSONMatchesTable(t *testing.T) {
 		}
 		copy(buf, "prefix")
 		got = f.AppendJSON(buf[: 6 : 6+spare])
-		require.Equal(t, string(want), string(got))
+		if string(got) != string(want) {
+			t.Fatalf("flow %d in a buffer of %d spare bytes:\ngot  %s\nwant %s", i, spare, got, want)
+		}
 		if &got[0] == &buf[0] { // written in place
 			inPlace++
 			for j := len(got) + jsonScratch; j < len(buf); j++ {
@@ -211,7 +215,7 @@ func TestFlowJSONMatchesTable(t *testing.T) {
 			}
 		}
 	}
-	require.Greater(t, inPlace, 1000)
+	require.Greater(t, inPlace, 200)
 }
 
 // TestFieldsJSONMatchesLegacy: AppendJSONWithFields and AppendFieldsJSON

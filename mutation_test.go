@@ -290,7 +290,7 @@ func TestMutationMalformedFixtures(t *testing.T) {
 func mutCount() int {
 	switch {
 	case !testkit.Soak():
-		return 5 * mutPeriod()
+		return 2 * mutPeriod()
 	case raceEnabled(), testing.Short():
 		return 1000
 	}
