@@ -282,9 +282,11 @@ func recordLen(layout []testkit.Field) int {
 // 30), which no check on lengths can catch. NETFLOW_SOAK=1 keeps Redis
 // down 10 s, as the issue did; 2 s otherwise.
 func TestCollectorsRedefinitionOutage(t *testing.T) {
+	t.Parallel()
 	outage := time.Duration(testkit.SoakSize(2, 10)) * time.Second
 	for _, c := range []string{"cache", "hold"} {
 		t.Run(c, func(t *testing.T) {
+			t.Parallel()
 			o := runRedefinition(t, c, layout49, outage)
 			require.Zero(t, o.twice)
 			require.Zero(t, o.lostOutside, "flows lost or decoded wrong outside the sets whose length coincides")
@@ -328,14 +330,17 @@ func TestCollectorsRedefinitionRedisUp(t *testing.T) {
 // was down, and those of the first moments after); with hold they decode
 // nothing with the unconfirmed cache, and every flow comes out right.
 func TestCollectorsSameLengthOutage(t *testing.T) {
+	t.Parallel()
 	outage := time.Duration(testkit.SoakSize(2, 10)) * time.Second
 	t.Run("cache", func(t *testing.T) {
+		t.Parallel()
 		o := runRedefinition(t, "cache", layoutSwp, outage)
 		require.GreaterOrEqual(t, o.wrong, o.sentOthers, "the same-length window: decoded with the old layout")
 		require.Equal(t, o.wrong, o.missing, "each wrong flow is a sent one decoded wrong: none lost")
 		require.Zero(t, o.twice)
 	})
 	t.Run("hold", func(t *testing.T) {
+		t.Parallel()
 		o := runRedefinition(t, "hold", layoutSwp, outage)
 		require.Zero(t, o.wrong)
 		require.Zero(t, o.missing)

@@ -29,6 +29,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	testkit.RaiseParallel(4) // the parallel tests wait on Redis outages
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -124,7 +124,8 @@ func buildBinary(t *testing.T, pkg string) string {
 		require.NoError(t, err)
 	}
 	p := filepath.Join(binDir, filepath.Base(pkg))
-	out, err := exec.Command(gobin, "build", "-o", p, pkg).CombinedOutput()
+	testkit.NoRaceExitSleep()
+	out, err := exec.Command(gobin, testkit.GoBuildArgs(p, pkg)...).CombinedOutput()
 	require.NoError(t, err, "go build %s: %s", pkg, out)
 	binPath[pkg] = p
 	return p
