@@ -172,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer fwd.close(context.Background())
 	}
 
-	be, status := openBackend(ctx, storeArgs, stderr)
+	be, status := openBackend(ctx, storeArgs, decFlags.StoreConfig(), stderr)
 	if status != 0 {
 		return status
 	}
@@ -180,7 +180,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	errOut := &lockedWriter{w: stderr}
 	var logs *heldHandler
-	decCfg.Store = be.store
+	if be.store != nil { // else the in-memory store of decCfg (-max-exporters, -max-domains)
+		decCfg.Store = be.store
+	}
 	decCfg.AcceptMisfitsAfter = *storeArgs.acceptMisfits
 	cfg := receiver.Config{
 		Decoder:         netflow.NewDecoder(decCfg),

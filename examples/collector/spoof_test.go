@@ -31,16 +31,23 @@ func spoofMessage(defs bool, interval uint32, n int) []byte {
 
 // TestCollectorSpoofedFlood (issue 20 item 1, at the receiver): a collector
 // process gets one datagram (template, options, one flow) from each of
-// 20,000 loopback source addresses (50,000 under NETFLOW_SOAK=1), more
-// than its default store and state tables hold. An exporter active before
+// 50,000 loopback source addresses under NETFLOW_SOAK=1, more than its
+// default store and state tables hold (4,096 exporters, 16,384 domains);
+// otherwise from 3,000, more than the tables of -max-exporters 512
+// -max-domains 2048 hold. An exporter active before
 // the flood still decodes with its templates and sampling interval after
 // it; a new exporter's templates and options from its first datagram
 // decode its second. On main before this change the new exporter's
 // template was refused, and its second datagram's flows were held for
 // good.
 func TestCollectorSpoofedFlood(t *testing.T) {
-	sources := testkit.SoakSize(20_000, 50_000)
-	c := startCollector(t, "-flows-only", "-metrics", "127.0.0.1:0")
+	sources, exporterBound, domainBound := 50_000, 4096, 16384
+	args := []string{"-flows-only", "-metrics", "127.0.0.1:0"}
+	if !testkit.Soak() {
+		sources, exporterBound, domainBound = 3_000, 512, 2048
+		args = append(args, "-max-exporters", fmt.Sprint(exporterBound), "-max-domains", fmt.Sprint(domainBound))
+	}
+	c := startCollector(t, args...)
 	maddr := stderrValue(t, c.stderr, "metrics on ")
 	known, fresh := newExporter(t), newExporter(t)
 	lines := 0
@@ -98,25 +105,26 @@ func TestCollectorSpoofedFlood(t *testing.T) {
 		}
 		require.Equal(t, want, got, "flows of exporter %v", addr)
 	}
-	evicted := 1 + sources + 1 - 4096
-	require.Contains(t, c.stderr.String(), fmt.Sprintf("memory store: templates 8192, exporters 4096, learned %d,", 2*(sources+2)))
+	evicted := 1 + sources + 1 - exporterBound
+	require.Contains(t, c.stderr.String(), fmt.Sprintf("memory store: templates %d, exporters %d, learned %d,", 2*exporterBound, exporterBound, 2*(sources+2)))
 	require.Contains(t, c.stderr.String(), fmt.Sprintf(", rejected 0, confirmed exporters 2, exporters evicted %d (%d templates), states evicted %d\n",
-		evicted, 2*evicted, sources+2-16384))
-	require.Contains(t, c.stderr.String(), fmt.Sprintf("options state: domains 16384, store failures 0, refused 0, reclaimed 0, evicted %d, confirmed 2\n", sources+2-16384))
+		evicted, 2*evicted, sources+2-domainBound))
+	require.Contains(t, c.stderr.String(), fmt.Sprintf("options state: domains %d, store failures 0, refused 0, reclaimed 0, evicted %d, confirmed 2\n", domainBound, sources+2-domainBound))
 
 	// The same counts, scraped before the stop.
 	for sample, want := range map[string]int{
 		`netflow_table_events_total{event="evicted",table="store_exporters"}`:  evicted,
 		`netflow_table_events_total{event="refused",table="state_domains"}`:    0,
-		`netflow_table_events_total{event="evicted",table="state_domains"}`:    sources + 2 - 16384,
-		`netflow_table_events_total{event="evicted",table="store_states"}`:     sources + 2 - 16384,
+		`netflow_table_events_total{event="evicted",table="state_domains"}`:    sources + 2 - domainBound,
+		`netflow_table_events_total{event="evicted",table="store_states"}`:     sources + 2 - domainBound,
 		`netflow_template_events_total{event="evicted_with_exporter"}`:         2 * evicted,
 		`netflow_template_events_total{event="rejected"}`:                      0,
-		`netflow_table_entries{segment="all",table="store_exporters"}`:         4096,
+		`netflow_table_entries{segment="all",table="store_exporters"}`:         exporterBound,
 		`netflow_table_entries{segment="confirmed",table="store_exporters"}`:   2,
-		`netflow_table_entries{segment="all",table="state_domains"}`:           16384,
+		`netflow_table_entries{segment="all",table="state_domains"}`:           domainBound,
 		`netflow_table_entries{segment="confirmed",table="state_domains"}`:     2,
 		`netflow_table_events_total{event="refused",table="sequence_domains"}`: 0,
+		`netflow_table_entries{segment="all",table="sequence_domains"}`:        domainBound,
 	} {
 		require.Equal(t, fmt.Sprint(want), metricValue(metrics, sample), sample)
 	}

@@ -19,12 +19,12 @@ import (
 // saving leaves the previous snapshot intact.
 
 // openState loads the snapshot at path, if there is one, into a new
-// MemoryStore. A file that cannot be read or that is not a valid snapshot
+// MemoryStore of memCfg. A file that cannot be read or that is not a valid snapshot
 // (netflow.ErrMalformed, netflow.ErrLimit) is status 1: the collector
 // refuses to start rather than run without the state it was told to keep
 // (move the file away to start empty).
-func openState(path string, every time.Duration, stderr io.Writer) (*backend, int) {
-	mem := netflow.NewMemoryStore(netflow.MemoryStoreConfig{})
+func openState(path string, every time.Duration, memCfg netflow.MemoryStoreConfig, stderr io.Writer) (*backend, int) {
+	mem := netflow.NewMemoryStore(memCfg)
 	loaded, err := netflow.LoadFile(path, mem)
 	if err != nil {
 		fmt.Fprintf(stderr, "collector: -state %s: %v (move the file away to start without it)\n", path, err)

@@ -54,7 +54,7 @@ type backend struct {
 // openBackend opens the store the flags name. status is non-zero when the
 // collector must exit: 2 for bad usage, 1 when the store cannot be opened
 // or the state file cannot be loaded.
-func openBackend(ctx context.Context, f *storeFlags, stderr io.Writer) (*backend, int) {
+func openBackend(ctx context.Context, f *storeFlags, memCfg netflow.MemoryStoreConfig, stderr io.Writer) (*backend, int) {
 	if *f.url != "" && *f.state != "" {
 		fmt.Fprintln(stderr, "collector: -state and -store exclude each other: with -store the templates and "+
 			"options state live in Redis, which keeps them across restarts of the collectors "+
@@ -78,7 +78,7 @@ func openBackend(ctx context.Context, f *storeFlags, stderr io.Writer) (*backend
 			fmt.Fprintln(stderr, "collector: -state-interval must be positive")
 			return nil, 2
 		}
-		return openState(*f.state, *f.stateInterval, stderr)
+		return openState(*f.state, *f.stateInterval, memCfg, stderr)
 	}
 	return &backend{}, 0
 }

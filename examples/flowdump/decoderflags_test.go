@@ -7,7 +7,7 @@ import (
 
 // TestDecoderFlags: -stats prints the sequence counters (netflow5.dat: 12
 // datagrams in order, no loss), -ie loads a definitions file, the sampling
-// flags are checked.
+// flags and the table bounds are checked.
 func TestDecoderFlags(t *testing.T) {
 	root := "../../testdata/"
 	_, errOut, code := flowdump(t, "-stats", root+"logstash-codec-netflow/netflow5.dat")
@@ -26,6 +26,8 @@ func TestDecoderFlags(t *testing.T) {
 		{"-sampling-default", "10.0.0.0/8"},
 		{"-sampling-override", "10.0.0.0/8=0"},
 		{"-sampling-override", "nonsense=5"},
+		{"-max-exporters", "-1"},
+		{"-max-domains", "-3"},
 	} {
 		if _, _, code := flowdump(t, append(bad, root+"logstash-codec-netflow/netflow5.dat")...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)

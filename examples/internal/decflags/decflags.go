@@ -1,6 +1,7 @@
 // Package decflags holds the decoder flags that examples/flowdump and
 // examples/collector share: -ie FILE (element definitions), the sampling
-// policy, and the printing of the sequence-number counters.
+// policy, the bounds of the exporter tables, and the printing of the
+// sequence-number counters.
 package decflags
 
 import (
@@ -21,6 +22,8 @@ type Flags struct {
 	samplingDefault  string
 	samplingOverride string
 	samplingScale    bool
+	maxExporters     int
+	maxDomains       int
 }
 
 // Add defines the flags on fs.
@@ -30,12 +33,28 @@ func Add(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.samplingDefault, "sampling-default", "", "comma-separated `prefix=N`: the 1-in-N sampling interval of exporters in prefix that give none")
 	fs.StringVar(&f.samplingOverride, "sampling-override", "", "comma-separated `prefix=N`: the sampling interval of exporters in prefix, whatever they say")
 	fs.BoolVar(&f.samplingScale, "sampling-scale", false, "multiply packets and bytes by the sampling interval")
+	fs.IntVar(&f.maxExporters, "max-exporters", 0, "most exporters whose templates the in-memory store keeps, and most exporters with data held for their templates (0: 4096 each)")
+	fs.IntVar(&f.maxDomains, "max-domains", 0, "most exporter domains whose options state and sequence numbers are kept (0: 16384)")
 	return f
+}
+
+// StoreConfig returns the configuration of the in-memory template store
+// the flags ask for (-max-exporters, -max-domains).
+func (f *Flags) StoreConfig() netflow.MemoryStoreConfig {
+	return netflow.MemoryStoreConfig{MaxExporters: f.maxExporters, MaxStates: f.maxDomains}
 }
 
 // Config returns the decoder configuration the flags ask for.
 func (f *Flags) Config() (netflow.Config, error) {
 	var cfg netflow.Config
+	if f.maxExporters < 0 || f.maxDomains < 0 {
+		return cfg, fmt.Errorf("-max-exporters and -max-domains must not be negative")
+	}
+	cfg.Pending.MaxExporters = f.maxExporters
+	cfg.Limits.MaxStateDomains, cfg.Limits.MaxSequenceDomains = f.maxDomains, f.maxDomains
+	if f.maxExporters > 0 || f.maxDomains > 0 {
+		cfg.Store = netflow.NewMemoryStore(f.StoreConfig())
+	}
 	if f.ie != "" {
 		file, err := os.Open(f.ie)
 		if err != nil {
