@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,15 @@ import (
 	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
+
+// tsharkVersion is tshark's version, asked once for every decode.
+var tsharkVersion = sync.OnceValue(func() string {
+	out, _ := exec.Command("tshark", "--version").Output()
+	if m := regexp.MustCompile(`TShark \(Wireshark\) (\S+)`).FindSubmatch(out); m != nil {
+		return string(m[1])
+	}
+	return ""
+})
 
 // tsharkDecode writes msgs to files, one message each, has tshark decode
 // them in order and returns its decode.
@@ -34,7 +45,9 @@ func tsharkDecode(t *testing.T, msgs [][]byte) testkit.Expected {
 		require.NoError(t, os.WriteFile(name, m, 0o644))
 		args = append(args, name)
 	}
-	out, err := exec.Command(py, args...).CombinedOutput()
+	cmd := exec.Command(py, args...)
+	cmd.Env = append(os.Environ(), "TSHARK_VERSION="+tsharkVersion())
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	exp := testkit.LoadExpected(t, filepath.Join(dir, "out.json"))
 	require.Len(t, exp.Datagrams, len(msgs))
@@ -92,6 +105,7 @@ func TestTshark(t *testing.T) {
 		tf      export.TimeFormat
 	}{{1, 0}, {5, 0}, {7, 0}, {9, 0}, {10, 0}, {10, export.TimeNanos}, {9, export.TimeMillis}} {
 		t.Run(fmt.Sprintf("v%d/time%d", c.version, c.tf), func(t *testing.T) {
+			t.Parallel() // waits on tshark
 			o := genOptions{version: c.version, ipv6: true, sampling: true, domains: 2}
 			flows := genFlows(uint64(c.version)*10+uint64(c.tf), 300, o)
 			cfg := export.Config{Version: c.version, TimeFormat: c.tf, Now: fixedNow}
