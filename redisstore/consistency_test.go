@@ -111,6 +111,7 @@ func twoInstances(t *testing.T, r *redistest.Server, c Consistency) (sa, sb *Sto
 // back, B's cache gets it, and B releases the sets by itself, decoded
 // right.
 func TestMisfitAcrossOutage(t *testing.T) {
+	t.Parallel() // waits on Redis
 	r := redistest.Start(t)
 	sa, sb, a, b := twoInstances(t, r, DecodeFromCache)
 	r.Stop()
@@ -157,6 +158,7 @@ func TestMisfitAcrossOutage(t *testing.T) {
 // neither until its cache is confirmed after Redis is back (ConfirmDelay),
 // then both with the redefinition: the first comes out swapped.
 func TestSameLengthOutage(t *testing.T) {
+	t.Parallel() // waits on Redis
 	for _, c := range []Consistency{DecodeFromCache, HoldUntilConfirmed} {
 		t.Run(c.String(), func(t *testing.T) {
 			r := redistest.Start(t)
@@ -201,6 +203,7 @@ func TestSameLengthOutage(t *testing.T) {
 // when the cache holds the layout; fails at once while the cache is not
 // confirmed; and answers again ConfirmDelay after Redis is back.
 func TestCheckTemplate(t *testing.T) {
+	t.Parallel() // waits on Redis
 	r := redistest.Start(t)
 	prefix := newPrefix(t)
 	s := openStore(t, r, Config{Prefix: prefix, Timeout: 500 * time.Millisecond})

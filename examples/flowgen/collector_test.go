@@ -49,6 +49,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestTCPToCollector(t *testing.T) {
+	t.Parallel() // waits on the programs it starts
 	for _, exporters := range []string{"1", "3"} {
 		t.Run("exporters="+exporters, func(t *testing.T) {
 			var stdout, stderr lockedBuffer

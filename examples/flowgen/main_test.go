@@ -132,6 +132,7 @@ func buildBinary(t *testing.T, pkg string) string {
 }
 
 func TestMain(m *testing.M) {
+	testkit.RaiseParallel(2)
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -144,6 +145,7 @@ func TestMain(m *testing.M) {
 // and checks that flowdump -json prints exactly the lines flowgen
 // recorded: every flow, every options record, in order, byte for byte.
 func TestRecordIsFlowdump(t *testing.T) {
+	t.Parallel() // waits on the programs it starts
 	for _, c := range [][]string{
 		{"-version", "5", "-exporters", "2", "-sampling", "50"},
 		{"-version", "9", "-exporters", "3", "-ipv6", "0.3", "-sampling", "10"},

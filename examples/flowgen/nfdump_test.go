@@ -68,6 +68,7 @@ func recordedFlows(t *testing.T, path string) []map[string]any {
 }
 
 func TestNfcapd(t *testing.T) {
+	t.Parallel() // waits on the programs it starts
 	nfcapd := testkit.NeedTool(t, "nfcapd")
 	nfdump := testkit.NeedTool(t, "nfdump")
 	for _, c := range []struct {

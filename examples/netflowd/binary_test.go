@@ -138,6 +138,7 @@ func (p *process) signal(t *testing.T, sig syscall.Signal) int {
 // 1h), start a new process on the same Redis: the sender and the counts
 // are there, tshark's totals; a second replay doubles them.
 func TestBinaryRestart(t *testing.T) {
+	t.Parallel() // waits on processes and Redis
 	url := redistest.Start(t).URL()
 	keys := []string{"-redis", url, "-auth-key", testAuthKey, "-sign-key", testSignKey}
 	first := startBinary(t, append(keys, "-flush", "1h")...)
@@ -215,6 +216,7 @@ func TestBinaryRandomKeys(t *testing.T) {
 // TestBinaryNoRedis: a Redis that does not answer is exit status 1 with a
 // message; bad flags are 2.
 func TestBinaryNoRedis(t *testing.T) {
+	t.Parallel() // waits on processes and Redis
 	port := redistest.FreePort(t)
 	out, err := exec.Command(netflowdBinary(t), "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0",
 		"-redis", "redis://127.0.0.1:"+itoa(port)+"/0").CombinedOutput()
@@ -313,6 +315,7 @@ func TestBinaryDocScript(t *testing.T) {
 // ("redis: 2024/03/01 12:00:00 pool.go:..."); bad TLS and signature flags
 // are exit status 2.
 func TestBinaryRedisLogsAndUsage(t *testing.T) {
+	t.Parallel() // waits on processes and Redis
 	port := redistest.FreePort(t)
 	out, err := exec.Command(netflowdBinary(t), "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0",
 		"-redis", "redis://127.0.0.1:"+itoa(port)+"/0").CombinedOutput()

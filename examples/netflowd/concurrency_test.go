@@ -19,6 +19,7 @@ import (
 // the records it sent (read from the bytes built, not decoded), and
 // garbage changed nothing but the datagram counts.
 func TestConcurrentSendersAndFlushes(t *testing.T) {
+	t.Parallel() // waits on processes and Redis
 	url := redistest.Start(t).URL()
 	opts := testOptions()
 	opts.flushEvery = 5 * time.Millisecond

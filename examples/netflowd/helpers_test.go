@@ -23,6 +23,8 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowkit/netflow/internal/testkit"
 )
 
 const (
@@ -211,6 +213,7 @@ func osMkdirTemp() (string, error) {
 }
 
 func TestMain(m *testing.M) {
+	testkit.RaiseParallel(4)
 	code := m.Run()
 	if testBinDir != "" {
 		os.RemoveAll(testBinDir)

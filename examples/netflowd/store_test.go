@@ -71,6 +71,7 @@ func TestKeyLayoutAndTTLs(t *testing.T) {
 // TestRedisOutage: while Redis is down a flush fails and keeps the counts;
 // once a Redis answers on the address again, the next flush writes them.
 func TestRedisOutage(t *testing.T) {
+	t.Parallel() // waits on processes and Redis
 	r := redistest.Start(t)
 	redisURL := r.URL()
 	// No retries inside a call: a flush fails at once while Redis is down.
