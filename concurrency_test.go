@@ -105,6 +105,7 @@ func (c concFlows) add(flows []Flow) {
 // compares the flows of each exporter, as multisets, with those of a
 // sequential run over the same datagrams.
 func TestConcurrentDecode(t *testing.T) {
+	t.Parallel()
 	const goroutines = 8
 	run := 2 * time.Second
 	if testing.Short() {

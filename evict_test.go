@@ -399,6 +399,7 @@ func TestEvictionPendingFlood(t *testing.T) {
 // stays within its bound and its confirmed segment within capacity -
 // capacity/8, with every eviction and demotion counted.
 func TestEvictionKeepsBoundsUnderChurn(t *testing.T) {
+	t.Parallel()
 	const capacity = 64
 	clock := newTestClock()
 	store := NewMemoryStore(MemoryStoreConfig{MaxExporters: capacity, MaxStates: capacity, Now: clock.Now})

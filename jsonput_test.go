@@ -39,6 +39,7 @@ func TestPutUint(t *testing.T) {
 // TestPutTime: putTime writes what Time.AppendFormat does, one date
 // cache across random times and runs of times of one day.
 func TestPutTime(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	dc := newJSONDate()
 	b := make([]byte, 128)
@@ -61,6 +62,7 @@ func TestPutTime(t *testing.T) {
 
 // TestPutAddr: putAddr and putAddrPort write what netip does.
 func TestPutAddr(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(13, 14))
 	for i := range 100000 {
 		var a netip.Addr

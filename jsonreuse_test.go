@@ -15,6 +15,7 @@ import (
 // reusable element last or not, and changes at most jsonScratch bytes of
 // the spare capacity past what it returns.
 func TestFieldsJSONReusesFlowText(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	// Every element of reuseSlotOf, then protocolIdentifier; and the same
 	// with the last reusable one last.
@@ -147,6 +148,7 @@ func TestReuseSlotOf(t *testing.T) {
 // equal or not, whole milliseconds or not, before 1970 or past 9999, the
 // time field last or not.
 func TestFieldsJSONReusesFlowTimes(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	templates := [][]tmplField{
 		{{152, 8, 0}, {153, 8, 0}, {150, 4, 0}, {151, 4, 0}, {4, 1, 0}},
@@ -217,6 +219,7 @@ func TestFieldsJSONReusesFlowTimes(t *testing.T) {
 // length ("::" to 39 characters), IPv4-mapped addresses, zones in the
 // flow's address, the address field last or not.
 func TestFieldsJSONReusesFlowIPv6(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 8))
 	templates := [][]tmplField{
 		{{27, 16, 0}, {28, 16, 0}, {62, 16, 0}, {4, 1, 0}},

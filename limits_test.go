@@ -307,6 +307,7 @@ func TestLimitMaxDomainsPerExporter(t *testing.T) {
 // set beyond it with ErrLimit and counts it in PendingStats().Refused;
 // what is held stays held and decodes when its template comes.
 func TestLimitPending(t *testing.T) {
+	t.Parallel()
 	// What a held set counts: its body's copy as the allocator sizes it,
 	// and its bookkeeping; an exporter's queue counts pendingQueueOverhead.
 	cost := func(body int) int { return cap(append([]byte(nil), make([]byte, body)...)) + pendingSetOverhead }
@@ -528,6 +529,7 @@ func TestLimitMaxListDepth(t *testing.T) {
 // kept in place of the domain longest on probation (used by one datagram
 // only), counted in StateDomainsEvicted.
 func TestLimitMaxStateDomains(t *testing.T) {
+	t.Parallel()
 	const max = 16384
 	d := NewDecoder(Config{})
 	tmpl := set(3, append(be.AppendUint16(be.AppendUint16(be.AppendUint16(nil, 257), 1), 1), be.AppendUint16(be.AppendUint16(nil, 34), 4)...), false)

@@ -122,6 +122,7 @@ func TestFlowMappingWinsAndLengths(t *testing.T) {
 // TestParseElementDefinitionsHostile: every bad file is an error matching
 // ErrMalformed.
 func TestParseElementDefinitionsHostile(t *testing.T) {
+	t.Parallel()
 	bad := map[string]string{
 		"not json":        `{`,
 		"object":          `{"name": "a"}`,

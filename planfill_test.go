@@ -98,6 +98,7 @@ func TestFillPathsAgreeOnFixtures(t *testing.T) {
 // field takes, in random order and with IPv4 and IPv6 candidates side by
 // side, and fills random records by every path.
 func TestFillPathsAgreeOnEveryElement(t *testing.T) {
+	t.Parallel()
 	var all, odd []TemplateField
 	for d := flowDest(1); d < destCount; d++ {
 		for _, k := range destCandidates[d] {

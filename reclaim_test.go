@@ -49,6 +49,7 @@ func TestReclaimExpiredExporters(t *testing.T) {
 // (issue 20); once the spoofed domains are idle for StateIdle, a new
 // domain finds them reclaimed.
 func TestReclaimIdleStateDomains(t *testing.T) {
+	t.Parallel()
 	clock := newTestClock()
 	store := NewMemoryStore(MemoryStoreConfig{StateIdle: 10 * time.Minute, Now: clock.Now})
 	d := NewDecoder(Config{Store: store, Now: clock.Now, Limits: Limits{StateIdle: 10 * time.Minute}})

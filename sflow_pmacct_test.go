@@ -23,6 +23,7 @@ import (
 // the export, and compares every flow sample of it with tshark's decode.
 // It needs root (namespaces) and the tools; NETFLOW_SOAK=1 replays more.
 func TestSFlowPmacctdLive(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"pmacctd", "sfacctd", "tcpreplay", "tcpdump", "tshark", "ip", "python3"} {
 		testkit.NeedTool(t, tool)
 	}

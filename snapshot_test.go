@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowkit/netflow/internal/testkit"
 )
 
 // saveHelperEnv names the environment variable that makes the test binary
@@ -29,6 +31,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(saveHelperEnv); path != "" {
 		os.Exit(saveHelper(path))
 	}
+	// The parallel tests: CPU-bound ones that measure no allocations,
+	// beside the live pmacctd capture, which mostly waits.
+	testkit.RaiseParallel(2)
 	os.Exit(m.Run())
 }
 

@@ -17,6 +17,7 @@ import (
 // race-free.
 
 func TestLoadHostileStateFiles(t *testing.T) {
+	t.Parallel()
 	tmpl := func(extra string) string {
 		return `{"format":"netflow-state/1","templates":[{"exporter":"192.0.2.1:2055","version":10,"domain":1,"id":256,"fields":[{"ID":8,"PEN":0,"Length":4}]` + extra + `}]}`
 	}
