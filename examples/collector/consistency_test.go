@@ -309,6 +309,7 @@ func TestCollectorsRedefinitionOutage(t *testing.T) {
 // arrives; with the same record length they are decoded with the old
 // layout: the notification window, counted here.
 func TestCollectorsRedefinitionRedisUp(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	t.Run("49-byte", func(t *testing.T) {
 		o := runRedefinition(t, "cache", layout49, 0)
 		require.Zero(t, o.twice)
@@ -393,6 +394,7 @@ func requireSampledFlows(t *testing.T, c *storeCollector, sampled bool) {
 // once it announces the template. Before, 0 of 4 flows: held data waited
 // for a next datagram of the exporter to the same collector.
 func TestCollectorsReleaseWithoutDatagram(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t)
 	prefix := newPrefix(t)
 	var cs []*storeCollector
@@ -430,6 +432,7 @@ func TestCollectorsReleaseWithoutDatagram(t *testing.T) {
 // state reached collector 0 before the template did) and the options
 // record once.
 func TestCollectorsReleaseInOrderSent(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t)
 	prefix := newPrefix(t)
 	var cs []*storeCollector

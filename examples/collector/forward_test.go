@@ -59,6 +59,7 @@ func flowObjects(t *testing.T, out string) []map[string]any {
 // original exporter in exporterIPv4Address. The first's metrics count what
 // it sent.
 func TestForward(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	// Flows of now (v5 and v9 carry times as uptimes within 24.8 days of
 	// the export), IPv4 (v5 carries nothing else), as v9 datagrams.
 	const n = 100

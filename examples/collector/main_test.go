@@ -256,6 +256,7 @@ func TestCollectorUsage(t *testing.T) {
 // TestCollectorSignals builds the command and stops it with SIGINT and
 // SIGTERM.
 func TestCollectorSignals(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}

@@ -313,6 +313,7 @@ func TestKafka(t *testing.T) {
 // TestKafkaSIGTERM: the collector process is signalled while its records
 // linger in the producer's buffer; it flushes them before it exits.
 func TestKafkaSIGTERM(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}

@@ -29,7 +29,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	testkit.RaiseParallel(4) // the parallel tests wait on Redis outages
+	testkit.RaiseParallel(4) // the parallel tests wait on collector processes and Redis outages
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

@@ -65,6 +65,7 @@ func outputLines(s string) []string {
 // test sends messages 2 to 13. It waits for every collector's total
 // instead of asserting at once.
 func TestCollectorsShareRedis(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t)
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
@@ -131,6 +132,7 @@ func shareRedis(t *testing.T, r *redistest.Server, ex *exporter, msgs [][]byte, 
 // it writes back its templates and options state, and a second collector
 // started afterwards decodes data only, scaled.
 func TestCollectorRedisOutage(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t)
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
@@ -215,6 +217,7 @@ func TestCollectorStoreUsage(t *testing.T) {
 // used (the collector's templates land in DB 3), a wrong password is exit
 // status 1 with the password not printed.
 func TestCollectorRedisPassword(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t, "--requirepass", "s3cret-pw")
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)

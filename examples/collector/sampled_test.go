@@ -101,6 +101,7 @@ func softflowdExport(t *testing.T, input string) [][]byte {
 // and every flow is scaled by the sampling interval softflowd was given,
 // including on the collectors that never saw the options record.
 func TestCollectorsShareRedisSampled(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	r := redistest.Start(t)
 	input := filepath.Join(t.TempDir(), "input.pcap")
 	inputFlows := sampledInput(t, input)

@@ -18,6 +18,7 @@ import (
 // flow is decoded at once (none held), with the sampling interval and the
 // start and end times the options record gave, as tshark decodes them.
 func TestCollectorStateRestart(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
 	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
@@ -53,6 +54,7 @@ func TestCollectorStateRestart(t *testing.T) {
 // collector killed without a chance to save (SIGKILL) still leaves a
 // snapshot that a restarted one decodes with.
 func TestCollectorStatePeriodic(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	msgs := ipfixMessages(t)
 	e := loadExpectation(t)
 	state := filepath.Join(t.TempDir(), "state.json")
@@ -157,6 +159,7 @@ func TestCollectorStateSaveFails(t *testing.T) {
 // sampled export: after the restart, data only, every flow carries the
 // sampling interval (10) softflowd was given.
 func TestCollectorStateRestartSampled(t *testing.T) {
+	t.Parallel() // a collector process: waits
 	input := filepath.Join(t.TempDir(), "input.pcap")
 	inputFlows := sampledInput(t, input)
 	msgs := softflowdExport(t, input)
