@@ -91,7 +91,10 @@ func startCollector(t *testing.T, args ...string) *proc {
 			<-p.done
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	// A deadline for a collector that never listens, not a speed limit:
+	// one that loads 30 MB of -state, race-built on a loaded machine, took
+	// over 15 s.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		first, _, found := strings.Cut(p.stderr.String(), "\n")
 		if found {
@@ -117,7 +120,7 @@ func startCollector(t *testing.T, args ...string) *proc {
 // waitStderr waits until the process wrote s on standard error.
 func (p *proc) waitStderr(s string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.stderr.String(), s) {
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%q not on stderr:\n%s", s, p.stderr)
