@@ -215,7 +215,7 @@ func runRedefinition(t *testing.T, c string, next []testkit.Field, outage time.D
 	for end := time.Now().Add(time.Second); outage > 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		send(k%3, next)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for totalLines(cs) < out.sent && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -135,7 +135,7 @@ func (p *proc) lines() int { return strings.Count(p.stdout.String(), "\n") }
 // waitLines waits until the process printed at least n lines.
 func (p *proc) waitLines(n int, what string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for p.lines() < n {
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s: %d lines on stdout, want %d\nstderr:\n%s", what, p.lines(), n, p.stderr)
