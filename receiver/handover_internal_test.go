@@ -33,9 +33,11 @@ func TestReceiverHandsOverInline(t *testing.T) {
 		}
 		// The worker counts the datagram decoded before it lets the lane
 		// go: wait for both, or (on a loaded machine) the next datagram
-		// finds the lane busy and is queued.
+		// finds the lane busy and is queued. A hand-over that took over
+		// inlineBudget (the machine is loaded) makes the readers queue
+		// for queueSpell: wait for that to end as well.
 		deadline := time.Now().Add(10 * time.Second)
-		for r.total.decoded.Load() < uint64(i+1) || slices.ContainsFunc(r.lanes, func(l *lane) bool { return !laneIdle(l) }) {
+		for r.total.decoded.Load() < uint64(i+1) || slices.ContainsFunc(r.lanes, func(l *lane) bool { return !laneIdle(l) }) || queueing(r) {
 			if time.Now().After(deadline) {
 				t.Fatalf("datagram %d not decoded", i)
 			}
@@ -56,4 +58,13 @@ func TestReceiverHandsOverInline(t *testing.T) {
 	if handled.Load() != n {
 		t.Errorf("%d handled", handled.Load())
 	}
+}
+
+// queueing reports whether a socket of r is in a queue spell after a slow
+// hand-over (see inlineBudget).
+func queueing(r *Receiver) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now().UnixNano()
+	return slices.ContainsFunc(r.sockets, func(s *socket) bool { return now < s.queueUntil.Load() })
 }
