@@ -127,11 +127,13 @@ func compareSFlowSample(t *testing.T, c *tsharkFieldCount, what string, ef *test
 	c.eq(t, e.InValue, s.Input.Value, what+" input value")
 	c.eq(t, e.OutFormat, s.Output.Format, what+" output format")
 	c.eq(t, e.OutValue, s.Output.Value, what+" output value")
-	var formats []uint32
+	// A counter sample may hold no record (pmacctd's first one, at
+	// uptime 0): tshark's decode lists none, ours has none.
+	formats, want := []uint32{}, append([]uint32{}, e.Records...)
 	for _, r := range s.Records {
 		formats = append(formats, r.Enterprise<<12|r.Format)
 	}
-	c.eq(t, e.Records, formats, what+" record formats")
+	c.eq(t, want, formats, what+" record formats")
 	if e.HeaderProtocol != nil {
 		require.NotZero(t, s.Has&SFlowHasHeader, what)
 		c.eq(t, *e.HeaderProtocol, s.Header.Protocol, what+" header protocol")
@@ -300,11 +302,13 @@ func compareSFlowCounters(t *testing.T, c *tsharkFieldCount, what string, e *tes
 	c.eq(t, e.Sequence, s.SequenceNumber, what+" sequence")
 	c.eq(t, e.SourceType, s.Source.Type, what+" source type")
 	c.eq(t, e.SourceIndex, s.Source.Index, what+" source index")
-	var formats []uint32
+	// A counter sample may hold no record (pmacctd's first one, at
+	// uptime 0): tshark's decode lists none, ours has none.
+	formats, want := []uint32{}, append([]uint32{}, e.Records...)
 	for _, r := range s.Records {
 		formats = append(formats, r.Enterprise<<12|r.Format)
 	}
-	c.eq(t, e.Records, formats, what+" record formats")
+	c.eq(t, want, formats, what+" record formats")
 	if e.Interface == nil {
 		require.Zero(t, s.Has&SFlowHasInterfaceCounters, what)
 		return
