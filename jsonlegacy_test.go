@@ -193,29 +193,41 @@ func TestFlowJSONMatchesTable(t *testing.T) {
 			t.Fatalf("flow %d:\ngot  %s\nwant %s", i, got, want)
 		}
 		// Spare capacity of any size around the room AppendJSON asks
-		// for, with a canary in it and after it: AppendJSON changes at
-		// most jsonScratch bytes past what it returns.
+		// for.
 		room := flowJSONHead + bits.OnesCount64(uint64(f.Known))*flowJSONKey
 		spare := room - 8 + rng.IntN(64)
-		buf := make([]byte, 6+spare+64)
-		for j := range buf {
-			buf[j] = 0xa5
-		}
-		copy(buf, "prefix")
-		got = f.AppendJSON(buf[: 6 : 6+spare])
-		if string(got) != string(want) {
-			t.Fatalf("flow %d in a buffer of %d spare bytes:\ngot  %s\nwant %s", i, spare, got, want)
-		}
-		if &got[0] == &buf[0] { // written in place
+		if requireAppendsInPlace(t, fmt.Sprintf("flow %d", i), want, 6, 6+spare, f.AppendJSON) {
 			inPlace++
-			for j := len(got) + jsonScratch; j < len(buf); j++ {
-				if buf[j] != 0xa5 {
-					t.Fatalf("flow %d: byte %d past the end (%d) changed", i, j, len(got))
-				}
-			}
 		}
 	}
 	require.Greater(t, inPlace, 200)
+}
+
+// requireAppendsInPlace has appendTo append to a buffer that holds
+// want[:prefix] and has room for capacity bytes, with canaries (0xa5) in
+// the rest of it and in 64 bytes past it. What it returns must be want;
+// written in place, it may change at most jsonScratch bytes past its end.
+// It reports whether appendTo wrote in place.
+func requireAppendsInPlace(t *testing.T, what string, want []byte, prefix, capacity int, appendTo func([]byte) []byte) bool {
+	t.Helper()
+	buf := make([]byte, capacity+64)
+	for j := range buf {
+		buf[j] = 0xa5
+	}
+	copy(buf, want[:prefix])
+	got := appendTo(buf[:prefix:capacity])
+	if string(got) != string(want) {
+		t.Fatalf("%s, in a buffer of capacity %d:\ngot  %s\nwant %s", what, capacity, got, want)
+	}
+	if &got[0] != &buf[0] {
+		return false
+	}
+	for j := len(got) + jsonScratch; j < len(buf); j++ {
+		if buf[j] != 0xa5 {
+			t.Fatalf("%s: byte %d past the end (%d) changed", what, j, len(got))
+		}
+	}
+	return true
 }
 
 // TestFieldsJSONMatchesLegacy: AppendJSONWithFields and AppendFieldsJSON
@@ -231,21 +243,7 @@ func TestFieldsJSONMatchesLegacy(t *testing.T) {
 		}
 		// In place, in a buffer of exactly the room it needs and more.
 		for _, extra := range []int{0, 1, 2, 3, 4, 5, 64, 128, 256, 1024, 4096} {
-			buf := make([]byte, len(want)+extra+64)
-			for j := range buf {
-				buf[j] = 0xa5
-			}
-			got = rec.AppendFieldsJSON(buf[: 1 : len(want)+extra])
-			if string(got[1:]) != string(want[1:]) {
-				t.Fatalf("%s: in place:\ngot  %s\nwant %s", where, got, want)
-			}
-			if &got[0] == &buf[0] {
-				for j := len(got) + jsonScratch; j < len(buf); j++ {
-					if buf[j] != 0xa5 {
-						t.Fatalf("%s: byte %d past the end (%d) changed", where, j, len(got))
-					}
-				}
-			}
+			requireAppendsInPlace(t, where, want, 1, len(want)+extra, rec.AppendFieldsJSON)
 		}
 		if f != nil {
 			want = legacyAppendJSONWithFields(f, nil, rec)

@@ -334,20 +334,6 @@ func requireFieldsJSONLikeLegacy(t *testing.T, what string, f *Flow, rec *Record
 		t.Fatalf("%s:\ngot  %s\nwant %s", what, got, want)
 	}
 	for _, extra := range extras {
-		buf := make([]byte, len(want)+extra+64)
-		for j := range buf {
-			buf[j] = 0xa5
-		}
-		got := f.AppendJSONWithFields(buf[:1:len(want)+extra], rec)
-		if string(got[1:]) != string(want[1:]) {
-			t.Fatalf("%s in place:\ngot  %s\nwant %s", what, got, want)
-		}
-		if &got[0] == &buf[0] {
-			for j := len(got) + jsonScratch; j < len(buf); j++ {
-				if buf[j] != 0xa5 {
-					t.Fatalf("%s: byte %d past the end (%d) changed", what, j, len(got))
-				}
-			}
-		}
+		requireAppendsInPlace(t, what, want, 1, len(want)+extra, func(dst []byte) []byte { return f.AppendJSONWithFields(dst, rec) })
 	}
 }

@@ -209,6 +209,21 @@ func (k *kafkaSink) produce(key []byte, kr *kafkaRecord) {
 	k.client.Produce(kr, &kr.rec, k.promise)
 }
 
+// addFlow encodes f, with rec (its record, for v9 and IPFIX; nil for the
+// fixed versions and sFlow), as a line of batch (-kafka-record datagram)
+// or, when batch is nil, into a record of its own, which it produces.
+func (k *kafkaSink) addFlow(key []byte, batch *kafkaRecord, f *netflow.Flow, rec *netflow.Record) {
+	if batch != nil {
+		batch.rec.Value = append(f.AppendJSONWithFields(batch.rec.Value, rec), '\n')
+		batch.flows++
+		return
+	}
+	r := k.record()
+	r.rec.Value = f.AppendJSONWithFields(r.rec.Value, rec)
+	r.flows = 1
+	k.produce(key, r)
+}
+
 // produceFlows sends the flows of one packet (each with its record for v9
 // and IPFIX), each encoded straight into a pooled record's value (with
 // -kafka-record datagram, all into one record, a line each), reusing flows
@@ -228,15 +243,7 @@ func (k *kafkaSink) produceFlows(exporter string, pkt netflow.Packet, flows []ne
 	default:
 		flows = pkt.AppendFlows(flows[:0])
 		for i := range flows {
-			if batch != nil {
-				batch.rec.Value = append(flows[i].AppendJSON(batch.rec.Value), '\n')
-				batch.flows++
-				continue
-			}
-			r := k.record()
-			r.rec.Value = flows[i].AppendJSON(r.rec.Value)
-			r.flows = 1
-			k.produce(key, r)
+			k.addFlow(key, batch, &flows[i], nil)
 		}
 	}
 	if s != nil {
@@ -248,15 +255,7 @@ func (k *kafkaSink) produceFlows(exporter string, pkt netflow.Packet, flows []ne
 			// A data set's flows are its records', in order.
 			flows = ds.AppendFlows(flows[:0])
 			for j := range flows {
-				if batch != nil {
-					batch.rec.Value = append(flows[j].AppendJSONWithFields(batch.rec.Value, &ds.Records[j]), '\n')
-					batch.flows++
-					continue
-				}
-				r := k.record()
-				r.rec.Value = flows[j].AppendJSONWithFields(r.rec.Value, &ds.Records[j])
-				r.flows = 1
-				k.produce(key, r)
+				k.addFlow(key, batch, &flows[j], &ds.Records[j])
 			}
 		}
 	}

@@ -87,15 +87,7 @@ func TestKafkaRecordDatagram(t *testing.T) {
 				var exporter string
 				var lines []string
 				for _, line := range strings.Split(value, "\n") {
-					var f struct {
-						Exporter string          `json:"exporter"`
-						SrcAddr  string          `json:"src_addr"`
-						DstAddr  string          `json:"dst_addr"`
-						Packets  uint64          `json:"packets"`
-						Bytes    uint64          `json:"bytes"`
-						Fields   json.RawMessage `json:"fields"`
-						Version  int             `json:"version"`
-					}
+					var f kafkaFlow
 					require.NoError(t, json.Unmarshal([]byte(line), &f), line)
 					if exporter == "" {
 						exporter = f.Exporter
@@ -104,7 +96,7 @@ func TestKafkaRecordDatagram(t *testing.T) {
 					if f.Version == 10 {
 						require.NotEmpty(t, f.Fields, "IPFIX records carry their fields")
 					}
-					lines = append(lines, flowSummary(f.SrcAddr, f.DstAddr, f.Packets, f.Bytes))
+					lines = append(lines, f.summary())
 				}
 				got[exporter] = append(got[exporter], lines)
 			}
@@ -162,16 +154,10 @@ func TestKafkaRecordReuse(t *testing.T) {
 			continue
 		}
 		require.False(t, r.Timestamp.Before(later), "record %d, produced after %v, stamped %v", i, later, r.Timestamp)
-		var f struct {
-			Exporter string `json:"exporter"`
-			SrcAddr  string `json:"src_addr"`
-			DstAddr  string `json:"dst_addr"`
-			Packets  uint64 `json:"packets"`
-			Bytes    uint64 `json:"bytes"`
-		}
+		var f kafkaFlow
 		require.NoError(t, json.Unmarshal(r.Value, &f), "%s", r.Value)
 		require.Equal(t, from.String(), f.Exporter)
-		gotLater = append(gotLater, flowSummary(f.SrcAddr, f.DstAddr, f.Packets, f.Bytes))
+		gotLater = append(gotLater, f.summary())
 	}
 	require.Equal(t, wantLater, gotLater)
 }

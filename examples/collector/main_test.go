@@ -63,9 +63,17 @@ func v5Datagram(n int) []byte {
 	return b
 }
 
+// waitFor waits up to 30 s (a deadline for a failure: a loaded CI machine
+// is slow) until cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // for a failure; a loaded CI machine is slow
+	waitWithin(t, 30*time.Second, what, cond)
+}
+
+// waitWithin waits up to d until cond holds, looking every 5 ms.
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

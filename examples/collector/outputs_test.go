@@ -264,6 +264,21 @@ func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record 
 	return recs
 }
 
+// kafkaFlow is what the tests read of a flow the collector produced to
+// Kafka (a record's value, or a line of one).
+type kafkaFlow struct {
+	Exporter string          `json:"exporter"`
+	SrcAddr  string          `json:"src_addr"`
+	DstAddr  string          `json:"dst_addr"`
+	Packets  uint64          `json:"packets"`
+	Bytes    uint64          `json:"bytes"`
+	Fields   json.RawMessage `json:"fields"`
+	Version  int             `json:"version"`
+}
+
+// summary is f's flowSummary, to compare with tshark's.
+func (f *kafkaFlow) summary() string { return flowSummary(f.SrcAddr, f.DstAddr, f.Packets, f.Bytes) }
+
 // checkKafkaFlows compares the records with tshark's flows.
 func checkKafkaFlows(t *testing.T, recs []*kgo.Record, exporter netip.Addr, want []oracleFlow) {
 	t.Helper()
@@ -271,18 +286,11 @@ func checkKafkaFlows(t *testing.T, recs []*kgo.Record, exporter netip.Addr, want
 	for _, r := range recs {
 		require.Equal(t, exporter.String(), string(r.Key))
 		require.True(t, json.Valid(r.Value), "%s", r.Value)
-		var f struct {
-			Exporter string          `json:"exporter"`
-			SrcAddr  string          `json:"src_addr"`
-			DstAddr  string          `json:"dst_addr"`
-			Packets  uint64          `json:"packets"`
-			Bytes    uint64          `json:"bytes"`
-			Fields   json.RawMessage `json:"fields"`
-		}
+		var f kafkaFlow
 		require.NoError(t, json.Unmarshal(r.Value, &f))
 		require.True(t, strings.HasPrefix(f.Exporter, exporter.String()+":"), f.Exporter)
 		require.NotEmpty(t, f.Fields, "v9/IPFIX records carry their fields")
-		got = append(got, flowSummary(f.SrcAddr, f.DstAddr, f.Packets, f.Bytes))
+		got = append(got, f.summary())
 	}
 	slices.Sort(got)
 	require.Equal(t, tsharkSummaries(want), got)
@@ -392,14 +400,7 @@ func TestKafkaFailures(t *testing.T) {
 // from the decoder), which netflow_sequence_lost_total must show.
 func TestMetricsSequenceLoss(t *testing.T) {
 	noLeak(t)
-	file, err := os.ReadFile(td + "logstash-codec-netflow/netflow5.dat")
-	require.NoError(t, err)
-	var msgs [][]byte
-	for len(file) >= 24 {
-		n := 24 + 48*int(binary.BigEndian.Uint16(file[2:]))
-		msgs, file = append(msgs, file[:n]), file[n:]
-	}
-	require.Len(t, msgs, 12)
+	msgs := netflow5Datagrams(t)
 	var sent [][]byte
 	wantLost := 0
 	for i, m := range msgs {

@@ -59,15 +59,11 @@ func TestCollectorKilledMidSave(t *testing.T) {
 		// in the middle. A race-built collector on a loaded machine may
 		// take seconds for each 30 MB save, and may lose some of the
 		// datagrams: a save of two fifths of the templates will do.
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if fi, err := os.Stat(state); err == nil && fi.Size() > int64(domains*700*720*2/5) {
-				break
-			}
-			require.True(t, time.Now().Before(deadline), "no snapshot of the templates in 60 s")
-			time.Sleep(5 * time.Millisecond)
-		}
-		deadline = time.Now().Add(10 * time.Second)
+		waitWithin(t, 60*time.Second, "a snapshot of two fifths of the templates", func() bool {
+			fi, err := os.Stat(state)
+			return err == nil && fi.Size() > int64(domains*700*720*2/5)
+		})
+		deadline := time.Now().Add(10 * time.Second)
 		for len(stateTemps(t, state)) == 0 {
 			require.True(t, time.Now().Before(deadline), "no save under way")
 			time.Sleep(200 * time.Microsecond)
