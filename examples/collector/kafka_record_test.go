@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // tsharkDatagrams returns, for each datagram of a capture that tshark
@@ -54,9 +53,7 @@ func TestKafkaRecordDatagram(t *testing.T) {
 	for _, compression := range []string{"lz4", "snappy", "zstd", "gzip", "none"} {
 		t.Run(compression, func(t *testing.T) {
 			noLeak(t)
-			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-			require.NoError(t, err)
-			defer cluster.Close()
+			cluster := newCluster(t)
 			wantV5 := tsharkDatagrams(t, "netflow5.json")
 			wantIPFIX := tsharkDatagrams(t, "softflowd_v10.json")
 			records, flows := len(wantV5)+len(wantIPFIX), 0
@@ -118,9 +115,7 @@ func TestKafkaRecordFlag(t *testing.T) {
 // first use, and the later flows' records hold exactly those flows.
 func TestKafkaRecordReuse(t *testing.T) {
 	noLeak(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
-	defer cluster.Close()
+	cluster := newCluster(t)
 	msgs := netflow5Datagrams(t)
 	want := tsharkDatagrams(t, "netflow5.json")
 
@@ -167,10 +162,7 @@ func TestKafkaRecordReuse(t *testing.T) {
 // are counted failed.
 func TestKafkaRecordDatagramFailures(t *testing.T) {
 	noLeak(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	cluster.Close()
+	brokers := goneBrokers(t)
 	want := tsharkDatagrams(t, "netflow5.json")
 
 	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", brokers, "-topic", "flows",

@@ -264,6 +264,27 @@ func consume(t *testing.T, brokers []string, topic string, n int) []*kgo.Record 
 	return recs
 }
 
+// newCluster starts an in-process Kafka cluster (kfake) of one broker with
+// the topic "flows", closed when the test ends.
+func newCluster(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	return cluster
+}
+
+// goneBrokers returns the addresses of a cluster closed again: a Kafka
+// that answers no more.
+func goneBrokers(t *testing.T) string {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
+	require.NoError(t, err)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	cluster.Close()
+	return brokers
+}
+
 // kafkaFlow is what the tests read of a flow the collector produced to
 // Kafka (a record's value, or a line of one).
 type kafkaFlow struct {
@@ -300,9 +321,7 @@ func checkKafkaFlows(t *testing.T, recs []*kgo.Record, exporter netip.Addr, want
 // in-process Kafka cluster (kfake), stops it, and reads every flow back.
 func TestKafka(t *testing.T) {
 	noLeak(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
-	defer cluster.Close()
+	cluster := newCluster(t)
 	payloads := pcapPayloads(t, td+"softflowd/softflowd_v10.pcap")
 	want := tsharkFlows(t, "softflowd_v10.json")
 
@@ -326,9 +345,7 @@ func TestKafkaSIGTERM(t *testing.T) {
 		t.Skip("no SIGTERM on Windows")
 	}
 	bin := collectorBinary(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
-	defer cluster.Close()
+	cluster := newCluster(t)
 	ipfix := pcapPayloads(t, td+"softflowd/softflowd_v10.pcap")
 	want := tsharkFlows(t, "softflowd_v10.json")
 
@@ -372,10 +389,7 @@ func TestKafkaSIGTERM(t *testing.T) {
 // after -kafka-timeout, is counted, and the collector still stops.
 func TestKafkaFailures(t *testing.T) {
 	noLeak(t)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	cluster.Close()
+	brokers := goneBrokers(t)
 	payloads := pcapPayloads(t, td+"softflowd/softflowd_v10.pcap")
 	want := len(tsharkFlows(t, "softflowd_v10.json"))
 
