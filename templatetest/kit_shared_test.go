@@ -176,6 +176,7 @@ func (s *mapStore) ForgetExporter(exp netip.AddrPort) error {
 }
 
 func TestKitCatchesBrokenSharedStores(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name    string
 		broken  brokenShared
@@ -200,6 +201,7 @@ func TestKitCatchesBrokenSharedStores(t *testing.T) {
 		{"check of a missing key is nil, nil", brokenShared{checkMissingNil: true}, "CheckTemplate", "missing key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each waits on its own store's announcements
 			s := newMapStore()
 			s.broken = c.broken
 			failed, msgs := runSubtest(t, c.subtest, s)

@@ -156,6 +156,7 @@ func (s *mapStore) WithdrawAll(k netflow.TemplateKey, options bool) error {
 }
 
 func TestKitPassesCorrectStore(t *testing.T) {
+	t.Parallel()
 	TestStore(t, func() netflow.TemplateStore { return newMapStore() })
 }
 

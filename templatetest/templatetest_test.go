@@ -9,6 +9,7 @@ import (
 )
 
 func TestMemoryStore(t *testing.T) {
+	t.Parallel()
 	templatetest.TestStore(t, func() netflow.TemplateStore {
 		return netflow.NewMemoryStore(netflow.MemoryStoreConfig{})
 	})
@@ -17,6 +18,7 @@ func TestMemoryStore(t *testing.T) {
 // TestMemoryStoreSmallLimits runs the kit against a MemoryStore bounded as
 // tightly as the kit allows, with expiry on.
 func TestMemoryStoreSmallLimits(t *testing.T) {
+	t.Parallel()
 	templatetest.TestStore(t, func() netflow.TemplateStore {
 		return netflow.NewMemoryStore(netflow.MemoryStoreConfig{
 			MaxTemplatesPerDomain: 8,
@@ -78,5 +80,6 @@ func Example() {
 
 // TestCountingStore is the Test function of Example.
 func TestCountingStore(t *testing.T) {
+	t.Parallel()
 	templatetest.TestStore(t, newCountingStore)
 }
