@@ -397,9 +397,13 @@ var (
 	listeningRe = regexp.MustCompile(`^listening on (\S+)`)
 	kafkaRe     = regexp.MustCompile(`^kafka on (\S+)`)
 	totalRe     = regexp.MustCompile(`^total: datagrams (\d+), .* flows (\d+),`)
-	deliveredRe = regexp.MustCompile(`^kafka: (\d+) records produced, (\d+) delivered`)
-	gf2FlowsRe  = regexp.MustCompile(`^flows (\d+)`)
-	sinkRe      = regexp.MustCompile(`^datagrams (\d+)`)
+	// The collector's counts of Kafka records delivered and, with
+	// -kafka-record datagram (a record holds a datagram's flows), of the
+	// flows in them.
+	deliveredRe      = regexp.MustCompile(`^kafka: (\d+) records produced, (\d+) delivered`)
+	flowsDeliveredRe = regexp.MustCompile(`^kafka: (\d+) flows produced, (\d+) delivered`)
+	gf2FlowsRe       = regexp.MustCompile(`^flows (\d+)`)
+	sinkRe           = regexp.MustCompile(`^datagrams (\d+)`)
 )
 
 // run is one run of one collector at one rate.
@@ -612,7 +616,9 @@ func received(impl string, lines []string, templates int64) (int64, error) {
 				m = m[1:]
 			}
 		case "netflow-kafka":
-			m = deliveredRe.FindStringSubmatch(line)
+			if m = flowsDeliveredRe.FindStringSubmatch(line); m == nil && !hasLine(lines, flowsDeliveredRe) {
+				m = deliveredRe.FindStringSubmatch(line) // one flow a record
+			}
 		case "goflow2":
 			m = gf2FlowsRe.FindStringSubmatch(line)
 		case "bare":
@@ -626,6 +632,16 @@ func received(impl string, lines []string, templates int64) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no count of flows in its output: %s", impl, strings.Join(lines, " | "))
+}
+
+// hasLine reports whether a line matches re.
+func hasLine(lines []string, re *regexp.Regexp) bool {
+	for _, line := range lines {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
 }
 
 // drops returns the netflow collector's dropped datagrams, those its
