@@ -22,7 +22,23 @@ type Timer struct {
 	closed atomic.Bool
 	woken  atomic.Bool // Wake was called since the last Sleep ended
 	tt     *timeTimer  // the fallback
+
+	// The sleeper's system calls, made once in New so that a Sleep
+	// allocates nothing (a closure made in Sleep, and what it refers to,
+	// would escape to the heap through RawConn): arm sets the timerfd to
+	// spec, its error in armErr; expired reads the count of expiries into
+	// count. Only the one sleeper uses them. Wake's fire uses fireFn,
+	// which shares nothing, so that wakers may call it at any time.
+	spec   unix.ItimerSpec
+	armErr syscall.Errno
+	count  [8]byte
+	armFn  func(fd uintptr)
+	readFn func(fd uintptr) bool
+	fireFn func(fd uintptr)
 }
+
+// fireSpec arms a timerfd to expire at once (1 ns from now).
+var fireSpec = unix.ItimerSpec{Value: unix.Timespec{Nsec: 1}}
 
 // New returns a Timer.
 func New() *Timer {
@@ -36,7 +52,18 @@ func New() *Timer {
 		f.Close()
 		return &Timer{tt: newTimeTimer()}
 	}
-	return &Timer{f: f, rc: rc}
+	t := &Timer{f: f, rc: rc}
+	t.armFn = func(fd uintptr) {
+		_, _, t.armErr = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
+	}
+	t.readFn = func(fd uintptr) bool {
+		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.count[0])), uintptr(len(t.count)))
+		return e != unix.EAGAIN && e != unix.EINTR
+	}
+	t.fireFn = func(fd uintptr) {
+		unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&fireSpec)), 0, 0, 0)
+	}
+	return t
 }
 
 func (t *Timer) sleep(d time.Duration) error {
@@ -51,11 +78,7 @@ func (t *Timer) sleep(d time.Duration) error {
 	if t.woken.Swap(false) {
 		return nil
 	}
-	var buf [8]byte // the count of expiries
-	err := t.rc.Read(func(fd uintptr) bool {
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-		return e != unix.EAGAIN && e != unix.EINTR
-	})
+	err := t.rc.Read(t.readFn)
 	t.woken.Store(false)
 	return t.closedErr(err)
 }
@@ -63,16 +86,12 @@ func (t *Timer) sleep(d time.Duration) error {
 // set arms the timerfd to expire in d (which restarts its count of
 // expiries: an earlier expiry not read is forgotten).
 func (t *Timer) set(d time.Duration) error {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	var serr syscall.Errno
-	err := t.rc.Control(func(fd uintptr) {
-		_, _, serr = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
-	})
-	if err != nil {
+	t.spec = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	if err := t.rc.Control(t.armFn); err != nil {
 		return t.closedErr(err)
 	}
-	if serr != 0 {
-		return serr
+	if t.armErr != 0 {
+		return t.armErr
 	}
 	return nil
 }
@@ -83,7 +102,7 @@ func (t *Timer) fire() {
 		t.tt.fire()
 		return
 	}
-	t.set(1)
+	t.rc.Control(t.fireFn) // fails only once closed: then nothing sleeps
 }
 
 // closedErr returns ErrClosed for the error of a closed file.
