@@ -56,6 +56,7 @@
 //	-kafka-timeout D   how long a record may wait to be delivered, then it counts as failed (default 30s)
 //	-kafka-compression C  batch compression: zstd, lz4, snappy (default), gzip or none
 //	-kafka-record flow|datagram  a record per flow (default), or a datagram's flows as one record of JSON Lines
+//	-kafka-batch-bytes N  the largest batch to a partition before compression (default franz-go's 1,000,012)
 //	-store URL         keep templates and options state in Redis (redis://[[user]:password@]host:port/db, rediss://), shared by several collectors
 //	-store-prefix P    with -store: the key prefix of this fleet (default netflow)
 //	-store-consistency cache|hold  with -store: decode from the cached templates while Redis is lost (cache, the default), or hold the data sets until the cache is confirmed (hold)
