@@ -24,7 +24,6 @@ const kafkaDefaultBatchBytes = 1_000_012
 // most 1,000,012 bytes of record values, with 4 MiB they leave in
 // batches larger than that; every flow arrives either way.
 func TestKafkaBatchBytes(t *testing.T) {
-	t.Parallel()
 	const datagrams = 150
 	for _, c := range []struct {
 		name, flag string
