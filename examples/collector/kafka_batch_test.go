@@ -71,6 +71,34 @@ func TestKafkaBatchBytes(t *testing.T) {
 	}
 }
 
+// TestKafkaBatchBytesTooLarge: a batch the broker refuses as larger than
+// its message.max.bytes (kfake's default, 1,048,588 bytes, checked after
+// compression) fails its records, and they are counted failed, not lost
+// silently: 4 MiB batches without compression, 150 records of about 27 KB
+// in a second's linger.
+func TestKafkaBatchBytesTooLarge(t *testing.T) {
+	const datagrams = 150
+	noLeak(t)
+	cluster := newCluster(t)
+	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
+		"-topic", "flows", "-kafka-record", "datagram", "-kafka-linger", "1s", "-kafka-compression", "none",
+		"-kafka-batch-bytes", "4194304", "-metrics", "127.0.0.1:0")
+	defer stop()
+	msgs := [][]byte{testkit.V9Template()}
+	for range datagrams {
+		msgs = append(msgs, testkit.V9Data(30))
+	}
+	exporter := send(t, addr, msgs...)
+	maddr := stderrValue(t, stderr, "metrics on ")
+	waitFlows(t, maddr, exporter, datagrams*30)
+	failed := `netflow_kafka_records_total{result="failed"}`
+	waitFor(t, "records failed", func() bool { return metricValue(scrape(t, maddr), failed) != "0" })
+	require.Equal(t, 0, stop(), "failed deliveries are counted, as in TestKafkaFailures")
+	out := stderr.String()
+	require.Contains(t, out, fmt.Sprintf("kafka: %d flows produced, 0 delivered, %d failed\n", datagrams*30, datagrams*30))
+	require.Contains(t, out, "kafka: first delivery failure: MESSAGE_TOO_LARGE")
+}
+
 // TestKafkaBatchBytesFlag: -kafka-batch-bytes takes 0 to 16 MiB.
 func TestKafkaBatchBytesFlag(t *testing.T) {
 	for _, v := range []string{"-1", "16777217"} {
