@@ -40,6 +40,19 @@ var sflowMalformed = map[string]struct {
 // tsharkFieldCount counts the values compared with tshark's.
 type tsharkFieldCount struct{ n int }
 
+// recordFormats compares a sample's records, as enterprise<<12|format,
+// with tshark's list. A sample may hold no record (pmacctd's first counter
+// sample, at uptime 0): tshark's decode lists none, ours has none, and a
+// nil list and an empty one are equal.
+func (c *tsharkFieldCount) recordFormats(t *testing.T, want []uint32, records []SFlowStructure, what string) {
+	t.Helper()
+	formats := []uint32{}
+	for _, r := range records {
+		formats = append(formats, r.Enterprise<<12|r.Format)
+	}
+	c.eq(t, append([]uint32{}, want...), formats, what+" record formats")
+}
+
 func (c *tsharkFieldCount) eq(t *testing.T, want, got any, what string) {
 	t.Helper()
 	require.EqualValues(t, want, got, what)
@@ -127,13 +140,7 @@ func compareSFlowSample(t *testing.T, c *tsharkFieldCount, what string, ef *test
 	c.eq(t, e.InValue, s.Input.Value, what+" input value")
 	c.eq(t, e.OutFormat, s.Output.Format, what+" output format")
 	c.eq(t, e.OutValue, s.Output.Value, what+" output value")
-	// A counter sample may hold no record (pmacctd's first one, at
-	// uptime 0): tshark's decode lists none, ours has none.
-	formats, want := []uint32{}, append([]uint32{}, e.Records...)
-	for _, r := range s.Records {
-		formats = append(formats, r.Enterprise<<12|r.Format)
-	}
-	c.eq(t, want, formats, what+" record formats")
+	c.recordFormats(t, e.Records, s.Records, what)
 	if e.HeaderProtocol != nil {
 		require.NotZero(t, s.Has&SFlowHasHeader, what)
 		c.eq(t, *e.HeaderProtocol, s.Header.Protocol, what+" header protocol")
@@ -302,13 +309,7 @@ func compareSFlowCounters(t *testing.T, c *tsharkFieldCount, what string, e *tes
 	c.eq(t, e.Sequence, s.SequenceNumber, what+" sequence")
 	c.eq(t, e.SourceType, s.Source.Type, what+" source type")
 	c.eq(t, e.SourceIndex, s.Source.Index, what+" source index")
-	// A counter sample may hold no record (pmacctd's first one, at
-	// uptime 0): tshark's decode lists none, ours has none.
-	formats, want := []uint32{}, append([]uint32{}, e.Records...)
-	for _, r := range s.Records {
-		formats = append(formats, r.Enterprise<<12|r.Format)
-	}
-	c.eq(t, want, formats, what+" record formats")
+	c.recordFormats(t, e.Records, s.Records, what)
 	if e.Interface == nil {
 		require.Zero(t, s.Has&SFlowHasInterfaceCounters, what)
 		return

@@ -131,9 +131,6 @@ func newKafkaSink(brokers, topic string, linger, timeout time.Duration, compress
 	if batchBytes < 0 || batchBytes > kafkaMaxBatchBytes {
 		return nil, fmt.Errorf("-kafka-batch-bytes: %d is not in 0-%d", batchBytes, kafkaMaxBatchBytes)
 	}
-	if batchBytes > 0 {
-		extra = append(extra, kgo.ProducerBatchMaxBytes(int32(batchBytes)))
-	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.DefaultProduceTopic(topic),
@@ -147,6 +144,9 @@ func newKafkaSink(brokers, topic string, linger, timeout time.Duration, compress
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.RecordDeliveryTimeout(timeout),
 	}, extra...)
+	if batchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(batchBytes)))
+	}
 	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("-kafka: %w", err)

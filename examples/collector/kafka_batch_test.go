@@ -36,15 +36,7 @@ func TestKafkaBatchBytes(t *testing.T) {
 			noLeak(t)
 			cluster := newCluster(t)
 			batches := produceBatches(cluster)
-			addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
-				"-topic", "flows", "-kafka-record", "datagram", "-kafka-linger", "1s", "-kafka-batch-bytes", c.flag, "-metrics", "127.0.0.1:0")
-			defer stop()
-			msgs := [][]byte{testkit.V9Template()}
-			for range datagrams {
-				msgs = append(msgs, testkit.V9Data(30))
-			}
-			exporter := send(t, addr, msgs...)
-			waitFlows(t, stderrValue(t, stderr, "metrics on "), exporter, datagrams*30)
+			stderr, _, stop := sendBatched(t, cluster, datagrams, "-kafka-batch-bytes", c.flag)
 			require.Equal(t, 0, stop())
 			require.Contains(t, stderr.String(), fmt.Sprintf("kafka: %d flows produced, %d delivered, 0 failed\n", datagrams*30, datagrams*30))
 
@@ -80,23 +72,33 @@ func TestKafkaBatchBytesTooLarge(t *testing.T) {
 	const datagrams = 150
 	noLeak(t)
 	cluster := newCluster(t)
-	addr, _, stderr, stop := startOnce(t, "-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
-		"-topic", "flows", "-kafka-record", "datagram", "-kafka-linger", "1s", "-kafka-compression", "none",
-		"-kafka-batch-bytes", "4194304", "-metrics", "127.0.0.1:0")
-	defer stop()
-	msgs := [][]byte{testkit.V9Template()}
-	for range datagrams {
-		msgs = append(msgs, testkit.V9Data(30))
-	}
-	exporter := send(t, addr, msgs...)
-	maddr := stderrValue(t, stderr, "metrics on ")
-	waitFlows(t, maddr, exporter, datagrams*30)
+	stderr, maddr, stop := sendBatched(t, cluster, datagrams, "-kafka-compression", "none", "-kafka-batch-bytes", "4194304")
 	failed := `netflow_kafka_records_total{result="failed"}`
 	waitFor(t, "records failed", func() bool { return metricValue(scrape(t, maddr), failed) != "0" })
 	require.Equal(t, 0, stop(), "failed deliveries are counted, as in TestKafkaFailures")
 	out := stderr.String()
 	require.Contains(t, out, fmt.Sprintf("kafka: %d flows produced, 0 delivered, %d failed\n", datagrams*30, datagrams*30))
 	require.Contains(t, out, "kafka: first delivery failure: MESSAGE_TOO_LARGE")
+}
+
+// sendBatched starts a collector producing datagram records to cluster
+// with a second's linger and args, sends it a v9 template and n datagrams
+// of 30 flows, and waits until it decoded them. It returns the
+// collector's standard error, its metrics address and its stop (deferred
+// here as well).
+func sendBatched(t *testing.T, cluster *kfake.Cluster, n int, args ...string) (stderr *syncBuffer, maddr string, stop func() int) {
+	t.Helper()
+	addr, _, stderr, stop := startOnce(t, append([]string{"-listen", "127.0.0.1:0", "-kafka", strings.Join(cluster.ListenAddrs(), ","),
+		"-topic", "flows", "-kafka-record", "datagram", "-kafka-linger", "1s", "-metrics", "127.0.0.1:0"}, args...)...)
+	t.Cleanup(func() { stop() })
+	msgs := [][]byte{testkit.V9Template()}
+	for range n {
+		msgs = append(msgs, testkit.V9Data(30))
+	}
+	exporter := send(t, addr, msgs...)
+	maddr = stderrValue(t, stderr, "metrics on ")
+	waitFlows(t, maddr, exporter, n*30)
+	return stderr, maddr, stop
 }
 
 // TestKafkaBatchBytesFlag: -kafka-batch-bytes takes 0 to 16 MiB.

@@ -278,8 +278,7 @@ func newCluster(t *testing.T) *kfake.Cluster {
 // that answers no more.
 func goneBrokers(t *testing.T) string {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "flows"))
-	require.NoError(t, err)
+	cluster := newCluster(t)
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
 	cluster.Close()
 	return brokers

@@ -25,10 +25,11 @@ type Timer struct {
 
 	// The sleeper's system calls, made once in New so that a Sleep
 	// allocates nothing (a closure made in Sleep, and what it refers to,
-	// would escape to the heap through RawConn): arm sets the timerfd to
-	// spec, its error in armErr; expired reads the count of expiries into
-	// count. Only the one sleeper uses them. Wake's fire uses fireFn,
-	// which shares nothing, so that wakers may call it at any time.
+	// would escape to the heap through RawConn): armFn sets the timerfd
+	// to spec, its error in armErr; readFn reads the count of expiries
+	// into count. Only the one sleeper uses them. Wake's fire uses
+	// fireFn, which shares nothing, so that wakers may call it at any
+	// time.
 	spec   unix.ItimerSpec
 	armErr syscall.Errno
 	count  [8]byte

@@ -59,12 +59,12 @@ func RaceEnabled() bool {
 }
 
 // GoBuildArgs returns the arguments of `go build` that write the command
-// pkg to out, with -race when the running test binary has it: the command
-// then reuses the packages compiled for the test (from a cold build cache,
-// each dependency is compiled once, not once with -race and once without:
-// the README's test command took 352 s cold with plain commands, 204 s
-// with race-built ones, and about the same warm), and the race detector
-// watches the command too.
+// pkg to out, with -race when the running test binary has it (CI's
+// GOFLAGS=-race run): the command then reuses the packages compiled for
+// the test, so that a cold build compiles each dependency once, not once
+// with -race and once without (that race run took 352 s cold with plain
+// commands, 204 s with race-built ones), and the race detector watches
+// the command too.
 func GoBuildArgs(out, pkg string) []string {
 	args := []string{"build"}
 	if RaceEnabled() {

@@ -607,6 +607,12 @@ func readLine(r io.Reader, re *regexp.Regexp, timeout time.Duration) (string, er
 // received returns the flows a collector reported at exit (for bare, its
 // datagrams but the templates, times the flows of a datagram).
 func received(impl string, lines []string, templates int64) (int64, error) {
+	// A Kafka run counts the flows delivered; without the flows line
+	// (-kafka-record flow) a record is a flow.
+	kafkaCount := deliveredRe
+	if hasLine(lines, flowsDeliveredRe) {
+		kafkaCount = flowsDeliveredRe
+	}
 	for _, line := range lines {
 		var m []string
 		switch impl {
@@ -616,9 +622,7 @@ func received(impl string, lines []string, templates int64) (int64, error) {
 				m = m[1:]
 			}
 		case "netflow-kafka":
-			if m = flowsDeliveredRe.FindStringSubmatch(line); m == nil && !hasLine(lines, flowsDeliveredRe) {
-				m = deliveredRe.FindStringSubmatch(line) // one flow a record
-			}
+			m = kafkaCount.FindStringSubmatch(line)
 		case "goflow2":
 			m = gf2FlowsRe.FindStringSubmatch(line)
 		case "bare":
