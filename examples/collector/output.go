@@ -20,11 +20,18 @@ const (
 	flushTimeout  = time.Second
 )
 
-// writerQuietTicks is how many flushIntervals without output put the
-// writer to sleep until the next output; maxFreeBuffers is how many
+// writerBackstop is how long the writer sleeps after a write unless a
+// handler kicks it earlier: a handler that hands output over flushInterval
+// or more after the last write wakes the writer (so that, while output
+// comes, the writer runs right after a handler, in the wake-up that brought
+// the handler's datagrams, and costs no wake-up of its own); the backstop
+// writes what the last handler of a burst left. writerQuietTicks is how
+// many backstops without output put the writer to sleep until the next
+// output; maxFreeBuffers is how many
 // written buffers it keeps for the handlers to reuse (a handler's output
 // is a datagram's lines: up to a few tens of KiB).
 const (
+	writerBackstop   = flushInterval * 3 / 2
 	writerQuietTicks = 4
 	maxFreeBuffers   = 256
 )
@@ -34,7 +41,8 @@ const (
 // buffer of lines over (hand), and the writer writes what is pending every
 // flushInterval, or at once when flushSize is pending, in one writev for a
 // file. A handler thus costs no system call and wakes no goroutine, but
-// when output starts after a quiet spell or is large. While the collector
+// when output starts after a quiet spell, is large, or is due
+// (writerBackstop). While the collector
 // runs, a handler that finds outputLimit bytes pending waits (the receiver
 // then queues and counts the datagrams it cannot hand over); once
 // stopBlocking is called, such output is dropped and counted, so that a
@@ -54,6 +62,8 @@ type boundedWriter struct {
 	bytes     int       // in pending
 	writing   int       // buffers the writer is writing now
 	asleep    bool      // the writer waits for a kick
+	kicked    bool      // a handler kicked the writer since its last write
+	lastWrite time.Time // when the writer last took pending output
 	noBlock   bool      // stopBlocking was called
 	closed    bool      // close was called
 	dropped   int       // buffers dropped
@@ -86,6 +96,10 @@ func (b *boundedWriter) hand(p []byte) []byte {
 	b.pending = append(b.pending, p)
 	b.bytes += len(p)
 	wake := b.asleep || b.bytes >= flushSize && b.bytes-len(p) < flushSize
+	if !wake && !b.kicked && time.Since(b.lastWrite) >= flushInterval {
+		wake = true // due: write now rather than at the backstop
+	}
+	b.kicked = b.kicked || wake
 	b.asleep = false
 	var next []byte
 	if n := len(b.free); n > 0 {
@@ -116,7 +130,7 @@ func (b *boundedWriter) run() {
 	woken := false
 	for {
 		if !woken {
-			b.clock.Sleep(flushInterval) // or until a Wake
+			b.clock.Sleep(writerBackstop) // or until a Wake
 		}
 		woken = false
 		b.mu.Lock()
@@ -138,6 +152,7 @@ func (b *boundedWriter) run() {
 			continue
 		}
 		quiet = 0
+		b.kicked, b.lastWrite = false, time.Now()
 		bufs, b.pending = b.pending, bufs[:0]
 		b.bytes = 0
 		b.writing = len(bufs)
