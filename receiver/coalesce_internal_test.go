@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
 func TestPlanWait(t *testing.T) {
 	r := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 32}}
 	s := &socket{det: new(detachedSocket), rcvbuf: 8 << 20} // 4 MiB asked: Linux counts 8
-	rd := &reader{}
+	rd := &reader{ramp: 20 * time.Millisecond}              // past its slow start
 	t0 := time.Unix(1700000000, 0)
 	const size = 1464
 	charged := size + skbOverhead
@@ -105,7 +106,7 @@ func TestPlanWait(t *testing.T) {
 	// 1,000 datagrams in a 20 ms cycle (50,000/s), a quarter of the
 	// buffer (2 MiB) at that rate is 2 MiB / (1000 * charged / 20 ms).
 	rb := &Receiver{cfg: Config{ReadCoalesce: 20 * time.Millisecond, BatchSize: 4096}}
-	rdb := &reader{}
+	rdb := &reader{ramp: 20 * time.Millisecond}
 	rb.planWait(rdb, s, 1, size, false, t0)
 	rb.planWait(rdb, s, 1000, 1000*size, false, t0.Add(20*time.Millisecond))
 	want := time.Duration(float64(20*time.Millisecond) * float64(2<<20) / float64(1000*charged))
@@ -131,6 +132,142 @@ func TestPlanWait(t *testing.T) {
 	r.planWait(rd2, &socket{rcvbuf: 8 << 20}, 1, size, false, t0)
 	if rd2.wait != 0 {
 		t.Errorf("wait without coalescing %v", rd2.wait)
+	}
+}
+
+// No wait is longer than a flood of ReadCoalesceFlood takes to fill a
+// quarter of the receive buffer (as Linux reports it, twice the size
+// asked): the buffer bounds a long ReadCoalesce, and one too small for a
+// flood within MinReadCoalesce turns waiting off.
+func TestPlanWaitFlood(t *testing.T) {
+	r := &Receiver{cfg: Config{ReadCoalesce: 100 * time.Millisecond, BatchSize: 32}}
+	t0 := time.Unix(1700000000, 0)
+	const size = 1464
+	for _, c := range []struct {
+		name   string
+		rcvbuf int
+		want   time.Duration
+	}{
+		// 32 MiB / 4 / 48 MiB a second = 167 ms: ReadCoalesce bounds.
+		{"16 MiB asked (the default)", 32 << 20, 100 * time.Millisecond},
+		// 8 MiB / 4 / 48 MiB a second = 41.67 ms.
+		{"4 MiB asked", 8 << 20, time.Second / 24},
+		// The kernel's usual 212,992 bytes: 425,984 / 4 / 50,331,648 a second.
+		{"rmem_default", 425984, 2115885 * time.Nanosecond},
+		// 128 KiB / 4 at 48 MiB a second is 0.65 ms: no wait.
+		{"64 KiB asked", 128 << 10, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &socket{det: new(detachedSocket), rcvbuf: c.rcvbuf}
+			rd := &reader{ramp: r.cfg.ReadCoalesce} // past its slow start
+			r.planWait(rd, s, 1, size, false, t0)
+			if d := rd.wait - c.want; d < -time.Microsecond || d > time.Microsecond {
+				t.Errorf("first wait %v, want %v", rd.wait, c.want)
+			}
+			// 250 datagrams/s after it: the rate bounds nothing, the
+			// flood still does.
+			r.planWait(rd, s, 5, 5*size, false, t0.Add(20*time.Millisecond))
+			if d := rd.wait - c.want; d < -time.Microsecond || d > time.Microsecond {
+				t.Errorf("wait at 250/s %v, want %v", rd.wait, c.want)
+			}
+		})
+	}
+}
+
+// At first and after an idle spell the waits start at rampStart and
+// double each cycle up to ReadCoalesce (a slow start), so that a flood
+// that ends the spell meets a short wait; a rate that needs shorter ones
+// still cuts them, without ending the ramp.
+func TestPlanWaitSlowStart(t *testing.T) {
+	r := &Receiver{cfg: Config{ReadCoalesce: 100 * time.Millisecond, BatchSize: 32}}
+	s := &socket{det: new(detachedSocket), rcvbuf: 32 << 20}
+	rd := &reader{}
+	const size = 1464
+	at := time.Unix(1700000000, 0)
+	var waits []time.Duration
+	for range 9 { // a datagram each cycle: a trickle
+		r.planWait(rd, s, 1, size, false, at)
+		waits = append(waits, rd.wait)
+		at = at.Add(rd.wait + time.Millisecond)
+	}
+	last := at.Add(-time.Millisecond - rd.wait) // the last cycle's end
+	ms := time.Millisecond
+	want := []time.Duration{2 * ms, 4 * ms, 8 * ms, 16 * ms, 32 * ms, 64 * ms, 100 * ms, 100 * ms, 100 * ms}
+	for i := range want {
+		if waits[i] != want[i] {
+			t.Fatalf("waits %v, want %v", waits, want)
+		}
+	}
+	// A flood of 40,000 datagrams/s (4 in 0.1 ms): a batch comes in
+	// 0.8 ms, no wait; the ramp stays where it was.
+	r.planWait(rd, s, 4, 4*size, false, last.Add(100*time.Microsecond))
+	if rd.wait != 0 || rd.ramp != 100*ms {
+		t.Errorf("wait %v, ramp %v in a flood, want none and 100ms", rd.wait, rd.ramp)
+	}
+}
+
+// After an idle spell (the socket found empty for ReadCoalesce or longer)
+// the waits start short again: of two datagrams 20 ms apart after the
+// spell, the second is handed over about 20 ms after the first, not a
+// ReadCoalesce (200 ms) later, which the waits had ramped up to.
+func TestReadCoalesceIdleRestartsSlowStart(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read coalescing needs batch reads (Linux)")
+	}
+	var mu sync.Mutex
+	var handled []time.Time
+	r := New(func(*Datagram) {
+		mu.Lock()
+		handled = append(handled, time.Now())
+		mu.Unlock()
+	}, Config{Workers: 1, ReadCoalesce: 200 * time.Millisecond})
+	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func() {
+		if _, err := c.Write(v5Datagram(30)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHandled := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := len(handled)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d datagrams handed over", got, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// A trickle for about 800 ms: the waits ramp up to 200 ms.
+	const trickle = 400
+	for range trickle {
+		send()
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitHandled(trickle)
+	time.Sleep(500 * time.Millisecond) // idle
+	send()
+	time.Sleep(20 * time.Millisecond)
+	send()
+	waitHandled(trickle + 2)
+	mu.Lock()
+	gap := handled[trickle+1].Sub(handled[trickle])
+	mu.Unlock()
+	if gap > 100*time.Millisecond {
+		t.Errorf("the second datagram after the idle spell was handed over %v after the first, want about 20ms", gap)
 	}
 }
 
@@ -213,8 +350,8 @@ func TestReadCoalesceBacklogHandedOverInline(t *testing.T) {
 	}
 }
 
-// coalesceBacklog sends a datagram to a new coalescing receiver, then 20
-// more while it waits, and returns the inline hand-overs of those 20 and
+// coalesceBacklog sends a trickle to a new coalescing receiver, a datagram,
+// then 20 more while it waits, and returns the inline hand-overs of those 20 and
 // whether the run is inconclusive (see the test).
 func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 	t.Helper()
@@ -244,11 +381,22 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// A trickle of 600 ms, for the waits to ramp up to ReadCoalesce
+	// (planWait's slow start), slow enough that a batch at its rate
+	// takes longer.
+	const trickle = 10
+	for range trickle {
+		if _, err := c.Write(v5Datagram(1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	waitFor(trickle)
 	// One datagram: read, handed over, then the reader waits.
 	if _, err := c.Write(v5Datagram(30)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(1)
+	waitFor(trickle + 1)
 	before, spell, start := s.inline.Load()/2, s.queueUntil.Load(), time.Now().UnixNano()
 	// 20 more while it waits: five full batches (BatchSize 4).
 	const n = 20
@@ -257,7 +405,7 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(1 + n)
+	waitFor(trickle + 1 + n)
 	inline = s.inline.Load()/2 - before
 	t.Logf("%d datagrams in %d reads, %d handed over inline", n, s.reads.Load(), inline)
 	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {

@@ -19,8 +19,12 @@ const (
 	// Config.ReadBuffer is zero. The kernel's usual default (about
 	// 208 KiB) holds under 150 datagrams of 1464 bytes: about 1 ms at
 	// 100,000 datagrams/s, and loopback tests lost 8-31% at that rate
-	// with it, nothing with 4 MiB.
-	DefaultReadBuffer = 4 << 20
+	// with it, nothing with 4 MiB. 16 MiB lets read coalescing wait
+	// 100 ms and still take a flood of ReadCoalesceFlood from an idle
+	// socket (with 4 MiB, 100 ms waits lost 0.7% of a flood of 20,000
+	// datagrams/s; with 16 MiB, nothing). The kernel takes the memory as
+	// datagrams queue, not up front.
+	DefaultReadBuffer = 16 << 20
 	// DefaultQueueLen is the number of datagrams each worker's queue
 	// holds when Config.QueueLen is zero.
 	DefaultQueueLen = 4096
@@ -33,6 +37,15 @@ const (
 	// MinReadCoalesce is the shortest wait of read coalescing (see
 	// Config.ReadCoalesce).
 	MinReadCoalesce = time.Millisecond
+	// ReadCoalesceFlood is the flood, in bytes of receive buffer a
+	// second, that a socket must take without loss when it starts during
+	// a read coalescing wait: 48 MiB/s, about 20,000 datagrams of 1,464
+	// bytes (600,000 flows) a second as the kernel charges them on
+	// loopback. A wait is never longer than this flood takes to fill a
+	// quarter of the socket's receive buffer: 167 ms with the 16 MiB
+	// of DefaultReadBuffer (which Linux counts twice), 42 ms with 4 MiB,
+	// 2 ms with the kernel's usual 208 KiB.
+	ReadCoalesceFlood = 48 << 20
 	// DefaultBatchSize is the number of datagrams read per system call.
 	DefaultBatchSize = 32
 	// DefaultMaxExporters is the number of sources counted one by one.
@@ -150,15 +163,17 @@ type Config struct {
 	// of the last interval (from one emptying of the socket to the next)
 	// takes to fill a quarter of the socket's receive buffer or to bring
 	// BatchSize datagrams (at high rates a wait saves no wake-up, and what
-	// it lets gather is read back from cold memory), and there is none
-	// when that time is under MinReadCoalesce (a busy socket); the full
-	// batches read after a wait are handed over by the reading goroutine
-	// like any other read. A rate that jumps more
-	// than fourfold from one interval to the next, or a flood right after
-	// an idle spell, may meet a full wait (with the default 4 MiB buffer,
-	// a 20 ms wait overflows above about 180,000 datagrams of 1.4 KB a
-	// second). Datagrams the
-	// kernel drops are counted in Stats.KernelDrops as always.
+	// it lets gather is read back from cold memory), or than a flood of
+	// ReadCoalesceFlood takes to fill a quarter of the buffer (a flood
+	// that starts after an idle spell meets a full wait), and there is
+	// none when that time is under MinReadCoalesce (a busy socket, or a
+	// buffer too small for a flood); the full batches read after a wait
+	// are handed over by the reading goroutine like any other read. So a
+	// small receive buffer (net.core.rmem_max, without CAP_NET_ADMIN)
+	// shortens the waits, and a flood beyond ReadCoalesceFlood, or a
+	// rate that jumps more than fourfold from one interval to the next
+	// beyond it, may still overflow a wait. Datagrams the kernel drops
+	// are counted in Stats.KernelDrops as always.
 	//
 	// To coalesce, a UDP socket is taken out of the Go runtime's poller
 	// (its descriptor duplicated and the *net.UDPConn closed, also one
@@ -171,7 +186,8 @@ type Config struct {
 	// reads only (Linux, BatchSize above one). On the 2-vCPU virtual
 	// machine of docs/performance-pipeline.md, where a wake-up costs tens
 	// of microseconds of CPU, 20 ms cut the CPU of a collector receiving
-	// a few hundred datagrams a second by half or more.
+	// a few hundred datagrams a second by half or more, and 100 ms by a
+	// third again.
 	ReadCoalesce time.Duration
 
 	// MaxExporters bounds the number of sources counted one by one;

@@ -30,7 +30,10 @@ func parseRxqOvfl(oob []byte) (uint32, bool) { return 0, false }
 
 // rawReader is recvmmsg(2) on Linux; elsewhere sockets are read with
 // ReadMsgUDPAddrPort.
-type rawReader struct{ hdrs []struct{} }
+type rawReader struct {
+	hdrs []struct{}
+	idle time.Duration
+}
 
 func newRawReader(*net.UDPConn, int, int) *rawReader { return nil }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,9 @@ type rawReader struct {
 	bufs  [][]byte
 	oobs  [][]byte
 	zones map[uint32]string // IPv6 scope ID -> interface name
+	// idle is how long the last read of a detached socket waited for
+	// data, having found the socket empty (0: data was there).
+	idle time.Duration
 }
 
 // mmsghdr is struct mmsghdr: a msghdr and the length received.
@@ -79,11 +83,15 @@ func newRawBuffers(n, size int) *rawReader {
 func (rr *rawReader) read() (int, error) {
 	if rr.det != nil {
 		got, errno := rr.recv(uintptr(rr.det.fd))
+		rr.idle = 0
 		switch errno {
 		case 0:
 			return got, nil
 		case unix.EAGAIN:
-			return rr.det.waitRead(rr) // empty: wait for data
+			began := time.Now()
+			got, err := rr.det.waitRead(rr) // empty: wait for data
+			rr.idle = time.Since(began)
+			return got, err
 		}
 		return 0, &net.OpError{Op: "read", Net: "udp", Err: errno}
 	}

@@ -231,7 +231,7 @@ func (s *socket) end() {
 // looks this often at high rates, less often at lower ones (watchPeriod),
 // and sleeps while no datagram comes; a hand-over it sees at two looks in
 // a row has gone on for longer. The socket buffer holds what arrives
-// meanwhile (4 MiB by default, which the kernel counts as 8: 180 ms of
+// meanwhile (16 MiB by default, which the kernel counts as 32: 720 ms of
 // 1.4 KB datagrams at 20,000 a second). Each look wakes the process, so it
 // is not shorter.
 const takeoverAfter = 50 * time.Millisecond
@@ -272,6 +272,7 @@ type reader struct {
 	// read emptied the socket, and the bytes read since, as the kernel
 	// charges them to the receive buffer (estimated).
 	wait      time.Duration
+	ramp      time.Duration // the longest next wait (slow start, planWait)
 	emptiedAt time.Time
 	cycle     int
 	cycleN    int // datagrams read in the cycle
@@ -376,6 +377,9 @@ func (r *Receiver) readOnce(rd *reader, s *socket) error {
 				r.kernelDropsSeen(rd, oob)
 			}
 		}
+		if rd.raw.idle >= r.cfg.ReadCoalesce {
+			rd.ramp = 0 // an idle spell: the rate is unknown again
+		}
 		r.planWait(rd, s, n, bytes, full, now)
 		if full && rd.backlog {
 			// What the wait let gather, not a socket outpacing its
@@ -448,7 +452,12 @@ func (r *Receiver) readOnce(rd *reader, s *socket) error {
 // Config.ReadCoalesce. A read that emptied the socket ends a cycle: the
 // rate of the cycle (the bytes read since the socket was last emptied,
 // with their overhead, over the time since) bounds the next wait to the
-// time that rate takes to fill a quarter of the receive buffer.
+// time that rate takes to fill a quarter of the receive buffer, and every
+// wait is bounded by the time a flood takes to (floodWait). The waits
+// start short and double each cycle up to ReadCoalesce (rd.ramp; a slow
+// start), at first and after an idle spell (a socket found empty for
+// ReadCoalesce or longer): the rate is then unknown, and a flood that ends
+// the spell meets a short wait, after which its rate bounds the next.
 func (r *Receiver) planWait(rd *reader, s *socket, n, bytes int, full bool, now time.Time) {
 	rd.wait = 0
 	every := r.cfg.ReadCoalesce
@@ -460,8 +469,11 @@ func (r *Receiver) planWait(rd *reader, s *socket, n, bytes int, full bool, now 
 	if full {
 		return // more is waiting: read on
 	}
-	wait := every
-	if !rd.emptiedAt.IsZero() {
+	wait := min(every, floodWait(s.rcvbuf))
+	if wait < MinReadCoalesce {
+		wait = 0 // the buffer cannot take a flood for the shortest wait
+	}
+	if wait > 0 && !rd.emptiedAt.IsZero() {
 		// fill/took is the rate; a quarter of the buffer, or a batch,
 		// at that rate:
 		if took := now.Sub(rd.emptiedAt); took > 0 {
@@ -479,7 +491,23 @@ func (r *Receiver) planWait(rd *reader, s *socket, n, bytes int, full bool, now 
 			}
 		}
 	}
+	if wait > 0 {
+		rd.ramp = max(rd.ramp, rampStart)
+		wait = min(wait, rd.ramp)
+		rd.ramp = min(2*rd.ramp, every)
+	}
 	rd.wait, rd.emptiedAt, rd.cycle, rd.cycleN = wait, now, 0, 0
+}
+
+// rampStart is the first wait of read coalescing's slow start (see
+// planWait): at 20,000 datagrams/s, 40 gather in it.
+const rampStart = 2 * MinReadCoalesce
+
+// floodWait is the time a flood of ReadCoalesceFlood takes to fill a
+// quarter of a receive buffer of rcvbuf bytes (as the kernel reports it):
+// the longest wait of read coalescing on it.
+func floodWait(rcvbuf int) time.Duration {
+	return time.Duration(float64(rcvbuf/4) / ReadCoalesceFlood * float64(time.Second))
 }
 
 // coalesce waits rd.wait before the next read of s (see
