@@ -42,10 +42,10 @@
 //	-workers N         decoding goroutines (default: one per CPU)
 //	-allow PREFIX,...  accept datagrams from these networks or addresses only
 //	-sockets N         sockets bound with SO_REUSEPORT (Linux)
-//	-rcvbuf BYTES      socket receive buffer size (0: 4 MiB; negative: the system's default)
+//	-rcvbuf BYTES      socket receive buffer size (0: 16 MiB; negative: the system's default)
 //	-max-datagram N    largest datagram accepted, in bytes
 //	-batch N           datagrams read per system call (1: no batch reads)
-//	-read-coalesce D   after a read that empties the socket, wait D before the next (default 20ms; 0: read at once)
+//	-read-coalesce D   after a read that empties the socket, wait up to D before the next (default 100ms; 0: read at once)
 //	-flows-only        do not print options data records
 //	-v                 log the receiver's events on standard error
 //	-metrics ADDR      serve Prometheus metrics at http://ADDR/metrics (prints "metrics on ADDR")
@@ -122,10 +122,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		workers   = fs.Int("workers", 0, "decoding goroutines (0: one per CPU)")
 		allow     = fs.String("allow", "", "comma-separated `prefixes` or addresses of the exporters to accept (default: all)")
 		sockets   = fs.Int("sockets", 1, "sockets bound to the address with SO_REUSEPORT (Linux)")
-		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: 4 MiB, the receiver's default; negative: the system's default)")
+		rcvbuf    = fs.Int("rcvbuf", 0, "socket receive buffer `bytes` (0: 16 MiB, the receiver's default; negative: the system's default)")
 		maxSize   = fs.Int("max-datagram", receiver.DefaultMaxDatagramSize, "largest datagram accepted, in `bytes`")
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
-		coalesce  = fs.Duration("read-coalesce", defaultReadCoalesce, "after a read that empties the socket, wait this long before the next (0: read at once; see receiver.Config.ReadCoalesce)")
+		coalesce  = fs.Duration("read-coalesce", defaultReadCoalesce, "after a read that empties the socket, wait up to this long before the next, less when the receive buffer could not take a flood meanwhile (0: read at once; see receiver.Config.ReadCoalesce)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
 		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
 		out2      = outputFlags(fs)
@@ -346,10 +346,14 @@ type lines struct {
 const errorsPerSecond = 10
 
 // defaultReadCoalesce is -read-coalesce's default: datagrams wait up to
-// 20 ms in the socket (the writer holds lines up to 100 ms anyway), and a
-// collector receiving a few hundred a second wakes 50 times a second
-// instead of once a datagram (docs/performance-pipeline.md).
-const defaultReadCoalesce = 20 * time.Millisecond
+// 100 ms in the socket (as long as the writer holds lines), and a
+// collector receiving a few hundred a second wakes 10 times a second
+// instead of once a datagram (docs/performance-pipeline.md). The receiver
+// shortens the wait to what the receive buffer can take of a flood
+// (receiver.ReadCoalesceFlood): 100 ms needs the default 16 MiB, which
+// needs net.core.rmem_max of 16 MiB or CAP_NET_ADMIN; with 4 MiB the wait
+// is 42 ms.
+const defaultReadCoalesce = 100 * time.Millisecond
 
 func (p *printer) handle(d *receiver.Datagram) {
 	if d.Err != nil {

@@ -52,7 +52,7 @@ func TestCollectorKilledMidSave(t *testing.T) {
 	for attempt := 0; len(left) == 0; attempt++ {
 		require.Less(t, attempt, 5, "no save was ever caught in the middle")
 		a := startCollector(t, "-state", state, "-state-interval", "10ms")
-		for _, m := range msgs { // at most 3.2 MB: within the socket's 4 MiB buffer
+		for _, m := range msgs { // at most 3.2 MB: within the socket's 16 MiB buffer
 			ex.send(a.addr, m)
 		}
 		// Once a save of most templates is complete, catch the next one
