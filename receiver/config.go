@@ -163,17 +163,19 @@ type Config struct {
 	// of the last interval (from one emptying of the socket to the next)
 	// takes to fill a quarter of the socket's receive buffer or to bring
 	// BatchSize datagrams (at high rates a wait saves no wake-up, and what
-	// it lets gather is read back from cold memory), or than a flood of
-	// ReadCoalesceFlood takes to fill a quarter of the buffer (a flood
-	// that starts after an idle spell meets a full wait), and there is
+	// it lets gather is read back from cold memory), nor longer than a
+	// flood of ReadCoalesceFlood takes to fill a quarter of the buffer (a
+	// flood that starts during a wait meets the rest of it), and there is
 	// none when that time is under MinReadCoalesce (a busy socket, or a
-	// buffer too small for a flood); the full batches read after a wait
-	// are handed over by the reading goroutine like any other read. So a
-	// small receive buffer (net.core.rmem_max, without CAP_NET_ADMIN)
-	// shortens the waits, and a flood beyond ReadCoalesceFlood, or a
-	// rate that jumps more than fourfold from one interval to the next
-	// beyond it, may still overflow a wait. Datagrams the kernel drops
-	// are counted in Stats.KernelDrops as always.
+	// buffer too small for a flood). The waits start at 2 ms and double
+	// each cycle up to ReadCoalesce, at first and after the socket was
+	// found empty for ReadCoalesce or longer, so that a flood that ends an
+	// idle spell is measured before a long wait. The full batches read
+	// after a wait are handed over by the reading goroutine like any
+	// other read. A small receive buffer (net.core.rmem_max, without
+	// CAP_NET_ADMIN) thus shortens the waits; a flood beyond
+	// ReadCoalesceFlood may still overflow one. Datagrams the kernel
+	// drops are counted in Stats.KernelDrops as always.
 	//
 	// To coalesce, a UDP socket is taken out of the Go runtime's poller
 	// (its descriptor duplicated and the *net.UDPConn closed, also one

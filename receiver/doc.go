@@ -28,10 +28,11 @@
 // lower the rate, the longer the socket buffer lasts, and the less often
 // the watchdog looks).
 //
-// With Config.ReadCoalesce, a reader that empties its socket waits that
-// long before it reads again, so that a receiver of a few hundred
-// datagrams a second wakes a few tens of times a second rather than once
-// a datagram (latency traded for CPU; docs/performance-pipeline.md).
+// With Config.ReadCoalesce, a reader that empties its socket waits up to
+// that long before it reads again, so that a receiver of a few hundred
+// datagrams a second wakes ten or a few tens of times a second rather than
+// once a datagram (latency traded for CPU; docs/performance-pipeline.md);
+// the receive buffer bounds the wait (ReadCoalesceFlood).
 //
 // # TCP and TLS
 //
