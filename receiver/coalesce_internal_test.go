@@ -21,19 +21,10 @@ func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
 	}
 	var handled atomic.Int64
 	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 2, ReadCoalesce: 20 * time.Millisecond})
-	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	c, _ := listenLoopback(t, r)
 	if s := r.sockets[0]; s.det == nil {
 		t.Fatal("socket not detached for read coalescing")
 	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	const n = 150
 	for range n {
 		if _, err := c.Write(v5Datagram(30)); err != nil {
@@ -221,16 +212,7 @@ func TestReadCoalesceIdleRestartsSlowStart(t *testing.T) {
 		handled = append(handled, time.Now())
 		mu.Unlock()
 	}, Config{Workers: 1, ReadCoalesce: 200 * time.Millisecond})
-	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := listenLoopback(t, r)
 	send := func() {
 		if _, err := c.Write(v5Datagram(30)); err != nil {
 			t.Fatal(err)
@@ -357,20 +339,11 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 	t.Helper()
 	var handled atomic.Int64
 	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 1, BatchSize: 4, ReadCoalesce: 200 * time.Millisecond})
-	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	c, _ := listenLoopback(t, r)
 	s := r.sockets[0]
 	if s.det == nil {
 		t.Fatal("socket not detached for read coalescing")
 	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	waitFor := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)

@@ -1,8 +1,6 @@
 package receiver
 
 import (
-	"context"
-	"net"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -16,16 +14,7 @@ import (
 func TestReceiverHandsOverInline(t *testing.T) {
 	var handled atomic.Int64
 	r := New(func(*Datagram) { handled.Add(1) }, Config{Workers: 2})
-	addr, cancel, err := r.Listen(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, cancel := listenLoopback(t, r)
 	const n = 50
 	for i := range n {
 		if _, err := c.Write(v5Datagram(30)); err != nil {
