@@ -19,9 +19,10 @@
 //
 // A collector's CPU is the on-CPU time of its threads
 // (/proc/PID/task/*/schedstat) from just before the first data datagram
-// until it has been idle for 300 ms after the last, over the flows it
-// reported at exit (flows decoded; Kafka records delivered; goflow2's
-// flows written), and per datagram over those flows' datagrams. The
+// (or the first after -warmup) until it has been idle for 300 ms after the
+// last, over the flows it reported at exit (flows decoded; Kafka records
+// delivered; goflow2's flows written) less the warm-up's, and per datagram
+// over those flows' datagrams. The
 // sender's CPU (this process, getrusage) is reported apart, per datagram
 // sent. Loss is the flows sent and not reported.
 //
@@ -30,6 +31,7 @@
 //	go run ./cmd/pipebench [-impl netflow,goflow2] [-version v5,v9,ipfix] [-rate 20000] [-duration 5s]
 //	go run ./cmd/pipebench -impl netflow -version v9 -max 10000   # the loss-free rate, from 10000 datagrams/s up
 //	go run ./cmd/pipebench -impl netflow -version v9 -rate 250 -duration 20s -strace   # system calls per datagram
+//	go run ./cmd/pipebench -impl netflow -version v9 -rate 250 -duration 30s -warmup 5s   # the steady state
 //	go run ./cmd/pipebench -send 127.0.0.1:2055 -version v9 -rate 250 -duration 60s   # only send, to a collector run by hand
 //
 // Rates are datagrams per second (30 flows each). Each line of the output
@@ -71,6 +73,7 @@ type options struct {
 	impls, versions []string
 	rates           []int
 	duration        time.Duration
+	warmup          time.Duration
 	exporters       int
 	repeat          int
 	max             int
@@ -89,6 +92,7 @@ func main() {
 	versions := flag.String("version", "v5,v9,ipfix", "comma-separated export `versions`: v5, v9, ipfix")
 	rates := flag.String("rate", "20000", "comma-separated send `rates`, datagrams per second")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each run sends")
+	flag.DurationVar(&o.warmup, "warmup", 0, "send at the run's rate this long before the measured window, so that what a collector does once at its first datagrams (page faults on fresh buffers, its first garbage collection) is left out")
 	flag.IntVar(&o.exporters, "exporters", 8, "exporters (sockets on 127.0.0.1, 127.0.0.2, ...)")
 	flag.IntVar(&o.repeat, "repeat", 1, "runs of each case")
 	flag.IntVar(&o.max, "max", 0, "find the loss-free rate: from this `rate` up by 25% a step until a run loses flows")
@@ -474,6 +478,13 @@ func (o *options) run(impl, version string, rate int) (result, error) {
 		}
 		defer os.Remove(straceOut)
 	}
+	warm := 0
+	if o.warmup > 0 {
+		if warm, err = s.send(rate, o.warmup); err != nil {
+			p.stop()
+			return res, err
+		}
+	}
 	cpu0, err := cpuTime(pid)
 	if err != nil {
 		p.stop()
@@ -515,7 +526,9 @@ func (o *options) run(impl, version string, rate int) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.lost = res.flows - got
+	// The warm-up's flows are in the collector's count: what it lost of
+	// them counts as lost in the measured window.
+	res.lost = res.flows + int64(warm)*flowsPerDatagram - got
 	res.drops = drops(lines)
 	if o.strace {
 		res.syscalls, err = readStrace(straceOut)
