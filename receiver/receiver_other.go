@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 )
 
 // Outside Linux: one socket per address, no batch reads, no kernel drop
@@ -18,6 +19,10 @@ const (
 )
 
 func reusePortControl(network, address string, c syscall.RawConn) error { return nil }
+
+// reportedBufferFactor is what setupSocket's size is over the size
+// granted (see the Linux one).
+const reportedBufferFactor = 1
 
 func setupSocket(c *net.UDPConn, rcvbuf int) (int, error) {
 	if rcvbuf <= 0 {
