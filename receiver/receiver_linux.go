@@ -29,6 +29,10 @@ func reusePortControl(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
+// reportedBufferFactor is what SO_RCVBUF reports over the size granted:
+// Linux doubles it for its bookkeeping.
+const reportedBufferFactor = 2
+
 // setupSocket asks for the kernel's drop count with each datagram and sets
 // the receive buffer (0: unchanged). It returns the buffer size the kernel
 // reports (which Linux doubles for its bookkeeping).

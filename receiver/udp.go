@@ -109,9 +109,9 @@ func (r *Receiver) startUDP(ctx context.Context, conns []net.PacketConn) error {
 				r.log.Warn("netflow receiver: socket option", "addr", c.LocalAddr().String(), "err", err)
 			}
 			// Linux reports twice the size it grants.
-			if want := r.cfg.ReadBuffer; want > 0 && rcvbuf > 0 && rcvbuf < want {
+			if want, got := r.cfg.ReadBuffer, rcvbuf/reportedBufferFactor; want > 0 && got > 0 && got < want {
 				r.log.Warn("netflow receiver: socket receive buffer smaller than asked (raise net.core.rmem_max)",
-					"addr", c.LocalAddr().String(), "asked", want, "got", rcvbuf/2)
+					"addr", c.LocalAddr().String(), "asked", want, "got", got)
 			}
 		}
 		s := &socket{conn: c, drops: new(atomic.Uint64), promote: make(chan struct{}, 1), done: make(chan struct{}),
