@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command pipebench measures flow collectors end to end on loopback: CPU per
 // flow and per datagram, and loss, at a paced send rate.
 //
