@@ -47,7 +47,7 @@
 //	-batch N           datagrams read per system call (1: no batch reads)
 //	-read-coalesce D   after a read that empties the socket, wait up to D before the next (default 100ms; 0: read at once)
 //	-flows-only        do not print options data records
-//	-v                 log the receiver's events on standard error
+//	-v                 log the receiver's events on standard error (without it, only its warnings while it starts)
 //	-metrics ADDR      serve Prometheus metrics at http://ADDR/metrics (prints "metrics on ADDR")
 //	-metrics-exporters N  exporters with a label of their own (default 100; the rest: exporter="other")
 //	-kafka BROKERS     send each flow as one JSON record to these Kafka brokers (comma-separated) instead of stdout
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		batch     = fs.Int("batch", 0, "datagrams read per system call (0: default, 1: no batch reads)")
 		coalesce  = fs.Duration("read-coalesce", defaultReadCoalesce, "after a read that empties the socket, wait up to this long before the next, less when the receive buffer could not take a flood meanwhile (0: read at once; see receiver.Config.ReadCoalesce)")
 		flowsOnly = fs.Bool("flows-only", false, "do not print options data records")
-		verbose   = fs.Bool("v", false, "log the receiver's events on standard error")
+		verbose   = fs.Bool("v", false, "log the receiver's events on standard error (without it, only its warnings while it starts: a socket option refused, a receive buffer smaller than asked)")
 		out2      = outputFlags(fs)
 		decFlags  = decflags.Add(fs)
 		tcpLimits = addTCPLimitFlags(fs) // tcpflags.go
@@ -180,7 +180,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer be.close()
 
 	errOut := &lockedWriter{w: stderr}
-	var logs *heldHandler
 	if be.store != nil { // else the in-memory store of decCfg (-max-exporters, -max-domains)
 		decCfg.Store = be.store
 	}
@@ -197,11 +196,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		TLS:             tlsCfg,
 	}
 	tcpLimits.apply(&cfg)
+	// The receiver's log, held until "listening on" is out, so that it
+	// comes first. With -v, everything it logs. Without, only its
+	// warnings while it starts (a socket option refused, a receive buffer
+	// smaller than asked, no read coalescing): they say why datagrams may
+	// be dropped or cost more CPU than they should, once.
+	logs := &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}), startOnly: true}
 	if *verbose {
-		// Held until "listening on" is out, so that it comes first.
 		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
-		cfg.Logger = slog.New(logs)
 	}
+	cfg.Logger = slog.New(logs)
 	defer cfg.Decoder.Close()
 	out := newBoundedWriter(stdout)
 	defer out.close(0)
@@ -241,9 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopMetrics()
-	if logs != nil {
-		logs.release()
-	}
+	logs.release()
 	if !p.json && p.kafka == nil {
 		p.write(append(flowfmt.AppendTableHeader(nil), '\n'))
 	}
@@ -524,15 +526,21 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // heldHandler keeps log records until release, then passes them and all
-// later ones to h.
+// later ones to h; with startOnly, it drops the later ones.
 type heldHandler struct {
-	h    slog.Handler
-	mu   sync.Mutex
-	held []slog.Record
-	open bool
+	h         slog.Handler
+	startOnly bool
+	mu        sync.Mutex
+	held      []slog.Record
+	open      bool
 }
 
-func (h *heldHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+func (h *heldHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	h.mu.Lock()
+	done := h.startOnly && h.open
+	h.mu.Unlock()
+	return !done && h.h.Enabled(ctx, l)
+}
 
 func (h *heldHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
@@ -542,6 +550,9 @@ func (h *heldHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	h.mu.Unlock()
+	if h.startOnly {
+		return nil
+	}
 	return h.h.Handle(ctx, r)
 }
 
