@@ -53,6 +53,9 @@ func TestCollectorWarnsOfSmallReceiveBuffer(t *testing.T) {
 	}
 	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	require.NoError(t, err)
+	if rmemMax > 1<<29 {
+		t.Skipf("rmem_max %d: twice it is past what SO_RCVBUF takes", rmemMax)
+	}
 	bin := collectorBinary(t)
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-rcvbuf", strconv.Itoa(2*rmemMax))
 	if os.Geteuid() == 0 {
