@@ -69,7 +69,8 @@ func (d *Decoder) lookUpHeld(l lookupKey) (readyKey, bool) {
 
 // decodeReleased takes the sets held for keys, all of domain dk, and
 // decodes them into buf's packet of dk's version; nil, nil if none was
-// taken (sets that still do not fit stay held).
+// taken (sets that still do not fit stay held) or what was taken held no
+// record and no problem.
 func (d *Decoder) decodeReleased(buf *Buffer, dk TemplateKey, keys []readyKey) (Packet, error) {
 	dl := dialectOf(dk.Version)
 	if dl == nil {
@@ -104,7 +105,13 @@ func (d *Decoder) decodeReleased(buf *Buffer, dk TemplateKey, keys []readyKey) (
 		p.Exporter = ctx.exporter
 		p.Header = IPFIXHeader{UnixSecs: secs, Sequence: ctx.sequence, ObservationDomainID: ctx.domain}
 	}
-	return pkt, w.finish()
+	err := w.finish()
+	if err == nil && len(s.DataSets) == 0 {
+		// What was taken held no record (a set of padding shorter than
+		// one record of its template): nothing to hand over.
+		return nil, nil
+	}
+	return pkt, err
 }
 
 // ReleaseInterval is how often a collector should call

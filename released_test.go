@@ -249,3 +249,26 @@ func TestTakeReleasedZeroAllocs(t *testing.T) {
 	d.TakeReleased(&buf) // the first periodic scan: looked up, not found
 	require.Zero(t, testing.AllocsPerRun(100, func() { d.TakeReleased(&buf) }))
 }
+
+// A held set that turns out to hold no record of its template (a body of
+// padding, shorter than one record) is released as nothing: TakeReleased
+// returns nil, nil rather than a packet without data sets, and nothing
+// stays held. (FuzzSharedStore found the empty packet.)
+func TestReleasedPaddingOnlyIsNothing(t *testing.T) {
+	store := NewMemoryStore(MemoryStoreConfig{})
+	d0, d1 := NewDecoder(Config{Store: store}), NewDecoder(Config{Store: store})
+	defer d0.Close()
+	defer d1.Close()
+	_, _, template, _ := spreadDatagrams()
+	padding := v9Packet(1, 4, set(256, make([]byte, 4), false))
+	p, err := d0.Decode(testExporter, padding)
+	require.NoError(t, err)
+	require.Equal(t, 1, setsOf(p).Pending, "the set of an unknown template is held")
+	_, err = d1.Decode(testExporter, template)
+	require.NoError(t, err)
+	require.True(t, signalled(d0), "the template was announced to the decoder that holds the set")
+	p, err = d0.TakeReleased(nil)
+	require.NoError(t, err)
+	require.Nil(t, p, "a packet without data sets")
+	require.Zero(t, d0.Stats().Pending.Held)
+}
