@@ -200,11 +200,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// comes first. With -v, everything it logs. Without, only its
 	// warnings while it starts (a socket option refused, a receive buffer
 	// smaller than asked, no read coalescing): they say why datagrams may
-	// be dropped or cost more CPU than they should, once.
-	logs := &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}), startOnly: true}
+	// be dropped or cost more CPU than they should, once; logLevel is
+	// raised past them once the collector has started.
+	logLevel := new(slog.LevelVar)
+	logLevel.Set(slog.LevelWarn)
 	if *verbose {
-		logs = &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelDebug})}
+		logLevel.Set(slog.LevelDebug)
 	}
+	logs := &heldHandler{h: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: logLevel})}
 	cfg.Logger = slog.New(logs)
 	defer cfg.Decoder.Close()
 	out := newBoundedWriter(stdout)
@@ -246,6 +249,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopMetrics()
 	logs.release()
+	if !*verbose {
+		logLevel.Set(slog.LevelError + 1) // the start is over: nothing more
+	}
 	if !p.json && p.kafka == nil {
 		p.write(append(flowfmt.AppendTableHeader(nil), '\n'))
 	}
@@ -526,21 +532,15 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // heldHandler keeps log records until release, then passes them and all
-// later ones to h; with startOnly, it drops the later ones.
+// later ones to h.
 type heldHandler struct {
-	h         slog.Handler
-	startOnly bool
-	mu        sync.Mutex
-	held      []slog.Record
-	open      bool
+	h    slog.Handler
+	mu   sync.Mutex
+	held []slog.Record
+	open bool
 }
 
-func (h *heldHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	h.mu.Lock()
-	done := h.startOnly && h.open
-	h.mu.Unlock()
-	return !done && h.h.Enabled(ctx, l)
-}
+func (h *heldHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
 
 func (h *heldHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
@@ -550,9 +550,6 @@ func (h *heldHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	h.mu.Unlock()
-	if h.startOnly {
-		return nil
-	}
 	return h.h.Handle(ctx, r)
 }
 

@@ -228,10 +228,24 @@ func TestCollectorTableAllow(t *testing.T) {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 
-	addr, stdout, _, stop = start(t, "-listen", "127.0.0.1:0", "-allow", "127.0.0.1")
+	// Without -v, the receiver's warnings after the start (the refusal of
+	// 127.0.0.2, read before 127.0.0.1's rows) do not reach standard error
+	// (TestCollectorWarnsOfSmallReceiveBuffer: those while it starts do).
+	addr, stdout, stderr, stop = start(t, "-listen", "127.0.0.1:0", "-allow", "127.0.0.1")
+	refused, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	if _, err := refused.Write(v5Datagram(1)); err != nil {
+		t.Fatal(err)
+	}
 	send(t, addr, v5Datagram(3))
 	waitFor(t, "three rows", func() bool { return strings.Count(stdout.String(), "\n") == 4 })
 	stop()
+	if errs := stderr.String(); !strings.Contains(errs, "denied 1") || strings.Contains(errs, "refusing") {
+		t.Errorf("without -v, stderr:\n%s", errs)
+	}
 	rows := strings.Split(stdout.String(), "\n")
 	for _, want := range []string{"192.0.2.3:1002", "198.51.100.3:80", "tcp", "...AP.SF", "300"} {
 		if !strings.Contains(rows[3], want) {

@@ -3,9 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,30 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// Without -v, the receiver's warnings while it starts still reach standard
-// error, after "listening on", and nothing it logs later does; with -v
-// everything does.
-func TestHeldHandlerStartOnly(t *testing.T) {
-	var out bytes.Buffer
-	h := &heldHandler{h: slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}), startOnly: true}
-	log := slog.New(h)
-	log.Warn("at start")
-	log.Info("not a warning")
-	require.Empty(t, out.String(), "written before release")
-	h.release()
-	require.Contains(t, out.String(), "at start")
-	require.NotContains(t, out.String(), "not a warning")
-	require.False(t, h.Enabled(context.Background(), slog.LevelError), "enabled after the start")
-	log.Warn("later")
-	require.NotContains(t, out.String(), "later")
-
-	out.Reset()
-	all := &heldHandler{h: slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})}
-	all.release()
-	slog.New(all).Info("later")
-	require.Contains(t, out.String(), "later")
-}
 
 // A collector without CAP_NET_ADMIN that asks for a receive buffer larger
 // than net.core.rmem_max says so after "listening on", without -v. As
