@@ -10,8 +10,8 @@ import (
 )
 
 // A handler kicks the writer when its output comes flushInterval or more
-// after the last write, once until the writer has written, and not before:
-// the writer then runs in the handler's wake-up, not at its own backstop.
+// after the last write, and not before: the writer then runs in the
+// handler's wake-up, not at its own backstop.
 func TestWriterKickedWhenDue(t *testing.T) {
 	b := &boundedWriter{w: io.Discard, clock: polltimer.New(), done: make(chan struct{})}
 	defer b.clock.Close()
