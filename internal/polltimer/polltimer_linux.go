@@ -11,10 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Timer is a timerfd, non-blocking, read through the runtime's poller. Its
-// system calls are raw: a system call made the usual way wakes the
-// runtime's monitor thread when the process was idle. (When no timerfd
-// can be made, out of descriptors say, it is a time.Timer.)
+// Timer is a timerfd, non-blocking, waited on through the runtime's
+// poller. Its system calls are raw: a system call made the usual way wakes
+// the runtime's monitor thread when the process was idle. A Sleep makes
+// one system call, the one that arms the timer: the timerfd is never read.
+// Whether the wait is over is told by the clock and the woken flag, not
+// by the count of expiries (which each arming resets), so that an event
+// of the poller left from an earlier arming or Wake only makes the
+// sleeper look at the clock and wait on. (When no timerfd can be made,
+// out of descriptors say, it is a time.Timer.)
 type Timer struct {
 	f      *os.File
 	rc     syscall.RawConn
@@ -23,18 +28,19 @@ type Timer struct {
 	woken  atomic.Bool // Wake was called since the last Sleep ended
 	tt     *timeTimer  // the fallback
 
-	// The sleeper's system calls, made once in New so that a Sleep
+	// The sleeper's functions, made once in New so that a Sleep
 	// allocates nothing (a closure made in Sleep, and what it refers to,
 	// would escape to the heap through RawConn): armFn sets the timerfd
-	// to spec, its error in armErr; readFn reads the count of expiries
-	// into count. Only the one sleeper uses them. Wake's fire uses
-	// fireFn, which shares nothing, so that wakers may call it at any
-	// time.
+	// to spec, its error in armErr; doneFn tells whether the Sleep armed
+	// at armed for span is over (or woken). Only the one sleeper uses
+	// them. Wake's fire uses fireFn, which shares nothing, so that wakers
+	// may call it at any time.
 	spec   unix.ItimerSpec
 	armErr syscall.Errno
-	count  [8]byte
+	armed  time.Time
+	span   time.Duration
 	armFn  func(fd uintptr)
-	readFn func(fd uintptr) bool
+	doneFn func(fd uintptr) bool
 	fireFn func(fd uintptr)
 }
 
@@ -57,9 +63,8 @@ func New() *Timer {
 	t.armFn = func(fd uintptr) {
 		_, _, t.armErr = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
 	}
-	t.readFn = func(fd uintptr) bool {
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.count[0])), uintptr(len(t.count)))
-		return e != unix.EAGAIN && e != unix.EINTR
+	t.doneFn = func(uintptr) bool {
+		return t.woken.Load() || time.Since(t.armed) >= t.span
 	}
 	t.fireFn = func(fd uintptr) {
 		unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&fireSpec)), 0, 0, 0)
@@ -71,6 +76,12 @@ func (t *Timer) sleep(d time.Duration) error {
 	if t.tt != nil {
 		return t.tt.sleep(d)
 	}
+	// The time is taken before the timer is armed, so that the expiry
+	// comes no sooner than span after armed: when the poller reports the
+	// timerfd ready and the clock says span has passed, the wait is over;
+	// before that, the report is a Wake's (woken is set first) or one left
+	// over, and the sleeper waits on for the expiry it armed.
+	t.armed, t.span = time.Now(), d
 	if err := t.set(d); err != nil {
 		return err
 	}
@@ -79,7 +90,7 @@ func (t *Timer) sleep(d time.Duration) error {
 	if t.woken.Swap(false) {
 		return nil
 	}
-	err := t.rc.Read(t.readFn)
+	err := t.rc.Read(t.doneFn)
 	t.woken.Store(false)
 	return t.closedErr(err)
 }

@@ -1,8 +1,11 @@
 package polltimer
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // On Linux a Timer is a timerfd, not the time.Timer fallback.
@@ -33,5 +36,21 @@ func TestSleepAllocatesNothing(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("Wake and Sleep: %v allocations", n)
+	}
+}
+
+// A Sleep arms the timerfd and never reads it (the read would be a second
+// system call): the expiry that ended the Sleep is still counted in the
+// timerfd afterwards.
+func TestSleepLeavesExpiryUnread(t *testing.T) {
+	tm := New()
+	defer tm.Close()
+	if err := tm.Sleep(time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var count [8]byte
+	n, err := unix.Read(int(tm.f.Fd()), count[:])
+	if err != nil || n != 8 || binary.NativeEndian.Uint64(count[:]) != 1 {
+		t.Fatalf("read of the timerfd after a Sleep: %d bytes %v, %v; want its one expiry", n, count, err)
 	}
 }
