@@ -42,3 +42,30 @@ func TestHostileLongVarRecordNoAllocation(t *testing.T) {
 	t.Logf("one %d-byte record: %d B allocated per cold decode", valueLen, perDecode)
 	require.Less(t, perDecode, uint64(64<<10))
 }
+
+// TestHeldVarLenOverrunReportedInRange: a set held for its template, whose
+// last variable-length record runs past the set, fails when the template
+// releases it from a later, shorter datagram. The error's offset must be
+// one of that datagram (0: the set is not in it), not the record's
+// offset in the earlier one, which would index past the datagram.
+func TestHeldVarLenOverrunReportedInRange(t *testing.T) {
+	d := NewDecoder(Config{})
+	body := make([]byte, 300)
+	for i := range body {
+		body[i] = 1 // records of 1-byte values, then the one that overruns
+	}
+	body[290], body[291], body[292] = 255, 0x03, 0xe8 // a 1,000-byte value in 10 bytes
+	_, err := d.Decode(testExporter, testkit.IPFIXMessage(7, 0, testkit.IPFIXDataSet(400, body)))
+	require.NoError(t, err, "the set is held until its template comes")
+	msg := testkit.IPFIXMessage(7, 1, testkit.IPFIXTemplateSet(400, [2]uint16{82, 0xffff}))
+	require.Less(t, len(msg), 290)
+	p, err := d.Decode(testExporter, msg)
+	require.ErrorIs(t, err, ErrTruncated)
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	require.GreaterOrEqual(t, de.Offset, 0)
+	require.LessOrEqual(t, de.Offset, len(msg), "offset %d of a %d-byte datagram: %v", de.Offset, len(msg), err)
+	require.Contains(t, de.What, "held data set")
+	require.NotNil(t, p)
+	require.Equal(t, 145, p.FlowCount(), "the records before the bad one are kept")
+}

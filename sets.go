@@ -349,7 +349,7 @@ func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 	failed := 0
 	for i := range w.s.released {
 		rs := &w.s.released[i]
-		if !w.records(rs.t, domainKey(rs.key), rs.body, 0, rs.ctx, true) {
+		if !w.records(rs.t, domainKey(rs.key), rs.body, heldSetOffset, rs.ctx, true) {
 			failed++
 		}
 	}
@@ -366,9 +366,19 @@ func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 // of variable-length records.
 const maxVarRecordsGrow = 64
 
+// heldSetOffset is the offset records is given for a set held from an
+// earlier datagram: its errors are reported at offset 0 of the datagram
+// being decoded (an offset in the earlier one would index past this one).
+const heldSetOffset = -1
+
 // records splits a data set body into records of t and adds the set. It
-// reports whether the set decoded.
+// reports whether the set decoded. offset is the body's in the datagram,
+// or heldSetOffset.
 func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset int, ctx flowContext, late bool) bool {
+	held := offset == heldSetOffset
+	if held {
+		offset = 0
+	}
 	if t.minLen == 0 {
 		w.fail(offset, "data set of a template with empty records", ErrMalformed)
 		return false
@@ -415,7 +425,11 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 			}
 		}
 		if overrun && !allZero(body[off:]) {
-			w.fail(offset+off, "variable-length record", ErrTruncated)
+			if held {
+				w.fail(0, "variable-length record of a held data set", ErrTruncated)
+			} else {
+				w.fail(offset+off, "variable-length record", ErrTruncated)
+			}
 			ok = false
 		}
 	}
