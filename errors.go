@@ -33,7 +33,7 @@ var (
 // sentinel errors.
 type DecodeError struct {
 	Version uint16 // export version (1, 5, 6, 7, 9, 10), 0 if unknown
-	Offset  int    // byte offset in the datagram
+	Offset  int    // byte offset in the datagram (0 for a set held from an earlier one)
 	What    string // what was being read, e.g. "v5 record 3"
 	Err     error  // the sentinel, or a wrapped store error
 }
