@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowkit/netflow/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -271,4 +272,35 @@ func TestReleasedPaddingOnlyIsNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, p, "a packet without data sets")
 	require.Zero(t, d0.Stats().Pending.Held)
+}
+
+// TestReleasedFailedSetIsReported: a held set that its template, announced
+// by another decoder, cannot decode (a template of zero-length fields: no
+// record has a length) comes out of TakeReleased as a packet without data
+// sets that carries the problem, at offset 0 (the set came in an earlier
+// datagram), with the exporter and sequence of the datagram it came in.
+func TestReleasedFailedSetIsReported(t *testing.T) {
+	store := NewMemoryStore(MemoryStoreConfig{})
+	d0, d1 := NewDecoder(Config{Store: store}), NewDecoder(Config{Store: store})
+	defer d0.Close()
+	defer d1.Close()
+	p, err := d0.Decode(testExporter, testkit.IPFIXMessage(7, 41, testkit.IPFIXDataSet(400, []byte{1, 2, 3, 4})))
+	require.NoError(t, err)
+	require.Equal(t, 1, setsOf(p).Pending, "the set of an unknown template is held")
+	_, err = d1.Decode(testExporter, testkit.IPFIXMessage(7, 42, testkit.IPFIXTemplateSet(400, [2]uint16{1, 0})))
+	require.NoError(t, err)
+	require.True(t, signalled(d0), "the template was announced to the decoder that holds the set")
+	p, err = d0.TakeReleased(nil)
+	require.ErrorIs(t, err, ErrMalformed)
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	require.Zero(t, de.Offset)
+	require.NotNil(t, p, "the problem comes with the packet it belongs to")
+	require.Empty(t, setsOf(p).DataSets)
+	ipfix := p.(*IPFIXPacket)
+	require.Equal(t, testExporter, ipfix.Exporter)
+	require.Equal(t, uint32(41), ipfix.Header.Sequence)
+	p, err = d0.TakeReleased(nil)
+	require.NoError(t, err)
+	require.Nil(t, p, "nothing more is due")
 }
