@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Saving and restoring a MemoryStore: its templates and options state as
@@ -71,10 +73,39 @@ func (s *MemoryStore) Save(w io.Writer) error {
 		}
 	}
 	for dk, e := range s.states {
-		doc.States = append(doc.States, savedState{Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, State: e.st.clone(), Set: e.set})
+		doc.States = append(doc.States, savedState{Exporter: dk.Exporter.String(), Version: dk.Version, Domain: dk.Domain, State: savableNames(e.st.clone()), Set: e.set})
 	}
 	s.mu.RUnlock()
 	return json.NewEncoder(w).Encode(doc)
+}
+
+// savableNames makes each name of st (a clone: its maps are its own)
+// what Load takes back: valid UTF-8 of at most maxSavedNameBytes, cut at a
+// character boundary. A name of options data may hold any bytes, and
+// encoding/json writes an invalid byte as U+FFFD, three bytes: a name of
+// 256 bytes could be saved as one Load refuses, and with it the file.
+func savableNames(st ExporterState) ExporterState {
+	for _, m := range []map[uint32]string{st.InterfaceNames, st.InterfaceDescriptions, st.VRFNames} {
+		for k, v := range m {
+			m[k] = savableName(v)
+		}
+	}
+	for k, v := range st.ApplicationNames {
+		st.ApplicationNames[k] = savableName(v)
+	}
+	return st
+}
+
+func savableName(v string) string {
+	if len(v) <= maxSavedNameBytes && utf8.ValidString(v) {
+		return v
+	}
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	n := min(len(v), maxSavedNameBytes)
+	for n < len(v) && n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
 }
 
 // Load adds the templates and options state that Save wrote, subject to the

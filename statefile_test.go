@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -158,4 +159,42 @@ func TestLoadBesideLookups(t *testing.T) {
 	wg.Wait()
 	_, err = s.Template(key)
 	require.NoError(t, err)
+}
+
+// TestSaveNamesLoadBack: names of options data may hold any bytes. Saved
+// as JSON, an invalid byte becomes U+FFFD (three bytes), so a 256-byte
+// name of such bytes came back as one of up to 768 bytes, which Load
+// refuses as malformed, and with it the whole file (found by
+// FuzzStateful). Save now writes names as valid UTF-8 of at most 256
+// bytes, cut at a character boundary; a valid name comes back as it was.
+func TestSaveNamesLoadBack(t *testing.T) {
+	key := TemplateKey{Exporter: netip.MustParseAddrPort("192.0.2.1:2055"), Version: 10, Domain: 1}
+	valid := strings.Repeat("é", 128) // 256 bytes
+	invalid := strings.Repeat("\xff", 256)
+	mixed := strings.Repeat("a\xfe", 128)
+	s := NewMemoryStore(MemoryStoreConfig{})
+	require.NoError(t, s.SetExporterState(key, ExporterState{
+		InterfaceNames:        map[uint32]string{1: valid, 2: invalid},
+		InterfaceDescriptions: map[uint32]string{1: mixed},
+		VRFNames:              map[uint32]string{7: invalid},
+		ApplicationNames:      map[string]string{"0d0050": mixed},
+	}))
+	var saved bytes.Buffer
+	require.NoError(t, s.Save(&saved))
+	restored := NewMemoryStore(MemoryStoreConfig{})
+	require.NoError(t, restored.Load(&saved))
+	st, ok, err := restored.ExporterState(key)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, valid, st.InterfaceNames[1])
+	for _, name := range []string{st.InterfaceNames[2], st.InterfaceDescriptions[1], st.VRFNames[7], st.ApplicationNames["0d0050"]} {
+		require.True(t, utf8.ValidString(name), "%q", name)
+		require.LessOrEqual(t, len(name), 256)
+		require.Contains(t, name, "\uFFFD")
+	}
+	require.True(t, strings.HasPrefix(st.InterfaceDescriptions[1], "a\uFFFDa\uFFFD"), "the valid bytes are kept: %q", st.InterfaceDescriptions[1])
+	// The store's own names are unchanged: only what is saved is mended.
+	own, _, err := s.ExporterState(key)
+	require.NoError(t, err)
+	require.Equal(t, invalid, own.InterfaceNames[2])
 }
