@@ -295,6 +295,7 @@ func TestReleasedFailedSetIsReported(t *testing.T) {
 	var de *DecodeError
 	require.ErrorAs(t, err, &de)
 	require.Zero(t, de.Offset)
+	require.Contains(t, de.What, "held data set")
 	require.NotNil(t, p, "the problem comes with the packet it belongs to")
 	require.Empty(t, setsOf(p).DataSets)
 	ipfix := p.(*IPFIXPacket)

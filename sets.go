@@ -42,6 +42,10 @@ type setWalker struct {
 	// its template does not fit (Template.Fits), which it reports in
 	// misfit.
 	checkFit, misfit bool
+	// releasing is set while release decodes sets held from earlier
+	// datagrams: fail reports their problems at offset 0 of this one (an
+	// offset in the datagram a set came in could index past this one).
+	releasing bool
 	// datagram is the message's ID, which tells the bounded tables a
 	// second datagram of a source from its first (admit.go).
 	datagram uint64
@@ -77,6 +81,9 @@ func walkSets(d *Decoder, s *Sets, dl *dialect, data []byte, ctx flowContext) er
 }
 
 func (w *setWalker) fail(offset int, what string, err error) {
+	if w.releasing {
+		offset, what = 0, "held data set: "+what
+	}
 	if len(w.errs) < maxErrors {
 		w.errs = append(w.errs, decodeErr(w.key.Version, offset, what, err))
 		return
@@ -347,12 +354,14 @@ func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 	}
 	first = w.s.released[0].ctx
 	failed := 0
+	w.releasing = true
 	for i := range w.s.released {
 		rs := &w.s.released[i]
-		if !w.records(rs.t, domainKey(rs.key), rs.body, heldSetOffset, rs.ctx, true) {
+		if !w.records(rs.t, domainKey(rs.key), rs.body, 0, rs.ctx, true) {
 			failed++
 		}
 	}
+	w.releasing = false
 	if failed > 0 {
 		w.d.pending.failed(failed)
 	}
@@ -366,19 +375,9 @@ func (w *setWalker) release(keys []readyKey) (first flowContext, ok bool) {
 // of variable-length records.
 const maxVarRecordsGrow = 64
 
-// heldSetOffset is the offset records is given for a set held from an
-// earlier datagram: its errors are reported at offset 0 of the datagram
-// being decoded (an offset in the earlier one would index past this one).
-const heldSetOffset = -1
-
 // records splits a data set body into records of t and adds the set. It
-// reports whether the set decoded. offset is the body's in the datagram,
-// or heldSetOffset.
+// reports whether the set decoded.
 func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset int, ctx flowContext, late bool) bool {
-	held := offset == heldSetOffset
-	if held {
-		offset = 0
-	}
 	if t.minLen == 0 {
 		w.fail(offset, "data set of a template with empty records", ErrMalformed)
 		return false
@@ -425,11 +424,7 @@ func (w *setWalker) records(t *Template, key TemplateKey, body []byte, offset in
 			}
 		}
 		if overrun && !allZero(body[off:]) {
-			if held {
-				w.fail(0, "variable-length record of a held data set", ErrTruncated)
-			} else {
-				w.fail(offset+off, "variable-length record", ErrTruncated)
-			}
+			w.fail(offset+off, "variable-length record", ErrTruncated)
 			ok = false
 		}
 	}
