@@ -78,9 +78,17 @@ type proc struct {
 // args, and waits for its "listening on" line.
 func startCollector(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startCollectorAs(t, nil, args...)
+}
+
+// startCollectorAs is startCollector with the process's attributes (its
+// user, say; nil: this process's).
+func startCollectorAs(t *testing.T, attr *syscall.SysProcAttr, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
 	p.cmd = exec.Command(collectorBinary(t), append([]string{"-json", "-listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.SysProcAttr = attr
 	require.NoError(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
