@@ -32,13 +32,7 @@ func TestReadCoalesceReadsSeveralAtATime(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for handled.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitHandedOver(t, handled.Load, n)
 	reads := r.sockets[0].reads.Load()
 	t.Logf("%d datagrams in %d reads", n, reads)
 	if reads > n/3 {
@@ -218,20 +212,10 @@ func TestReadCoalesceIdleRestartsSlowStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitHandled := func(n int) {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			mu.Lock()
-			got := len(handled)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d datagrams handed over", got, n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+	count := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int64(len(handled))
 	}
 	// A trickle for about 800 ms: the waits ramp up to 200 ms.
 	const trickle = 400
@@ -239,12 +223,12 @@ func TestReadCoalesceIdleRestartsSlowStart(t *testing.T) {
 		send()
 		time.Sleep(2 * time.Millisecond)
 	}
-	waitHandled(trickle)
+	waitHandedOver(t, count, trickle)
 	time.Sleep(500 * time.Millisecond) // idle
 	send()
 	time.Sleep(20 * time.Millisecond)
 	send()
-	waitHandled(trickle + 2)
+	waitHandedOver(t, count, trickle+2)
 	mu.Lock()
 	gap := handled[trickle+1].Sub(handled[trickle])
 	mu.Unlock()
@@ -344,16 +328,6 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 	if s.det == nil {
 		t.Fatal("socket not detached for read coalescing")
 	}
-	waitFor := func(n int64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for handled.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d datagrams handed over", handled.Load(), n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
 	// A trickle of 600 ms, for the waits to ramp up to ReadCoalesce
 	// (planWait's slow start), slow enough that a batch at its rate
 	// takes longer.
@@ -364,12 +338,12 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 		}
 		time.Sleep(60 * time.Millisecond)
 	}
-	waitFor(trickle)
+	waitHandedOver(t, handled.Load, trickle)
 	// One datagram: read, handed over, then the reader waits.
 	if _, err := c.Write(v5Datagram(30)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(trickle + 1)
+	waitHandedOver(t, handled.Load, trickle+1)
 	before, spell, start := s.inline.Load()/2, s.queueUntil.Load(), time.Now().UnixNano()
 	// 20 more while it waits: five full batches (BatchSize 4).
 	const n = 20
@@ -378,7 +352,7 @@ func coalesceBacklog(t *testing.T) (inline uint64, inconclusive bool) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(trickle + 1 + n)
+	waitHandedOver(t, handled.Load, trickle+1+n)
 	inline = s.inline.Load()/2 - before
 	t.Logf("%d datagrams in %d reads, %d handed over inline", n, s.reads.Load(), inline)
 	if st := r.Stats(); st.KernelDrops != 0 || st.Total.Dropped != 0 {
