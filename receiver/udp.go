@@ -108,7 +108,6 @@ func (r *Receiver) startUDP(ctx context.Context, conns []net.PacketConn) error {
 			if err != nil {
 				r.log.Warn("netflow receiver: socket option", "addr", c.LocalAddr().String(), "err", err)
 			}
-			// Linux reports twice the size it grants.
 			if want, got := r.cfg.ReadBuffer, rcvbuf/reportedBufferFactor; want > 0 && got > 0 && got < want {
 				r.log.Warn("netflow receiver: socket receive buffer smaller than asked (raise net.core.rmem_max)",
 					"addr", c.LocalAddr().String(), "asked", want, "got", got)

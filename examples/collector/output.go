@@ -72,9 +72,16 @@ type boundedWriter struct {
 }
 
 func newBoundedWriter(w io.Writer) *boundedWriter {
+	b := unstartedWriter(w)
+	go b.run()
+	return b
+}
+
+// unstartedWriter is a boundedWriter whose writer goroutine (run) is not
+// started yet.
+func unstartedWriter(w io.Writer) *boundedWriter {
 	b := &boundedWriter{w: w, clock: polltimer.New(), done: make(chan struct{})}
 	b.room.L = &b.mu
-	go b.run()
 	return b
 }
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowkit/netflow/internal/polltimer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -13,9 +12,8 @@ import (
 // after the last write, and not before: the writer then runs in the
 // handler's wake-up, not at its own backstop.
 func TestWriterKickedWhenDue(t *testing.T) {
-	b := &boundedWriter{w: io.Discard, clock: polltimer.New(), done: make(chan struct{})}
+	b := unstartedWriter(io.Discard) // no writer goroutine: the test looks at what hand decides
 	defer b.clock.Close()
-	b.room.L = &b.mu // no writer goroutine: the test looks at what hand decides
 
 	b.lastWrite = time.Now()
 	b.hand([]byte("a\n"))
